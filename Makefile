@@ -1,0 +1,41 @@
+# brig: the two commands a fresh Debian 12 machine needs are
+#   sudo make demo   # installs what is missing, builds brig, runs a container
+#   sudo make test   # the whole test suite (what CI runs)
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin/brig
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build deps demo test unit integration lint bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/brig
+
+demo: deps build
+	@scripts/busybox-bundle.sh /tmp/brig-demo $(BIN) sh -c 'echo "hello from a brig container: $$(hostname), pid $$$$"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
+	$(BIN) run --bundle /tmp/brig-demo demo-$$$$
+	@rm -rf /tmp/brig-demo
+
+lint:
+	@test -z "$$(gofmt -l cmd internal tests)" || { gofmt -l cmd internal tests; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests/)
+
+integration: build
+	cd tests/integration && BRIG=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -v .
+
+test: deps lint unit integration
+
+bench: deps build
+	scripts/bench.sh $(BIN)
+
+clean:
+	rm -rf bin

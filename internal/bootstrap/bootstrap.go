@@ -1,0 +1,274 @@
+// Package bootstrap is the parent's half of starting a process inside a
+// container's namespaces: it starts brig's own binary (from a read-only
+// mount, so the container can never write to it), feeds the C constructor
+// in internal/nsenter the namespaces to join and create, writes uid/gid
+// maps, and learns the pid of the container process. After that the same
+// socket carries JSON messages between brig and its init.
+package bootstrap
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// EnvBootstrap names the fd of the bootstrap socket in the child.
+const EnvBootstrap = "_BRIG_BOOTSTRAP"
+
+// Namespace to join: its type (as in /proc/PID/ns) and path.
+type Namespace struct {
+	Type string
+	Path string
+}
+
+// Options say how to start the process.
+type Options struct {
+	Args       []string // brig's arguments in the child, e.g. {"init"}
+	Join       []Namespace
+	CloneFlags uintptr
+	// TimeOffsets are lines for /proc/self/timens_offsets.
+	TimeOffsets []string
+	UIDMappings []specs.LinuxIDMapping
+	GIDMappings []specs.LinuxIDMapping
+	Stdin       io.Reader
+	Stdout      io.Writer
+	Stderr      io.Writer
+	// ExtraFiles become fds 3, 4, ... in the child; the bootstrap socket
+	// comes after them.
+	ExtraFiles []*os.File
+	Env        []string
+	// Placed is called with the pid of the first child before namespaces
+	// are created, to put it into the container's cgroup.
+	Placed func(pid int) error
+	// Setsid makes the child a session leader (for terminals).
+	Setsid bool
+}
+
+// Process is a started container process.
+type Process struct {
+	Cmd  *exec.Cmd // the child brig started (may be an intermediate)
+	Pid  int       // the container process, as the host sees it
+	conn *os.File
+	r    *bufio.Reader
+}
+
+// Start starts the process and returns once its namespaces exist and its
+// pid is known. On error nothing is left running.
+func Start(o Options) (p *Process, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap socketpair: %w", err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "bootstrap-parent")
+	child := os.NewFile(uintptr(fds[1]), "bootstrap-child")
+	defer child.Close()
+
+	exe, err := Executable()
+	if err != nil {
+		parent.Close()
+		return nil, err
+	}
+	cmd := exec.Command(exe, o.Args...)
+	cmd.Args[0] = "brig"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
+	cmd.ExtraFiles = append(append([]*os.File(nil), o.ExtraFiles...), child)
+	bootFD := 3 + len(o.ExtraFiles)
+	cmd.Env = append([]string{EnvBootstrap + "=" + strconv.Itoa(bootFD)}, o.Env...)
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: o.Setsid}
+	if err := cmd.Start(); err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	p = &Process{Cmd: cmd, conn: parent, r: bufio.NewReader(parent)}
+	defer func() {
+		if err != nil {
+			p.Kill()
+		}
+	}()
+	child.Close()
+
+	if o.Placed != nil {
+		if err := o.Placed(cmd.Process.Pid); err != nil {
+			return p, err
+		}
+	}
+	var msg strings.Builder
+	for _, j := range o.Join {
+		fmt.Fprintf(&msg, "join %s %s\n", j.Type, j.Path)
+	}
+	fmt.Fprintf(&msg, "clone %d\n", o.CloneFlags)
+	for _, t := range o.TimeOffsets {
+		fmt.Fprintf(&msg, "timeoff %s\n", t)
+	}
+	msg.WriteString("end\n")
+	if _, err := io.WriteString(parent, msg.String()); err != nil {
+		return p, fmt.Errorf("send bootstrap message: %w", childError(p, err))
+	}
+	for {
+		line, err := p.r.ReadString('\n')
+		if err != nil {
+			return p, fmt.Errorf("bootstrap: %w", childError(p, err))
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "U":
+			if err := writeIDMaps(cmd.Process.Pid, o.UIDMappings, o.GIDMappings); err != nil {
+				return p, err
+			}
+			if _, err := io.WriteString(parent, "u\n"); err != nil {
+				return p, fmt.Errorf("bootstrap: %w", err)
+			}
+		case strings.HasPrefix(line, "P "):
+			pid, err := strconv.Atoi(line[2:])
+			if err != nil || pid <= 0 {
+				return p, fmt.Errorf("bootstrap: bad pid line %q", line)
+			}
+			p.Pid = pid
+			return p, nil
+		case strings.HasPrefix(line, "E "):
+			return p, errors.New(line[2:])
+		default:
+			return p, fmt.Errorf("bootstrap: unexpected %q", line)
+		}
+	}
+}
+
+// childError adds the child's exit status to a read or write error.
+func childError(p *Process, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, unix.EPIPE) {
+		if werr := p.Cmd.Wait(); werr != nil {
+			return fmt.Errorf("init exited early: %w", werr)
+		}
+		return errors.New("init exited early")
+	}
+	return err
+}
+
+func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
+	format := func(ms []specs.LinuxIDMapping) string {
+		var b strings.Builder
+		for _, m := range ms {
+			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		return b.String()
+	}
+	if os.Geteuid() != 0 {
+		// Unprivileged: setgroups must be denied before a gid map.
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/setgroups", pid), []byte("deny"), 0); err != nil {
+			return fmt.Errorf("deny setgroups: %w", err)
+		}
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/uid_map", pid), []byte(format(uids)), 0); err != nil {
+		return fmt.Errorf("write uid_map (linux.uidMappings): %w", err)
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/gid_map", pid), []byte(format(gids)), 0); err != nil {
+		return fmt.Errorf("write gid_map (linux.gidMappings): %w", err)
+	}
+	return nil
+}
+
+// Send writes one JSON message.
+func (p *Process) Send(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if _, err := p.conn.Write(data); err != nil {
+		return fmt.Errorf("send to init: %w", err)
+	}
+	return nil
+}
+
+// Recv reads one JSON message. io.EOF means the child closed the socket
+// (it exec'd, or died).
+func (p *Process) Recv(v any) error {
+	line, err := p.r.ReadBytes('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			return io.EOF
+		}
+		return fmt.Errorf("read from init: %w", err)
+	}
+	return json.Unmarshal(line, v)
+}
+
+// Close closes brig's end of the socket.
+func (p *Process) Close() error { return p.conn.Close() }
+
+// Kill kills the container process and the intermediate child, and reaps
+// the child.
+func (p *Process) Kill() {
+	if p.Pid > 0 {
+		unix.Kill(p.Pid, unix.SIGKILL)
+	}
+	if p.Cmd.Process != nil {
+		p.Cmd.Process.Kill()
+		p.Cmd.Wait()
+	}
+	if p.Pid > 0 && p.Pid != p.Cmd.Process.Pid {
+		// CLONE_PARENT made it our child too.
+		var ws unix.WaitStatus
+		unix.Wait4(p.Pid, &ws, 0, nil)
+	}
+	p.conn.Close()
+}
+
+var (
+	exeOnce sync.Once
+	exePath string
+	exeErr  error
+)
+
+// Executable returns a path to brig's own binary on a private read-only
+// mount (a detached clone made with open_tree and mount_setattr), so a
+// container process that reaches the binary through /proc/PID/exe can't
+// write to it (CVE-2019-5736). Where the kernel or the caller's privileges
+// don't allow that, it falls back to /proc/self/exe.
+func Executable() (string, error) {
+	exeOnce.Do(func() {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			exePath = "/proc/self/exe"
+			return
+		}
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+			unix.Close(fd)
+			exePath = "/proc/self/exe"
+			return
+		}
+		// Keep the fd away from the low numbers exec.Cmd dup2s ExtraFiles to.
+		high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 1000)
+		unix.Close(fd)
+		if err != nil {
+			exeErr = fmt.Errorf("dup exe fd: %w", err)
+			return
+		}
+		exePath = "/proc/self/fd/" + strconv.Itoa(high)
+	})
+	return exePath, exeErr
+}
+
+// FromInit is the child's side: the socket the C constructor used.
+func FromInit() (*Process, error) {
+	v := os.Getenv(EnvBootstrap)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("init: bad %s %q", EnvBootstrap, v)
+	}
+	os.Unsetenv(EnvBootstrap)
+	unix.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "bootstrap")
+	return &Process{conn: f, r: bufio.NewReader(f)}, nil
+}

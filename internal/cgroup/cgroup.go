@@ -1,0 +1,313 @@
+// Package cgroup is brig's one interface to cgroups on v1, v2 and hybrid
+// hosts. The controllers' work is done by opencontainers/cgroups; this
+// package translates the runtime-spec's linux.resources and cgroupsPath,
+// and fills the gap that library leaves on hybrid hosts (hugetlb on the v2
+// mount while the other controllers are v1).
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/cgroups"
+	_ "github.com/opencontainers/cgroups/devices" // device controller: v1 lists and the v2 eBPF filter
+	devcfg "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/cgroups/manager"
+	"github.com/opencontainers/cgroups/systemd"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Mode names the host's cgroup layout.
+func Mode() string {
+	switch {
+	case cgroups.IsCgroup2UnifiedMode():
+		return "v2"
+	case cgroups.IsCgroup2HybridMode():
+		return "hybrid"
+	default:
+		return "v1"
+	}
+}
+
+// Cgroup is a container's cgroup.
+type Cgroup struct {
+	cgroups.Manager
+	config *cgroups.Cgroup
+}
+
+// Options choose the driver.
+type Options struct {
+	Systemd  bool
+	Rootless bool
+}
+
+// New returns the cgroup for a container. cgroupsPath is the spec's
+// linux.cgroupsPath (absolute, relative to brig's own cgroup, or for the
+// systemd driver "slice:prefix:name"); empty means a default of brig/<id>
+// is used. paths, when known from the state file, skip path discovery.
+func New(id, cgroupsPath string, res *specs.LinuxResources, o Options, paths map[string]string) (*Cgroup, error) {
+	r, err := Resources(res)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &cgroups.Cgroup{Resources: r, Systemd: o.Systemd, Rootless: o.Rootless}
+	if o.Systemd {
+		if !systemd.IsRunningSystemd() {
+			return nil, errors.New("--systemd-cgroup: systemd is not running on this host (use the cgroupfs driver: drop the flag)")
+		}
+		if cgroupsPath == "" {
+			cgroupsPath = "system.slice:brig:" + id
+		}
+		parts := strings.Split(cgroupsPath, ":")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("linux.cgroupsPath %q: the systemd driver wants slice:prefix:name", cgroupsPath)
+		}
+		cfg.Parent, cfg.ScopePrefix, cfg.Name = parts[0], parts[1], parts[2]
+	} else {
+		if cgroupsPath == "" {
+			cgroupsPath = filepath.Join("/brig", id)
+		}
+		if strings.Contains(cgroupsPath, "..") {
+			return nil, fmt.Errorf("linux.cgroupsPath %q: must not contain ..", cgroupsPath)
+		}
+		cfg.Path = cgroupsPath
+	}
+	if Mode() != "v2" && len(r.Unified) > 0 {
+		return nil, fmt.Errorf("linux.resources.unified: needs cgroup v2 (this host is %s)", Mode())
+	}
+	m, err := manager.NewWithPaths(cfg, paths)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	return &Cgroup{Manager: m, config: cfg}, nil
+}
+
+// Apply creates the cgroup and puts pid in it.
+func (c *Cgroup) Apply(pid int) error {
+	if err := c.Manager.Apply(pid); err != nil {
+		return fmt.Errorf("cgroup: join %d: %w", pid, err)
+	}
+	return nil
+}
+
+// Set writes the resources (nil: those given to New).
+func (c *Cgroup) Set(r *cgroups.Resources) error {
+	if r == nil {
+		r = c.config.Resources
+	}
+	if err := c.Manager.Set(r); err != nil {
+		return fmt.Errorf("cgroup: set resources: %w", err)
+	}
+	if Mode() == "hybrid" && len(r.HugetlbLimit) > 0 {
+		if err := c.setHybridHugetlb(r.HugetlbLimit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setHybridHugetlb writes hugetlb limits through the v2 mount when the host
+// has hugetlb only there: opencontainers/cgroups' v1 manager skips it.
+func (c *Cgroup) setHybridHugetlb(limits []*cgroups.HugepageLimit) error {
+	if _, err := os.Stat("/sys/fs/cgroup/hugetlb"); err == nil {
+		return nil // hugetlb is a v1 hierarchy here: the manager set it
+	}
+	path := c.Manager.Path("")
+	if path == "" {
+		return errors.New("cgroup: hugepageLimits: no v2 cgroup for hugetlb on this hybrid host")
+	}
+	if err := enableController(path, "hugetlb"); err != nil {
+		return err
+	}
+	for _, l := range limits {
+		file := filepath.Join(path, "hugetlb."+l.Pagesize+".max")
+		if err := os.WriteFile(file, []byte(strconv.FormatUint(l.Limit, 10)), 0); err != nil {
+			return fmt.Errorf("linux.resources.hugepageLimits %s: %w", l.Pagesize, err)
+		}
+	}
+	return nil
+}
+
+// enableController turns a v2 controller on in every ancestor's
+// cgroup.subtree_control, from the mount root down to path's parent.
+func enableController(path, controller string) error {
+	root := "/sys/fs/cgroup/unified"
+	if cgroups.IsCgroup2UnifiedMode() {
+		root = "/sys/fs/cgroup"
+	}
+	rel, err := filepath.Rel(root, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("cgroup %s is not under %s", path, root)
+	}
+	cur := root
+	for _, part := range strings.Split(rel, "/") {
+		if err := os.WriteFile(filepath.Join(cur, "cgroup.subtree_control"), []byte("+"+controller), 0); err != nil {
+			return fmt.Errorf("enable %s in %s: %w", controller, cur, err)
+		}
+		cur = filepath.Join(cur, part)
+	}
+	return nil
+}
+
+// Resources translates linux.resources for opencontainers/cgroups.
+func Resources(r *specs.LinuxResources) (*cgroups.Resources, error) {
+	out := &cgroups.Resources{}
+	if r == nil {
+		return out, nil
+	}
+	for i, d := range r.Devices {
+		rule, err := deviceRule(d)
+		if err != nil {
+			return nil, fmt.Errorf("linux.resources.devices[%d]: %w", i, err)
+		}
+		out.Devices = append(out.Devices, rule)
+	}
+	if m := r.Memory; m != nil {
+		out.Memory = deref(m.Limit)
+		out.MemoryReservation = deref(m.Reservation)
+		out.MemorySwap = deref(m.Swap)
+		out.MemorySwappiness = m.Swappiness
+		if m.DisableOOMKiller != nil {
+			out.OomKillDisable = *m.DisableOOMKiller
+		}
+		out.MemoryCheckBeforeUpdate = m.CheckBeforeUpdate != nil && *m.CheckBeforeUpdate
+	}
+	if c := r.CPU; c != nil {
+		out.CpuShares = derefU(c.Shares)
+		out.CpuQuota = deref(c.Quota)
+		out.CpuBurst = c.Burst
+		out.CpuPeriod = derefU(c.Period)
+		out.CpuRtRuntime = deref(c.RealtimeRuntime)
+		out.CpuRtPeriod = derefU(c.RealtimePeriod)
+		out.CpusetCpus = c.Cpus
+		out.CpusetMems = c.Mems
+		out.CPUIdle = c.Idle
+		if out.CpuShares != 0 {
+			out.CpuWeight = cgroups.ConvertCPUSharesToCgroupV2Value(out.CpuShares)
+		}
+	}
+	if p := r.Pids; p != nil {
+		lim := int64(0)
+		if p.Limit != nil {
+			lim = *p.Limit
+		}
+		if lim <= 0 {
+			lim = -1
+		}
+		out.PidsLimit = &lim
+	}
+	if b := r.BlockIO; b != nil {
+		out.BlkioWeight = derefU16(b.Weight)
+		out.BlkioLeafWeight = derefU16(b.LeafWeight)
+		for _, w := range b.WeightDevice {
+			out.BlkioWeightDevice = append(out.BlkioWeightDevice, cgroups.NewWeightDevice(w.Major, w.Minor, derefU16(w.Weight), derefU16(w.LeafWeight)))
+		}
+		thr := func(list []specs.LinuxThrottleDevice) []*cgroups.ThrottleDevice {
+			var o []*cgroups.ThrottleDevice
+			for _, t := range list {
+				o = append(o, cgroups.NewThrottleDevice(t.Major, t.Minor, t.Rate))
+			}
+			return o
+		}
+		out.BlkioThrottleReadBpsDevice = thr(b.ThrottleReadBpsDevice)
+		out.BlkioThrottleWriteBpsDevice = thr(b.ThrottleWriteBpsDevice)
+		out.BlkioThrottleReadIOPSDevice = thr(b.ThrottleReadIOPSDevice)
+		out.BlkioThrottleWriteIOPSDevice = thr(b.ThrottleWriteIOPSDevice)
+	}
+	for _, h := range r.HugepageLimits {
+		out.HugetlbLimit = append(out.HugetlbLimit, &cgroups.HugepageLimit{Pagesize: h.Pagesize, Limit: h.Limit})
+	}
+	if n := r.Network; n != nil {
+		if n.ClassID != nil {
+			out.NetClsClassid = *n.ClassID
+		}
+		for _, p := range n.Priorities {
+			out.NetPrioIfpriomap = append(out.NetPrioIfpriomap, &cgroups.IfPrioMap{Interface: p.Name, Priority: int64(p.Priority)})
+		}
+	}
+	if len(r.Rdma) > 0 {
+		out.Rdma = map[string]cgroups.LinuxRdma{}
+		for k, v := range r.Rdma {
+			out.Rdma[k] = cgroups.LinuxRdma{HcaHandles: v.HcaHandles, HcaObjects: v.HcaObjects}
+		}
+	}
+	if len(r.Unified) > 0 {
+		out.Unified = r.Unified
+	}
+	return out, nil
+}
+
+func deviceRule(d specs.LinuxDeviceCgroup) (*devcfg.Rule, error) {
+	rule := &devcfg.Rule{Allow: d.Allow, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: devcfg.Permissions(d.Access)}
+	switch d.Type {
+	case "", "a":
+		rule.Type = devcfg.WildcardDevice
+	case "c":
+		rule.Type = devcfg.CharDevice
+	case "b":
+		rule.Type = devcfg.BlockDevice
+	default:
+		return nil, fmt.Errorf("unknown device type %q", d.Type)
+	}
+	if d.Major != nil {
+		rule.Major = *d.Major
+	}
+	if d.Minor != nil {
+		rule.Minor = *d.Minor
+	}
+	if rule.Permissions == "" {
+		rule.Permissions = "rwm"
+	}
+	return rule, nil
+}
+
+// DefaultAllowedDevices are the device rules every container gets after its
+// own (as runc: the default devices, /dev/pts and /dev/ptmx, /dev/console).
+var DefaultAllowedDevices = []*devcfg.Rule{
+	{Type: devcfg.CharDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "m", Allow: true},
+	{Type: devcfg.BlockDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "m", Allow: true},
+	{Type: devcfg.CharDevice, Major: 1, Minor: 3, Permissions: "rwm", Allow: true},                 // null
+	{Type: devcfg.CharDevice, Major: 1, Minor: 8, Permissions: "rwm", Allow: true},                 // random
+	{Type: devcfg.CharDevice, Major: 1, Minor: 7, Permissions: "rwm", Allow: true},                 // full
+	{Type: devcfg.CharDevice, Major: 5, Minor: 0, Permissions: "rwm", Allow: true},                 // tty
+	{Type: devcfg.CharDevice, Major: 1, Minor: 5, Permissions: "rwm", Allow: true},                 // zero
+	{Type: devcfg.CharDevice, Major: 1, Minor: 9, Permissions: "rwm", Allow: true},                 // urandom
+	{Type: devcfg.CharDevice, Major: 5, Minor: 1, Permissions: "rwm", Allow: true},                 // console
+	{Type: devcfg.CharDevice, Major: 136, Minor: devcfg.Wildcard, Permissions: "rwm", Allow: true}, // pts
+	{Type: devcfg.CharDevice, Major: 5, Minor: 2, Permissions: "rwm", Allow: true},                 // ptmx
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func derefU(p *uint64) uint64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func derefU16(p *uint16) uint16 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// AllowDevice is the cgroup rule that lets the container use a device it
+// was given in linux.devices.
+func AllowDevice(d specs.LinuxDevice) *devcfg.Rule {
+	t := devcfg.CharDevice
+	if d.Type == "b" {
+		t = devcfg.BlockDevice
+	}
+	return &devcfg.Rule{Type: t, Major: d.Major, Minor: d.Minor, Permissions: "rwm", Allow: true}
+}

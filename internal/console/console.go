@@ -1,0 +1,88 @@
+// Package console creates a container's terminal and hands its master side
+// to whoever listens on --console-socket, the way runc does: the pty master
+// fd travels over the unix socket in an SCM_RIGHTS message.
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/containerd/console"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Dial connects to a console socket (done by the brig command, which then
+// passes the connection to init).
+func Dial(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("--console-socket: not a unix socket")
+	}
+	f, err := uc.File()
+	uc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket: %w", err)
+	}
+	return f, nil
+}
+
+// Setup opens a new pty in the container's devpts (/dev/ptmx), sends the
+// master over sock, and makes the slave the calling process's controlling
+// terminal and stdio. It returns the slave's path.
+func Setup(sock *os.File, size *specs.Box) (string, error) {
+	master, slavePath, err := console.NewPty()
+	if err != nil {
+		return "", fmt.Errorf("create pty: %w", err)
+	}
+	defer master.Close()
+	if size != nil {
+		if err := master.Resize(console.WinSize{Height: uint16(size.Height), Width: uint16(size.Width)}); err != nil {
+			return "", fmt.Errorf("set console size: %w", err)
+		}
+	}
+	mf := os.NewFile(master.Fd(), "ptmx")
+	rights := unix.UnixRights(int(mf.Fd()))
+	if err := unix.Sendmsg(int(sock.Fd()), []byte("/dev/ptmx"), rights, nil, 0); err != nil {
+		return "", fmt.Errorf("send pty master to console socket: %w", err)
+	}
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("open pty slave: %w", err)
+	}
+	defer slave.Close()
+	if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
+		return "", fmt.Errorf("setsid: %w", err)
+	}
+	if err := unix.IoctlSetInt(int(slave.Fd()), unix.TIOCSCTTY, 0); err != nil {
+		return "", fmt.Errorf("set controlling terminal: %w", err)
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
+			return "", fmt.Errorf("dup pty to fd %d: %w", fd, err)
+		}
+	}
+	return slavePath, nil
+}
+
+// BindConsole bind-mounts the pty slave onto /dev/console.
+func BindConsole(slavePath string) error {
+	f, err := os.OpenFile("/dev/console", os.O_CREATE|unix.O_NOFOLLOW|os.O_RDONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil && !errors.Is(err, unix.ENXIO) && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create /dev/console: %w", err)
+	}
+	if f != nil {
+		f.Close()
+	}
+	if err := unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s to /dev/console: %w", slavePath, err)
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/bootstrap"
+	"brig/internal/cgroup"
+	"brig/internal/console"
+	"brig/internal/hooks"
+	"brig/internal/initproc"
+	"brig/internal/spec"
+	"brig/internal/state"
+)
+
+// CreateOptions are create's flags.
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFDs   int
+	Systemd       bool
+	Rootless      bool
+	Stdin         io.Reader
+	Stdout        io.Writer
+	Stderr        io.Writer
+	// Spec, when set, is used instead of reading Bundle/config.json
+	// (brig's own front end builds it in memory).
+	Spec *specs.Spec
+	// Warn receives warnings (capabilities the host can't grant...).
+	Warn func(string)
+}
+
+// nsFlags maps namespace types to clone flags and /proc/PID/ns names.
+var nsFlags = map[specs.LinuxNamespaceType]struct {
+	flag uintptr
+	name string
+}{
+	specs.UserNamespace: {unix.CLONE_NEWUSER, "user"}, specs.MountNamespace: {unix.CLONE_NEWNS, "mnt"},
+	specs.PIDNamespace: {unix.CLONE_NEWPID, "pid"}, specs.NetworkNamespace: {unix.CLONE_NEWNET, "net"},
+	specs.IPCNamespace: {unix.CLONE_NEWIPC, "ipc"}, specs.UTSNamespace: {unix.CLONE_NEWUTS, "uts"},
+	specs.CgroupNamespace: {unix.CLONE_NEWCGROUP, "cgroup"}, specs.TimeNamespace: {unix.CLONE_NEWTIME, "time"},
+}
+
+// Created is a container whose init waits for start.
+type Created struct {
+	*Container
+	// Proc is the started init; Wait reaps it when the caller is its
+	// parent (brig run).
+	Proc *bootstrap.Process
+}
+
+// Create creates a container: on success its init is waiting for start,
+// and on failure nothing is left (no state, cgroup or process).
+func Create(store state.Store, o CreateOptions) (created *Created, err error) {
+	if err := state.ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	s := o.Spec
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		if s, err = spec.Load(bundle); err != nil {
+			return nil, err
+		}
+	}
+	if s.Process == nil {
+		return nil, errors.New("config.json: process: missing (create needs a process to run)")
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	lock, err := store.Create(o.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	c := &Container{store: store, State: &state.State{
+		ID: o.ID, Bundle: bundle, Spec: s, Annotations: s.Annotations, Created: time.Now().UTC(),
+		Systemd: o.Systemd, Rootless: o.Rootless, Owner: owner(),
+	}}
+	var cg *cgroup.Cgroup
+	var proc *bootstrap.Process
+	defer func() {
+		if err == nil {
+			return
+		}
+		if proc != nil {
+			proc.Kill()
+		}
+		if cg != nil {
+			destroyCgroup(cg)
+		}
+		store.Remove(o.ID)
+	}()
+
+	fifo := filepath.Join(store.Dir(o.ID), state.FifoName)
+	if err := unix.Mkfifo(fifo, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	res := s.Linux.Resources
+	if cg, err = cgroup.New(o.ID, s.Linux.CgroupsPath, res, cgroup.Options{Systemd: o.Systemd, Rootless: o.Rootless}, nil); err != nil {
+		return nil, err
+	}
+	addDefaultDeviceRules(cg, s)
+
+	bo := bootstrap.Options{
+		Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
+		UIDMappings: s.Linux.UIDMappings, GIDMappings: s.Linux.GIDMappings,
+	}
+	cfg := &initproc.Config{
+		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
+		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs,
+	}
+	for _, ns := range s.Linux.Namespaces {
+		nf := nsFlags[ns.Type]
+		if ns.Path != "" {
+			bo.Join = append(bo.Join, bootstrap.Namespace{Type: nf.name, Path: ns.Path})
+			continue
+		}
+		bo.CloneFlags |= nf.flag
+		switch ns.Type {
+		case specs.UserNamespace:
+			cfg.UserNS = true
+		case specs.CgroupNamespace:
+			cfg.CgroupNS = true
+		}
+	}
+	for clock, off := range s.Linux.TimeOffsets {
+		bo.TimeOffsets = append(bo.TimeOffsets, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	if s.Process.Terminal {
+		if o.ConsoleSocket == "" {
+			return nil, errors.New("process.terminal is true: --console-socket is required")
+		}
+		sock, err := console.Dial(o.ConsoleSocket)
+		if err != nil {
+			return nil, err
+		}
+		defer sock.Close()
+		bo.ExtraFiles = append(bo.ExtraFiles, sock)
+		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
+	} else if o.ConsoleSocket != "" {
+		return nil, errors.New("--console-socket given but process.terminal is false")
+	}
+	bo.Placed = func(pid int) error {
+		if err := cg.Apply(pid); err != nil {
+			return err
+		}
+		return cg.Set(nil)
+	}
+	if proc, err = bootstrap.Start(bo); err != nil {
+		return nil, fmt.Errorf("create %s: %w", o.ID, err)
+	}
+	c.Pid = proc.Pid
+	c.PidStart, _ = startTime(proc.Pid)
+	c.CgroupPaths = cg.GetPaths()
+	cfg.CgroupPaths = c.CgroupPaths
+	cfg.State = c.specState(specs.StateCreating)
+	if s.Process.OOMScoreAdj != nil {
+		if err := writeOOMScoreAdj(proc.Pid, *s.Process.OOMScoreAdj); err != nil {
+			return nil, err
+		}
+	}
+	if err := proc.Send(cfg); err != nil {
+		return nil, err
+	}
+	if err := c.converse(proc, s); err != nil {
+		return nil, err
+	}
+	if err := store.Save(c.State); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, c.Pid); err != nil {
+			return nil, err
+		}
+	}
+	proc.Close()
+	// The intermediate child (present when a pid namespace forced a
+	// second clone) has exited: reap it.
+	if proc.Cmd.Process.Pid != proc.Pid {
+		proc.Cmd.Wait()
+	}
+	return &Created{Container: c, Proc: proc}, nil
+}
+
+// converse answers init's requests until it is ready.
+func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec) error {
+	for {
+		var m initproc.Message
+		if err := proc.Recv(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("container init exited before it was ready")
+			}
+			return err
+		}
+		switch m.Type {
+		case "hooks":
+			var herr error
+			if s.Hooks != nil {
+				st := c.specState(specs.StateCreating)
+				//nolint:staticcheck // Prestart is deprecated, still run.
+				herr = hooks.Run("prestart", s.Hooks.Prestart, st)
+				if herr == nil {
+					herr = hooks.Run("createRuntime", s.Hooks.CreateRuntime, st)
+				}
+			}
+			if err := proc.Send(initproc.Reply{Error: errString(herr)}); err != nil {
+				return err
+			}
+			if herr != nil {
+				return herr
+			}
+		case "seccomp":
+			serr := c.sendSeccompListener(proc.Pid, m.FD, s)
+			if err := proc.Send(initproc.Reply{Error: errString(serr)}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return serr
+			}
+		case "ready":
+			return nil
+		case "error":
+			return errors.New(m.Error)
+		default:
+			return fmt.Errorf("container init: unexpected message %q", m.Type)
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// addDefaultDeviceRules completes the device allow-list as runc does: the
+// spec's rules, then the default devices, then linux.devices.
+func addDefaultDeviceRules(cg *cgroup.Cgroup, s *specs.Spec) {
+	r, err := cg.GetCgroups()
+	if err != nil || r.Resources == nil {
+		return
+	}
+	r.Resources.Devices = append(r.Resources.Devices, cgroup.DefaultAllowedDevices...)
+	for _, d := range s.Linux.Devices {
+		r.Resources.Devices = append(r.Resources.Devices, cgroup.AllowDevice(d))
+	}
+}
+
+func writeOOMScoreAdj(pid, v int) error {
+	err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte(strconv.Itoa(v)), 0)
+	if err != nil {
+		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("process.oomScoreAdj %d: lowering it needs CAP_SYS_RESOURCE, which brig does not hold: %w", v, err)
+		}
+		return fmt.Errorf("process.oomScoreAdj %d: %w", v, err)
+	}
+	return nil
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	return os.Rename(tmp, abs)
+}
+
+func owner() string {
+	return strconv.Itoa(os.Getuid())
+}
+
+// trimErr shortens "exit status 1" noise from init failures.
+func trimErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(strings.TrimSpace(err.Error()))
+}

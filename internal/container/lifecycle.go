@@ -1,0 +1,298 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/cgroup"
+	"brig/internal/hooks"
+	"brig/internal/state"
+)
+
+// Start lets a created container's init exec the container's process.
+func Start(store state.Store, id string, warn func(string)) error {
+	lock, err := store.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	c, err := Load(store, id)
+	if err != nil {
+		return err
+	}
+	switch st := c.Status(); st {
+	case specs.StateCreated:
+	case specs.StateStopped:
+		return fmt.Errorf("container %q has stopped: cannot start it", id)
+	default:
+		return fmt.Errorf("container %q is %s, not created: cannot start it", id, st)
+	}
+	fifoPath := filepath.Join(store.Dir(id), state.FifoName)
+	fd, err := unix.Open(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer unix.Close(fd)
+	// Init's blocking open for writing returns now; wait for its byte, or
+	// for it to die.
+	buf := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n > 0 {
+			break
+		}
+		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("read exec fifo: %w", err)
+		}
+		if !alive(c.Pid, c.PidStart) {
+			return fmt.Errorf("container %q: init died before start", id)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		unix.Poll(fds, 10)
+	}
+	os.Remove(fifoPath)
+	c.Started = true
+	if err := store.Save(c.State); err != nil {
+		return err
+	}
+	if c.Spec.Hooks != nil {
+		if err := hooks.Run("poststart", c.Spec.Hooks.Poststart, c.specState(specs.StateRunning)); err != nil && warn != nil {
+			warn(err.Error())
+		}
+	}
+	return nil
+}
+
+// Kill signals the container's init, or with all every process in its
+// cgroup.
+func Kill(store state.Store, id string, sig unix.Signal, all bool) error {
+	lock, err := store.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	c, err := Load(store, id)
+	if err != nil {
+		return err
+	}
+	if c.Status() == specs.StateStopped {
+		return errNotRunning(id)
+	}
+	if all {
+		return c.signalAll(sig)
+	}
+	return c.signal(sig)
+}
+
+func (c *Container) signalAll(sig unix.Signal) error {
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	pids, err := cg.GetAllPids()
+	if err != nil {
+		return fmt.Errorf("list container processes: %w", err)
+	}
+	frozen := false
+	if fs, err := cg.GetFreezerState(); err == nil && fs == cgroups.Frozen {
+		frozen = true
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, sig)
+	}
+	if frozen && sig == unix.SIGKILL {
+		cg.Freeze(cgroups.Thawed)
+	}
+	return nil
+}
+
+// Delete removes a stopped (or, with force, any) container: its processes,
+// cgroup and state, then runs poststop hooks.
+func Delete(store state.Store, id string, force bool, warn func(string)) error {
+	lock, err := store.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	c, err := Load(store, id)
+	if err != nil {
+		// A state directory without readable state: remove what's there.
+		if force {
+			return store.Remove(id)
+		}
+		return err
+	}
+	st := c.Status()
+	switch st {
+	case specs.StateStopped, specs.StateCreating:
+	case specs.StateCreated:
+		c.kill()
+	default:
+		if !force {
+			return fmt.Errorf("container %q is %s: stop it first or use --force", id, st)
+		}
+		c.kill()
+	}
+	if err := c.destroy(); err != nil {
+		return err
+	}
+	// Poststop hooks run after delete whenever the container was created,
+	// started or not (runtime-spec); a failure is only a warning.
+	if c.Spec != nil && c.Spec.Hooks != nil {
+		if err := hooks.Run("poststop", c.Spec.Hooks.Poststop, c.specState(specs.StateStopped)); err != nil && warn != nil {
+			warn(err.Error())
+		}
+	}
+	return store.Remove(id)
+}
+
+// kill SIGKILLs every process of the container and waits for init to die.
+func (c *Container) kill() {
+	if c.sharesPIDNamespace() {
+		c.signalAll(unix.SIGKILL)
+	} else {
+		c.signal(unix.SIGKILL)
+		if cg, err := c.cgroup(); err == nil {
+			if fs, _ := cg.GetFreezerState(); fs == cgroups.Frozen {
+				cg.Freeze(cgroups.Thawed)
+			}
+		}
+	}
+	waitGone(c.Pid, c.PidStart, 10*time.Second)
+}
+
+func (c *Container) sharesPIDNamespace() bool {
+	if c.Spec == nil || c.Spec.Linux == nil {
+		return true
+	}
+	for _, ns := range c.Spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path != ""
+		}
+	}
+	return true
+}
+
+// destroy removes the cgroup, killing stragglers.
+func (c *Container) destroy() error {
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	if pids, _ := cg.GetAllPids(); len(pids) > 0 {
+		for _, p := range pids {
+			unix.Kill(p, unix.SIGKILL)
+		}
+	}
+	return destroyCgroup(cg)
+}
+
+func destroyCgroup(cg *cgroup.Cgroup) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = cg.Destroy(); err == nil {
+			return nil
+		}
+		if pids, _ := cg.GetAllPids(); len(pids) > 0 {
+			for _, p := range pids {
+				unix.Kill(p, unix.SIGKILL)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup: %w", err)
+}
+
+// Pause freezes the container.
+func Pause(store state.Store, id string) error { return freeze(store, id, cgroups.Frozen) }
+
+// Resume thaws it.
+func Resume(store state.Store, id string) error { return freeze(store, id, cgroups.Thawed) }
+
+func freeze(store state.Store, id string, fs cgroups.FreezerState) error {
+	lock, err := store.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	c, err := Load(store, id)
+	if err != nil {
+		return err
+	}
+	st := c.Status()
+	if fs == cgroups.Frozen && st != specs.StateRunning && st != specs.StateCreated {
+		return fmt.Errorf("container %q is %s: only a running container can be paused", id, st)
+	}
+	if fs == cgroups.Thawed && st != StatePaused {
+		return fmt.Errorf("container %q is %s, not paused", id, st)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	if err := cg.Freeze(fs); err != nil {
+		return fmt.Errorf("freezer: %w", err)
+	}
+	return nil
+}
+
+// Pids lists the host pids of the container's processes.
+func Pids(store state.Store, id string) ([]int, error) {
+	c, err := Load(store, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status() == specs.StateStopped {
+		return nil, errNotRunning(id)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return nil, err
+	}
+	return cg.GetAllPids()
+}
+
+// sendSeccompListener takes the notify fd from init (pidfd_getfd) and hands
+// it, with the container's state, to the agent at listenerPath, as runc
+// does: one message whose data is the JSON state and whose SCM_RIGHTS
+// carries the fd.
+func (c *Container) sendSeccompListener(pid, fd int, s *specs.Spec) error {
+	sc := s.Linux.Seccomp
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("seccomp notify: %w", err)
+	}
+	defer unix.Close(pidfd)
+	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return fmt.Errorf("seccomp notify: take listener fd: %w", err)
+	}
+	defer unix.Close(nfd)
+	st := specs.ContainerProcessState{
+		Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: pid,
+		Metadata: sc.ListenerMetadata, State: *c.specState(specs.StateCreating),
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	conn, err := net.Dial("unix", sc.ListenerPath)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp.listenerPath %s: %w", sc.ListenerPath, err)
+	}
+	defer conn.Close()
+	uc := conn.(*net.UnixConn)
+	if _, _, err := uc.WriteMsgUnix(data, unix.UnixRights(nfd), nil); err != nil {
+		return fmt.Errorf("linux.seccomp.listenerPath %s: send: %w", sc.ListenerPath, err)
+	}
+	return nil
+}

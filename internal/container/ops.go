@@ -1,0 +1,259 @@
+package container
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/moby/sys/capability"
+	"github.com/opencontainers/cgroups"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"brig/internal/cgroup"
+	"brig/internal/lsm"
+	"brig/internal/state"
+)
+
+// Update merges r into the container's resources, applies them to its
+// cgroup, and saves them.
+func Update(store state.Store, id string, r *specs.LinuxResources) error {
+	lock, err := store.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	c, err := Load(store, id)
+	if err != nil {
+		return err
+	}
+	if c.Status() == specs.StateStopped {
+		return fmt.Errorf("container %q has stopped: cannot update it", id)
+	}
+	if c.Spec.Linux == nil {
+		c.Spec.Linux = &specs.Linux{}
+	}
+	if c.Spec.Linux.Resources == nil {
+		c.Spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	merge(c.Spec.Linux.Resources, r)
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	res, err := cgroup.Resources(c.Spec.Linux.Resources)
+	if err != nil {
+		return err
+	}
+	// Devices are not updated (as runc): keep the cgroup's rules.
+	res.SkipDevices = true
+	if err := cg.Set(res); err != nil {
+		return err
+	}
+	return store.Save(c.State)
+}
+
+// merge copies the fields r sets into dst.
+func merge(dst, r *specs.LinuxResources) {
+	if r.Memory != nil {
+		if dst.Memory == nil {
+			dst.Memory = &specs.LinuxMemory{}
+		}
+		m := r.Memory
+		setp(&dst.Memory.Limit, m.Limit)
+		setp(&dst.Memory.Reservation, m.Reservation)
+		setp(&dst.Memory.Swap, m.Swap)
+		if m.Swappiness != nil {
+			dst.Memory.Swappiness = m.Swappiness
+		}
+	}
+	if r.CPU != nil {
+		if dst.CPU == nil {
+			dst.CPU = &specs.LinuxCPU{}
+		}
+		c := r.CPU
+		if c.Shares != nil {
+			dst.CPU.Shares = c.Shares
+		}
+		setp(&dst.CPU.Quota, c.Quota)
+		if c.Period != nil {
+			dst.CPU.Period = c.Period
+		}
+		setp(&dst.CPU.RealtimeRuntime, c.RealtimeRuntime)
+		if c.RealtimePeriod != nil {
+			dst.CPU.RealtimePeriod = c.RealtimePeriod
+		}
+		if c.Cpus != "" {
+			dst.CPU.Cpus = c.Cpus
+		}
+		if c.Mems != "" {
+			dst.CPU.Mems = c.Mems
+		}
+		if c.Idle != nil {
+			dst.CPU.Idle = c.Idle
+		}
+		if c.Burst != nil {
+			dst.CPU.Burst = c.Burst
+		}
+	}
+	if r.Pids != nil {
+		dst.Pids = r.Pids
+	}
+	if r.BlockIO != nil {
+		if dst.BlockIO == nil {
+			dst.BlockIO = &specs.LinuxBlockIO{}
+		}
+		if r.BlockIO.Weight != nil {
+			dst.BlockIO.Weight = r.BlockIO.Weight
+		}
+		b := r.BlockIO
+		if b.ThrottleReadBpsDevice != nil {
+			dst.BlockIO.ThrottleReadBpsDevice = b.ThrottleReadBpsDevice
+		}
+		if b.ThrottleWriteBpsDevice != nil {
+			dst.BlockIO.ThrottleWriteBpsDevice = b.ThrottleWriteBpsDevice
+		}
+		if b.ThrottleReadIOPSDevice != nil {
+			dst.BlockIO.ThrottleReadIOPSDevice = b.ThrottleReadIOPSDevice
+		}
+		if b.ThrottleWriteIOPSDevice != nil {
+			dst.BlockIO.ThrottleWriteIOPSDevice = b.ThrottleWriteIOPSDevice
+		}
+	}
+	if r.HugepageLimits != nil {
+		dst.HugepageLimits = r.HugepageLimits
+	}
+	if r.Unified != nil {
+		if dst.Unified == nil {
+			dst.Unified = map[string]string{}
+		}
+		for k, v := range r.Unified {
+			dst.Unified[k] = v
+		}
+	}
+}
+
+func setp(dst **int64, v *int64) {
+	if v != nil {
+		*dst = v
+	}
+}
+
+// Event is one line of `brig events`, in runc's shape.
+type Event struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Data any    `json:"data,omitempty"`
+}
+
+// StatsEvent reads the container's cgroup statistics.
+func StatsEvent(store state.Store, id string) (*Event, error) {
+	c, err := Load(store, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status() == specs.StateStopped {
+		return nil, errNotRunning(id)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return nil, err
+	}
+	st, err := cg.GetStats()
+	if err != nil {
+		return nil, fmt.Errorf("cgroup stats: %w", err)
+	}
+	return &Event{Type: "stats", ID: id, Data: convertStats(st)}, nil
+}
+
+func convertStats(s *cgroups.Stats) map[string]any {
+	mem := s.MemoryStats
+	usage := func(d cgroups.MemoryData) map[string]uint64 {
+		return map[string]uint64{"limit": d.Limit, "usage": d.Usage, "max": d.MaxUsage, "failcnt": d.Failcnt}
+	}
+	blk := func(es []cgroups.BlkioStatEntry) []map[string]any {
+		out := []map[string]any{}
+		for _, e := range es {
+			out = append(out, map[string]any{"major": e.Major, "minor": e.Minor, "op": e.Op, "value": e.Value})
+		}
+		return out
+	}
+	return map[string]any{
+		"cpu": map[string]any{
+			"usage": map[string]any{
+				"total": s.CpuStats.CpuUsage.TotalUsage, "percpu": s.CpuStats.CpuUsage.PercpuUsage,
+				"kernel": s.CpuStats.CpuUsage.UsageInKernelmode, "user": s.CpuStats.CpuUsage.UsageInUsermode,
+			},
+			"throttling": map[string]uint64{
+				"periods": s.CpuStats.ThrottlingData.Periods, "throttledPeriods": s.CpuStats.ThrottlingData.ThrottledPeriods,
+				"throttledTime": s.CpuStats.ThrottlingData.ThrottledTime,
+			},
+		},
+		"memory": map[string]any{
+			"cache": mem.Cache, "usage": usage(mem.Usage), "swap": usage(mem.SwapUsage),
+			"kernel": usage(mem.KernelUsage), "raw": mem.Stats,
+		},
+		"pids": map[string]uint64{"current": s.PidsStats.Current, "limit": s.PidsStats.Limit},
+		"blkio": map[string]any{
+			"ioServiceBytesRecursive": blk(s.BlkioStats.IoServiceBytesRecursive),
+			"ioServicedRecursive":     blk(s.BlkioStats.IoServicedRecursive),
+		},
+		"hugetlb": s.HugetlbStats,
+	}
+}
+
+// Features describes what this brig supports (runtime-spec features).
+func Features() *features.Features {
+	t := true
+	apparmor, selinux := lsm.AppArmorEnabled(), lsm.SELinuxEnabled()
+	var capNames []string
+	for _, c := range capability.ListKnown() {
+		capNames = append(capNames, "CAP_"+upper(c.String()))
+	}
+	sort.Strings(capNames)
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
+		MountOptions: []string{
+			"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "lazytime", "loud",
+			"mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime", "nostrictatime",
+			"nosuid", "private", "rbind", "rdev", "relatime", "remount", "ro", "rprivate", "rro", "rrw", "rshared",
+			"rslave", "rnodev", "rnoexec", "rnosuid", "rnosymfollow", "runbindable", "rw", "shared", "silent",
+			"slave", "strictatime", "suid", "sync", "unbindable",
+		},
+		Linux: &features.Linux{
+			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
+			Capabilities: capNames,
+			Cgroup:       &features.Cgroup{V1: &t, V2: &t, Systemd: &t},
+			Seccomp: &features.Seccomp{
+				Enabled: &t,
+				Actions: []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+					"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"},
+				Operators: []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+					"SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"},
+				Archs: []string{"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",
+					"SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
+					"SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390",
+					"SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"},
+				KnownFlags:     []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
+				SupportedFlags: []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
+			},
+			Apparmor: &features.Apparmor{Enabled: &apparmor},
+			Selinux:  &features.Selinux{Enabled: &selinux},
+		},
+		Annotations: map[string]string{
+			"org.opencontainers.runc.checkpoint.enabled": "false",
+			"io.github.brig.cgroup.mode":                 cgroup.Mode(),
+		},
+	}
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}

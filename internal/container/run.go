@@ -1,0 +1,187 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/bootstrap"
+	"brig/internal/console"
+	"brig/internal/initproc"
+	"brig/internal/state"
+)
+
+// Run is create, start and wait; the container is deleted when its process
+// exits. With detach it returns after start. The exit code is the
+// process's (128+n for a signal n).
+func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
+	sigs := forwardSignals()
+	defer signal.Stop(sigs)
+	cr, err := Create(store, o)
+	if err != nil {
+		return -1, err
+	}
+	if err := Start(store, o.ID, o.Warn); err != nil {
+		Delete(store, o.ID, true, o.Warn)
+		return -1, err
+	}
+	if detach {
+		return 0, nil
+	}
+	code := waitForward(cr.Pid, sigs)
+	if err := Delete(store, o.ID, true, o.Warn); err != nil {
+		return code, err
+	}
+	return code, nil
+}
+
+func forwardSignals() chan os.Signal {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	return sigs
+}
+
+// waitForward waits for pid, a child of ours, forwarding the signals brig
+// receives to it.
+func waitForward(pid int, sigs chan os.Signal) int {
+	done := make(chan int, 1)
+	go func() {
+		for {
+			var ws unix.WaitStatus
+			_, err := unix.Wait4(pid, &ws, 0, nil)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				done <- 255
+				return
+			}
+			if ws.Signaled() {
+				done <- 128 + int(ws.Signal())
+			} else {
+				done <- ws.ExitStatus()
+			}
+			return
+		}
+	}()
+	for {
+		select {
+		case code := <-done:
+			return code
+		case s := <-sigs:
+			sig, ok := s.(unix.Signal)
+			if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGPIPE {
+				continue
+			}
+			unix.Kill(pid, sig)
+		}
+	}
+}
+
+// ExecOptions are exec's inputs.
+type ExecOptions struct {
+	ID            string
+	Process       *specs.Process
+	PidFile       string
+	ConsoleSocket string
+	Detach        bool
+	PreserveFDs   int
+	Stdin         io.Reader
+	Stdout        io.Writer
+	Stderr        io.Writer
+}
+
+// Exec runs a new process in a running container and, unless detached,
+// waits for it and returns its exit code.
+func Exec(store state.Store, o ExecOptions) (int, error) {
+	c, err := Load(store, o.ID)
+	if err != nil {
+		return -1, err
+	}
+	switch st := c.Status(); st {
+	case specs.StateRunning, specs.StateCreated:
+	default:
+		return -1, fmt.Errorf("container %q is %s: cannot exec in it", o.ID, st)
+	}
+	cg, err := c.cgroup()
+	if err != nil {
+		return -1, err
+	}
+	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
+	cfg := &initproc.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, Process: o.Process, PreserveFDs: o.PreserveFDs}
+	for _, ns := range c.Spec.Linux.Namespaces {
+		nf := nsFlags[ns.Type]
+		bo.Join = append(bo.Join, bootstrap.Namespace{Type: nf.name, Path: "/proc/" + strconv.Itoa(c.Pid) + "/ns/" + nf.name})
+		if ns.Type == specs.UserNamespace {
+			cfg.UserNS = true
+		}
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	if o.Process.Terminal {
+		if o.ConsoleSocket == "" {
+			return -1, errors.New("process.terminal is true: --console-socket is required")
+		}
+		sock, err := console.Dial(o.ConsoleSocket)
+		if err != nil {
+			return -1, err
+		}
+		defer sock.Close()
+		bo.ExtraFiles = append(bo.ExtraFiles, sock)
+		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
+	}
+	bo.Placed = func(pid int) error { return cg.Apply(pid) }
+	var sigs chan os.Signal
+	if !o.Detach {
+		sigs = forwardSignals()
+		defer signal.Stop(sigs)
+	}
+	proc, err := bootstrap.Start(bo)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", o.ID, err)
+	}
+	if err := proc.Send(cfg); err != nil {
+		proc.Kill()
+		return -1, err
+	}
+	// Init closes the socket by exec'ing; a message means it failed.
+	for {
+		var m initproc.Message
+		err := proc.Recv(&m)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			proc.Kill()
+			return -1, err
+		}
+		if m.Type == "error" {
+			proc.Kill()
+			return -1, errors.New(m.Error)
+		}
+		if m.Type == "seccomp" {
+			serr := c.sendSeccompListener(proc.Pid, m.FD, c.Spec)
+			proc.Send(initproc.Reply{Error: errString(serr)})
+		}
+	}
+	proc.Close()
+	if proc.Cmd.Process.Pid != proc.Pid {
+		proc.Cmd.Wait()
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
+			return -1, err
+		}
+	}
+	if o.Detach {
+		return 0, nil
+	}
+	return waitForward(proc.Pid, sigs), nil
+}

@@ -1,0 +1,44 @@
+// Package initproc is the process inside the container before it becomes
+// the container's program. It applies the isolation layers in one fixed
+// order (layers.go is the only place that order is written in code), waits
+// for `brig start`, and execs.
+package initproc
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Config is sent by the brig command to init, as the first JSON message
+// after the namespaces exist.
+type Config struct {
+	// Exec: join a running container and run Process (brig exec);
+	// otherwise set up a new container from Spec.
+	Exec         bool              `json:"exec,omitempty"`
+	ID           string            `json:"id"`
+	Bundle       string            `json:"bundle"`
+	Spec         *specs.Spec       `json:"spec"`
+	Process      *specs.Process    `json:"process"`
+	NoPivot      bool              `json:"noPivot,omitempty"`
+	NoNewKeyring bool              `json:"noNewKeyring,omitempty"`
+	FifoPath     string            `json:"fifoPath,omitempty"`
+	CgroupPaths  map[string]string `json:"cgroupPaths,omitempty"`
+	UserNS       bool              `json:"userNS,omitempty"`   // a new user namespace
+	CgroupNS     bool              `json:"cgroupNS,omitempty"` // a new cgroup namespace
+	ConsoleFD    int               `json:"consoleFD,omitempty"`
+	PreserveFDs  int               `json:"preserveFDs,omitempty"`
+	State        *specs.State      `json:"state,omitempty"` // for createContainer/startContainer hooks
+	// ApparmorAvailable and SelinuxEnabled are what the host has.
+	Debug bool `json:"debug,omitempty"`
+}
+
+// Message is what init sends back.
+type Message struct {
+	Type  string `json:"type"` // "hooks", "seccomp", "ready", "error", "warning"
+	Error string `json:"error,omitempty"`
+	FD    int    `json:"fd,omitempty"`
+}
+
+// Reply is the brig command's answer to a "hooks" or "seccomp" message.
+type Reply struct {
+	Error string `json:"error,omitempty"`
+}

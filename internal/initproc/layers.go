@@ -1,0 +1,489 @@
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/bootstrap"
+	"brig/internal/caps"
+	"brig/internal/console"
+	"brig/internal/hooks"
+	"brig/internal/lsm"
+	"brig/internal/rootfs"
+	"brig/internal/seccomp"
+)
+
+// Main is the entry point of `brig init`. The C constructor has already
+// joined and created the namespaces; Main never returns.
+func Main() {
+	runtime.LockOSThread() // capabilities, no_new_privs and seccomp are per thread
+	p, err := bootstrap.FromInit()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig init:", err)
+		os.Exit(1)
+	}
+	var cfg Config
+	if err := p.Recv(&cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "brig init: read config:", err)
+		os.Exit(1)
+	}
+	if cfg.Exec {
+		err = execLayers(p, &cfg)
+	} else {
+		err = createLayers(p, &cfg)
+	}
+	// Only errors come back here: success ends in execve.
+	if serr := p.Send(Message{Type: "error", Error: err.Error()}); serr != nil {
+		fmt.Fprintln(os.Stderr, "brig init:", err)
+	}
+	os.Exit(1)
+}
+
+// createLayers sets up a new container. The order of the steps is the
+// order of docs/ARCHITECTURE.md, and it matters: see the comments.
+func createLayers(p *bootstrap.Process, cfg *Config) error {
+	s, proc := cfg.Spec, cfg.Process
+	l := s.Linux
+	if l == nil {
+		l = &specs.Linux{}
+	}
+	// 1. UTS: hostname and domain name (the namespace is new: validated).
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+	}
+	if s.Domainname != "" {
+		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+			return fmt.Errorf("domainname: %w", err)
+		}
+	}
+	// 2. Mounts, while the host's filesystem is still reachable: root
+	// propagation, bind of the rootfs, every mounts[] entry, /dev.
+	if hasNS(l, specs.MountNamespace) {
+		rc := &rootfs.Config{
+			Root: s.Root.Path, Mounts: s.Mounts, Propagation: l.RootfsPropagation,
+			Devices: l.Devices, MountLabel: l.MountLabel, InUserNS: cfg.UserNS,
+			CgroupNS: cfg.CgroupNS, CgroupPaths: cfg.CgroupPaths,
+		}
+		if err := rootfs.Prepare(rc); err != nil {
+			return err
+		}
+	}
+	// 3. prestart and createRuntime hooks run in brig's namespaces, by the
+	// brig command; createContainer hooks here, before pivot_root.
+	if err := ask(p, Message{Type: "hooks"}); err != nil {
+		return err
+	}
+	if s.Hooks != nil {
+		if err := hooks.Run("createContainer", s.Hooks.CreateContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	// The exec fifo, opened now: after pivot_root its path is gone.
+	fifo, err := os.OpenFile(cfg.FifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+	var consoleSock *os.File
+	if cfg.ConsoleFD > 0 {
+		consoleSock = os.NewFile(uintptr(cfg.ConsoleFD), "console-socket")
+		unix.CloseOnExec(cfg.ConsoleFD)
+	}
+	// 4. The root: pivot_root (or move + chroot with --no-pivot).
+	if hasNS(l, specs.MountNamespace) {
+		if cfg.NoPivot {
+			err = rootfs.MoveRoot(s.Root.Path)
+		} else {
+			err = rootfs.PivotRoot(s.Root.Path)
+		}
+		if err != nil {
+			return err
+		}
+	} else if err := unix.Chroot(s.Root.Path); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	// 5. The terminal: a pty from the container's devpts, master to the
+	// console socket, slave as stdio and /dev/console.
+	if proc.Terminal {
+		if consoleSock == nil {
+			return errors.New("process.terminal needs --console-socket")
+		}
+		slave, err := console.Setup(consoleSock, proc.ConsoleSize)
+		if err != nil {
+			return err
+		}
+		consoleSock.Close()
+		if hasNS(l, specs.MountNamespace) {
+			if err := console.BindConsole(slave); err != nil {
+				return err
+			}
+		}
+	}
+	// 6. Kernel parameters, through the container's own procfs.
+	if err := writeSysctls(l.Sysctl); err != nil {
+		return err
+	}
+	// 7. Read-only and masked paths, then the read-only root.
+	if err := rootfs.ReadonlyPaths(l.ReadonlyPaths); err != nil {
+		return err
+	}
+	if err := rootfs.MaskPaths(l.MaskedPaths, l.MountLabel); err != nil {
+		return err
+	}
+	if s.Root.Readonly && hasNS(l, specs.MountNamespace) {
+		if err := rootfs.ReadonlyRoot(); err != nil {
+			return err
+		}
+	}
+	// 8. A session keyring of the container's own.
+	if !cfg.NoNewKeyring {
+		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
+			return fmt.Errorf("join session keyring: %w", err)
+		}
+	}
+	if l.Personality != nil {
+		if err := setPersonality(l.Personality); err != nil {
+			return err
+		}
+	}
+	// 9. The process: everything that can fail is checked before `ready`,
+	// so create reports it.
+	fp, err := prepare(cfg, proc)
+	if err != nil {
+		return err
+	}
+	if err := fp.seccompEarly(p); err != nil {
+		return err
+	}
+	if err := p.Send(Message{Type: "ready"}); err != nil {
+		return err
+	}
+	p.Close()
+	// 10. Wait for `brig start`: opening the fifo for writing blocks until
+	// start opens it for reading.
+	w, err := pathrs.Reopen(fifo, unix.O_WRONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return startError(fmt.Errorf("open exec fifo: %w", err))
+	}
+	if _, err := w.Write([]byte("0")); err != nil {
+		return startError(fmt.Errorf("write exec fifo: %w", err))
+	}
+	w.Close()
+	fifo.Close()
+	if s.Hooks != nil {
+		if err := hooks.Run("startContainer", s.Hooks.StartContainer, cfg.State); err != nil {
+			return startError(err)
+		}
+	}
+	// 11. Credentials, capabilities, no_new_privs, LSM labels, seccomp,
+	// execve.
+	return startError(fp.finish(cfg.PreserveFDs))
+}
+
+// startError reports a failure after `ready`: nobody reads the socket any
+// more, so it goes to stderr, and init exits.
+func startError(err error) error {
+	fmt.Fprintln(os.Stderr, "brig init:", err)
+	os.Exit(1)
+	return err
+}
+
+// execLayers runs a new process in a running container (brig exec): the
+// namespaces are joined already; only the process layers apply.
+func execLayers(p *bootstrap.Process, cfg *Config) error {
+	proc := cfg.Process
+	if proc.Terminal {
+		if cfg.ConsoleFD <= 0 {
+			return errors.New("process.terminal needs --console-socket")
+		}
+		sock := os.NewFile(uintptr(cfg.ConsoleFD), "console-socket")
+		if _, err := console.Setup(sock, proc.ConsoleSize); err != nil {
+			return err
+		}
+		sock.Close()
+	}
+	fp, err := prepare(cfg, proc)
+	if err != nil {
+		return err
+	}
+	if err := fp.seccompEarly(p); err != nil {
+		return err
+	}
+	// The socket is close-on-exec: brig exec sees EOF when execve works.
+	return fp.finish(cfg.PreserveFDs)
+}
+
+// ask sends a message and waits for the brig command's reply.
+func ask(p *bootstrap.Process, m Message) error {
+	if err := p.Send(m); err != nil {
+		return err
+	}
+	var r Reply
+	if err := p.Recv(&r); err != nil {
+		return fmt.Errorf("waiting for brig after %q: %w", m.Type, err)
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	return nil
+}
+
+func hasNS(l *specs.Linux, t specs.LinuxNamespaceType) bool {
+	for _, ns := range l.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func writeSysctls(sysctl map[string]string) error {
+	if len(sysctl) == 0 {
+		return nil
+	}
+	proc, err := procfs.OpenProcRoot()
+	if err != nil {
+		return fmt.Errorf("sysctl: open procfs: %w", err)
+	}
+	defer proc.Close()
+	for k, v := range sysctl {
+		rel := "sys/" + strings.ReplaceAll(k, ".", "/")
+		h, err := proc.OpenRoot(rel)
+		if err != nil {
+			return fmt.Errorf("linux.sysctl.%s: %w", k, err)
+		}
+		f, err := pathrs.Reopen(h, unix.O_WRONLY|unix.O_CLOEXEC)
+		h.Close()
+		if err != nil {
+			return fmt.Errorf("linux.sysctl.%s: %w", k, err)
+		}
+		_, err = f.WriteString(v)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("linux.sysctl.%s=%s: %w", k, v, err)
+		}
+	}
+	return nil
+}
+
+func setPersonality(p *specs.LinuxPersonality) error {
+	var persona int
+	switch p.Domain {
+	case specs.PerLinux:
+		persona = 0x0000
+	case specs.PerLinux32:
+		persona = 0x0008
+	default:
+		return fmt.Errorf("linux.personality.domain: unknown %q", p.Domain)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, uintptr(persona), 0, 0); e != 0 {
+		return fmt.Errorf("personality: %w", e)
+	}
+	return nil
+}
+
+// finalProcess is a process ready for its last steps.
+type finalProcess struct {
+	cfg    *Config
+	proc   *specs.Process
+	path   string // resolved executable
+	caps   *caps.Sets
+	filter *seccompFilter
+}
+
+// prepare checks and resolves what the last steps need, so errors surface
+// before create reports ready: the executable, the capabilities, rlimits
+// and I/O priority and scheduler (set now, inherited across execve).
+func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
+	fp := &finalProcess{cfg: cfg, proc: proc}
+	var err error
+	if fp.caps, err = caps.Resolve(proc.Capabilities); err != nil {
+		return nil, err
+	}
+	if err := lsm.CheckAvailable(proc.ApparmorProfile, proc.SelinuxLabel); err != nil {
+		return nil, err
+	}
+	if err := setRlimits(proc.Rlimits); err != nil {
+		return nil, err
+	}
+	if err := setIOPriority(proc.IOPriority); err != nil {
+		return nil, err
+	}
+	if err := setScheduler(proc.Scheduler); err != nil {
+		return nil, err
+	}
+	// chdir now, as root: a cwd outside the container (a leaked host
+	// directory fd, CVE-2024-21626) is caught here.
+	if err := chdirInside(proc.Cwd); err != nil {
+		return nil, err
+	}
+	if fp.path, err = lookPath(proc); err != nil {
+		return nil, err
+	}
+	if cfg.Spec != nil && cfg.Spec.Linux != nil && cfg.Spec.Linux.Seccomp != nil {
+		if fp.filter, err = compileSeccomp(cfg.Spec.Linux.Seccomp); err != nil {
+			return nil, err
+		}
+	}
+	return fp, nil
+}
+
+func chdirInside(cwd string) error {
+	if err := unix.Chdir(cwd); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("process.cwd %q: does not exist in the container", cwd)
+		}
+		return fmt.Errorf("process.cwd %q: %w", cwd, err)
+	}
+	wd, err := os.Getwd()
+	if err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("process.cwd %q: working directory is outside the container", cwd)
+	}
+	return nil
+}
+
+// lookPath resolves args[0] with the container's PATH, inside the
+// container's root.
+func lookPath(proc *specs.Process) (string, error) {
+	name := proc.Args[0]
+	check := func(p string) error {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return unix.EISDIR
+		}
+		if st.Mode&0o111 == 0 {
+			return unix.EACCES
+		}
+		return nil
+	}
+	if strings.Contains(name, "/") {
+		if err := check(name); err != nil {
+			return "", fmt.Errorf("process.args[0] %q: %w", name, err)
+		}
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range proc.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if check(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("process.args[0] %q: executable file not found in $PATH", name)
+}
+
+// seccompEarly loads the filter before `ready` when it can't wait: a
+// NOTIFY profile (brig hands the listener fd to the agent) or one loaded
+// without no_new_privs (which needs CAP_SYS_ADMIN, still held now).
+func (fp *finalProcess) seccompEarly(p *bootstrap.Process) error {
+	if fp.filter == nil || (!fp.filter.notify && fp.proc.NoNewPrivileges) {
+		return nil
+	}
+	fd, err := fp.filter.load()
+	if err != nil {
+		return err
+	}
+	if fd != nil {
+		err := ask(p, Message{Type: "seccomp", FD: int(fd.Fd())})
+		fd.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish is the last stretch: after it there is only execve.
+func (fp *finalProcess) finish(preserveFDs int) error {
+	proc := fp.proc
+	// Close every fd but stdio and the preserved ones at execve.
+	if err := unix.CloseRange(uint(3+preserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark fds close-on-exec: %w", err)
+	}
+	if err := fp.caps.ApplyBounding(); err != nil {
+		return err
+	}
+	if err := setUser(proc.User, fp.cfg.UserNS); err != nil {
+		return err
+	}
+	if err := fp.caps.Apply(); err != nil {
+		return err
+	}
+	// Again, now as the user: a directory root could enter but the user
+	// can't fails here, as with runc.
+	if err := unix.Chdir(proc.Cwd); err != nil {
+		return fmt.Errorf("process.cwd %q: %w", proc.Cwd, err)
+	}
+	if proc.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+	}
+	if err := lsm.SetAppArmorExec(proc.ApparmorProfile); err != nil {
+		return err
+	}
+	if err := lsm.SetSELinuxExec(proc.SelinuxLabel); err != nil {
+		return err
+	}
+	if fp.filter != nil && !fp.filter.loaded {
+		if _, err := fp.filter.load(); err != nil {
+			return err
+		}
+	}
+	env := proc.Env
+	if env == nil {
+		env = []string{}
+	}
+	err := unix.Exec(fp.path, proc.Args, env)
+	return fmt.Errorf("exec %s: %w", fp.path, err)
+}
+
+type seccompFilter struct {
+	sc     *specs.LinuxSeccomp
+	notify bool
+	loaded bool
+	load1  func() (*os.File, error)
+}
+
+func compileSeccomp(sc *specs.LinuxSeccomp) (*seccompFilter, error) {
+	f, warns, err := seccomp.Compile(sc)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warns {
+		fmt.Fprintln(os.Stderr, "brig: warning:", w)
+	}
+	sf := &seccompFilter{sc: sc, notify: seccomp.UsesNotify(sc)}
+	sf.load1 = func() (*os.File, error) {
+		defer f.Release()
+		return seccomp.Load(f, sf.notify)
+	}
+	return sf, nil
+}
+
+func (s *seccompFilter) load() (*os.File, error) {
+	s.loaded = true
+	return s.load1()
+}

@@ -1,0 +1,291 @@
+// nsenter: brig's pre-Go bootstrap.
+//
+// Joining a user or mount namespace with setns(2) requires a single-threaded
+// caller, and the Go runtime starts threads before main() runs. So this
+// constructor runs first, in C, when the brig binary is started as a container
+// init or exec process (the environment variable _BRIG_BOOTSTRAP names the
+// bootstrap socket). Otherwise it returns at once and brig is an ordinary CLI.
+//
+// What it does, in this order (see docs/ARCHITECTURE.md):
+//   1. read the bootstrap message from the parent (one line per item);
+//   2. setns() into every namespace to join (the user namespace first);
+//   3. unshare(CLONE_NEWUSER) and let the parent write uid/gid maps;
+//   4. unshare() every other new namespace; write time namespace offsets;
+//   5. if a PID or time namespace applies only to children, clone once with
+//      CLONE_PARENT, so the container's process is a direct child of the brig
+//      command that started us; the intermediate reports the pid and exits;
+//   6. return, and the Go runtime starts inside the namespaces.
+//
+// Protocol on the socket (lines, '\n'-terminated):
+//   parent -> child: "join <type> <path>", "clone <flags>", "timeoff <line>",
+//                    "end"
+//   child -> parent: "U" (maps please), parent answers "u";
+//                    "P <pid>" the final pid; or "E <message>" on failure.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+#define MAX_JOIN 16
+#define MAX_LINE 4096
+
+struct join {
+	int flag;
+	char path[MAX_LINE];
+};
+
+static int bootfd = -1;
+
+static void writeall(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(bootfd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void bail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void bail(const char *fmt, ...)
+{
+	char msg[MAX_LINE];
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg) - 64, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n > (int)sizeof(msg) - 64)
+		n = (int)sizeof(msg) - 64;
+	if (saved)
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
+	char line[MAX_LINE + 4];
+	int l = snprintf(line, sizeof(line), "E %s\n", msg);
+	if (bootfd >= 0 && l > 0)
+		writeall(line, (size_t)l);
+	_exit(1);
+}
+
+// readline reads one '\n'-terminated line byte by byte (the socket is shared
+// with the Go side later, so nothing past the line may be consumed).
+static int readline(char *buf, size_t size)
+{
+	size_t i = 0;
+	while (i + 1 < size) {
+		char c;
+		ssize_t n = read(bootfd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		if (c == '\n')
+			break;
+		buf[i++] = c;
+	}
+	buf[i] = '\0';
+	return (int)i;
+}
+
+static int nsflag(const char *name)
+{
+	static const struct {
+		const char *name;
+		int flag;
+	} t[] = {
+		{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},   {"pid", CLONE_NEWPID},
+		{"net", CLONE_NEWNET},   {"ipc", CLONE_NEWIPC},  {"uts", CLONE_NEWUTS},
+		{"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(t[i].name, name) == 0)
+			return t[i].flag;
+	return 0;
+}
+
+static const char *nsname(int flag)
+{
+	switch (flag) {
+	case CLONE_NEWUSER: return "user";
+	case CLONE_NEWNS: return "mnt";
+	case CLONE_NEWPID: return "pid";
+	case CLONE_NEWNET: return "net";
+	case CLONE_NEWIPC: return "ipc";
+	case CLONE_NEWUTS: return "uts";
+	case CLONE_NEWCGROUP: return "cgroup";
+	case CLONE_NEWTIME: return "time";
+	}
+	return "?";
+}
+
+// same_ns reports whether fd refers to the namespace this process is in
+// already (setns into one's own user namespace fails with EINVAL).
+static int same_ns(int fd, int flag)
+{
+	char own[64];
+	struct stat a, b;
+	snprintf(own, sizeof(own), "/proc/self/ns/%s", nsname(flag));
+	if (fstat(fd, &a) < 0 || stat(own, &b) < 0)
+		return 0;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static void join_ns(struct join *j)
+{
+	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		bail("open %s namespace %s", nsname(j->flag), j->path);
+	if (!same_ns(fd, j->flag) && setns(fd, j->flag) < 0)
+		bail("setns %s namespace %s", nsname(j->flag), j->path);
+	close(fd);
+}
+
+static void write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		bail("open %s", path);
+	size_t len = strlen(data);
+	if (write(fd, data, len) != (ssize_t)len)
+		bail("write %s", path);
+	close(fd);
+}
+
+__attribute__((constructor)) static void brig_nsenter(void)
+{
+	const char *env = getenv("_BRIG_BOOTSTRAP");
+	if (env == NULL || *env == '\0')
+		return;
+	bootfd = atoi(env);
+	if (bootfd < 3 || fcntl(bootfd, F_GETFD) < 0) {
+		fprintf(stderr, "brig: bad _BRIG_BOOTSTRAP %s\n", env);
+		_exit(1);
+	}
+	// Nothing in the container may ptrace us or open our /proc files
+	// while we set up (execve resets this for the container's process).
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	// Our argv[0] is a /proc/self/fd path: give ps a readable name.
+	prctl(PR_SET_NAME, (unsigned long)"brig:[init]", 0, 0, 0);
+
+	struct join joins[MAX_JOIN];
+	int njoin = 0, cloneflags = 0;
+	char timeoff[MAX_LINE] = "";
+	char line[MAX_LINE];
+
+	for (;;) {
+		if (readline(line, sizeof(line)) < 0)
+			bail("read bootstrap message");
+		if (strcmp(line, "end") == 0)
+			break;
+		if (strncmp(line, "join ", 5) == 0) {
+			char *type = line + 5, *path = strchr(type, ' ');
+			if (path == NULL || njoin >= MAX_JOIN)
+				bail("bad join line");
+			*path++ = '\0';
+			int flag = nsflag(type);
+			if (flag == 0)
+				bail("unknown namespace type %s", type);
+			joins[njoin].flag = flag;
+			snprintf(joins[njoin].path, sizeof(joins[njoin].path), "%s", path);
+			njoin++;
+		} else if (strncmp(line, "clone ", 6) == 0) {
+			cloneflags = (int)strtol(line + 6, NULL, 10);
+		} else if (strncmp(line, "timeoff ", 8) == 0) {
+			size_t used = strlen(timeoff);
+			snprintf(timeoff + used, sizeof(timeoff) - used, "%s\n", line + 8);
+		} else {
+			bail("unknown bootstrap line");
+		}
+	}
+
+	// 2. Join: the user namespace first, so that the others (owned by it)
+	// can be joined with the capabilities it grants.
+	for (int i = 0; i < njoin; i++)
+		if (joins[i].flag == CLONE_NEWUSER)
+			join_ns(&joins[i]);
+	for (int i = 0; i < njoin; i++)
+		if (joins[i].flag != CLONE_NEWUSER)
+			join_ns(&joins[i]);
+	int joined_user = 0, joined_pid = 0, joined_time = 0;
+	for (int i = 0; i < njoin; i++) {
+		joined_user |= joins[i].flag == CLONE_NEWUSER;
+		joined_pid |= joins[i].flag == CLONE_NEWPID;
+		joined_time |= joins[i].flag == CLONE_NEWTIME;
+	}
+	if (joined_user) {
+		// Become root of the joined user namespace where it is mapped.
+		if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
+			bail("setresgid in joined user namespace");
+		if (setresuid(0, 0, 0) < 0 && errno != EINVAL)
+			bail("setresuid in joined user namespace");
+	}
+
+	// 3. A new user namespace: the parent writes the maps.
+	if (cloneflags & CLONE_NEWUSER) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			bail("unshare user namespace");
+		// The parent opens /proc/<pid>/uid_map: allow it for a moment.
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+		writeall("U\n", 2);
+		if (readline(line, sizeof(line)) < 0 || strcmp(line, "u") != 0)
+			bail("parent did not write id maps");
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
+			bail("setresgid in new user namespace");
+		if (setresuid(0, 0, 0) < 0 && errno != EINVAL)
+			bail("setresuid in new user namespace");
+	}
+
+	// 4. The other new namespaces. The parent placed us in the container's
+	// cgroup before sending the message, so a new cgroup namespace has that
+	// cgroup as its root.
+	int rest = cloneflags & ~CLONE_NEWUSER;
+	if (rest && unshare(rest) < 0)
+		bail("unshare namespaces 0x%x", rest);
+	if ((rest & CLONE_NEWTIME) && timeoff[0] != '\0') {
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+		write_file("/proc/self/timens_offsets", timeoff);
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	}
+
+	// 5. PID and time namespaces take effect for children only.
+	char msg[64];
+	if ((rest & (CLONE_NEWPID | CLONE_NEWTIME)) || joined_pid || joined_time) {
+		pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
+		if (pid < 0)
+			bail("clone into pid namespace");
+		if (pid > 0) {
+			int l = snprintf(msg, sizeof(msg), "P %d\n", pid);
+			writeall(msg, (size_t)l);
+			_exit(0);
+		}
+		// The child is the container's process; it outlives the brig
+		// command that created it, so no parent-death signal is set.
+	} else {
+		int l = snprintf(msg, sizeof(msg), "P %d\n", getpid());
+		writeall(msg, (size_t)l);
+	}
+	// 6. Return: the Go runtime starts now, in the namespaces.
+}

@@ -1,0 +1,117 @@
+package rootfs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/spec"
+)
+
+// mountCgroup gives the container its view of the cgroup filesystem. On
+// cgroup v2 that is one cgroup2 mount. On v1 and hybrid hosts it is a tmpfs
+// with one mount per hierarchy, as runc does: a fresh cgroup mount when the
+// container has a cgroup namespace (its root is then the container's
+// cgroup), else a bind of the container's own cgroup directory.
+func mountCgroup(c *Config, root *os.File, m *specs.Mount, opts spec.MountOptions) error {
+	flags := opts.Flags &^ unix.MS_REMOUNT
+	hier, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
+		return i.FSType != "cgroup" && i.FSType != "cgroup2", false
+	})
+	if err != nil {
+		return err
+	}
+	target, err := openTarget(root, m.Destination, true)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	onlyV2 := len(hier) == 1 && hier[0].FSType == "cgroup2" && hier[0].Mountpoint == "/sys/fs/cgroup"
+	if onlyV2 {
+		return mountCgroupHierarchy(c, target, "cgroup2", "", "", flags)
+	}
+	if err := unix.Mount("tmpfs", procFD(target), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+		return fmt.Errorf("mount tmpfs for cgroups: %w", err)
+	}
+	dir, err := reopenMounted(root, m.Destination)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	for _, h := range hier {
+		if !strings.HasPrefix(h.Mountpoint, "/sys/fs/cgroup/") {
+			continue
+		}
+		name := filepath.Base(h.Mountpoint)
+		if err := unix.Mkdirat(int(dir.Fd()), name, 0o755); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("mkdir cgroup %s: %w", name, err)
+		}
+		fd, err := unix.Openat(int(dir.Fd()), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		sub := os.NewFile(uintptr(fd), name)
+		key := name
+		if h.FSType == "cgroup2" {
+			key = ""
+		}
+		err = mountCgroupHierarchy(c, sub, h.FSType, cgroupOptions(h), key, flags)
+		sub.Close()
+		if err != nil {
+			return fmt.Errorf("cgroup %s: %w", name, err)
+		}
+	}
+	if flags&unix.MS_RDONLY != 0 {
+		if err := unix.Mount("", procFD(dir), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("remount cgroup tmpfs read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+// cgroupOptions are the controller options of a v1 hierarchy (e.g. "cpu",
+// "name=systemd").
+func cgroupOptions(h *mountinfo.Info) string {
+	var out []string
+	for _, o := range strings.Split(h.VFSOptions, ",") {
+		switch {
+		case o == "rw" || o == "ro" || o == "" || strings.HasPrefix(o, "release_agent"):
+		default:
+			out = append(out, o)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func mountCgroupHierarchy(c *Config, target *os.File, fstype, data, key string, flags uintptr) error {
+	if c.CgroupNS {
+		if err := unix.Mount("cgroup", procFD(target), fstype, flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, data); err != nil {
+			return fmt.Errorf("mount %s: %w", fstype, err)
+		}
+		return nil
+	}
+	// No cgroup namespace: show only the container's cgroup.
+	hostPath, ok := c.CgroupPaths[key]
+	if !ok || hostPath == "" {
+		if key == "" && fstype == "cgroup2" {
+			hostPath = "/sys/fs/cgroup/unified"
+			if _, ok := c.CgroupPaths[""]; ok {
+				hostPath = c.CgroupPaths[""]
+			}
+		}
+	}
+	if hostPath == "" {
+		return nil
+	}
+	src, err := os.OpenFile(hostPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil // controller not used by this container
+	}
+	defer src.Close()
+	return bindFD(src, target, false, msFlagsToAttr(flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC), 0)
+}

@@ -1,0 +1,359 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Namespace types brig knows, in the order the kernel's clone flags list them.
+var namespaceTypes = map[specs.LinuxNamespaceType]bool{
+	specs.PIDNamespace: true, specs.NetworkNamespace: true, specs.MountNamespace: true,
+	specs.IPCNamespace: true, specs.UTSNamespace: true, specs.UserNamespace: true,
+	specs.CgroupNamespace: true, specs.TimeNamespace: true,
+}
+
+// Rlimits brig can set (RLIMIT_* names as the spec gives them).
+var Rlimits = map[string]int{
+	"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
+	"RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
+	"RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
+	"RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+// problems collects validation errors, each prefixed with its JSON path.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+// Validate checks a parsed spec for what brig needs before it creates
+// anything. Every problem is reported with its JSON path.
+func Validate(s *specs.Spec) error {
+	var p problems
+	if s.Version == "" {
+		p.add("ociVersion", "missing")
+	} else if !strings.HasPrefix(s.Version, "1.") {
+		p.add("ociVersion", "%q is not a 1.x runtime-spec version", s.Version)
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		p.add("root.path", "missing")
+	}
+	if s.Process != nil {
+		validateProcess(&p, "process", s.Process)
+	}
+	for i, m := range s.Mounts {
+		path := fmt.Sprintf("mounts[%d]", i)
+		if m.Destination == "" {
+			p.add(path+".destination", "missing")
+		}
+		if m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") {
+			if m.Source == "" {
+				p.add(path+".source", "missing for a bind mount")
+			}
+		}
+	}
+	if s.Hostname != "" || s.Domainname != "" {
+		if s.Linux == nil || !hasNewNamespace(s.Linux.Namespaces, specs.UTSNamespace) {
+			if s.Hostname != "" {
+				p.add("hostname", "needs a new uts namespace (linux.namespaces)")
+			} else {
+				p.add("domainname", "needs a new uts namespace (linux.namespaces)")
+			}
+		}
+	}
+	if s.Hooks != nil {
+		validateHooks(&p, s.Hooks)
+	}
+	if s.Linux != nil {
+		validateLinux(&p, s)
+	}
+	return errors.Join(p...)
+}
+
+// ValidateProcess checks a process given to exec (--process FILE).
+func ValidateProcess(proc *specs.Process) error {
+	var p problems
+	validateProcess(&p, "process", proc)
+	return errors.Join(p...)
+}
+
+func validateProcess(p *problems, path string, proc *specs.Process) {
+	if len(proc.Args) == 0 && proc.CommandLine == "" {
+		p.add(path+".args", "missing: a process needs at least one argument")
+	}
+	if proc.Cwd == "" {
+		p.add(path+".cwd", "missing")
+	} else if !filepath.IsAbs(proc.Cwd) {
+		p.add(path+".cwd", "%q is not an absolute path", proc.Cwd)
+	}
+	for i, e := range proc.Env {
+		if !strings.Contains(e, "=") {
+			p.add(fmt.Sprintf("%s.env[%d]", path, i), "%q is not KEY=VALUE", e)
+		}
+	}
+	seen := map[string]bool{}
+	for i, r := range proc.Rlimits {
+		rp := fmt.Sprintf("%s.rlimits[%d]", path, i)
+		if _, ok := Rlimits[r.Type]; !ok {
+			p.add(rp+".type", "unknown rlimit %q", r.Type)
+		}
+		if seen[r.Type] {
+			p.add(rp+".type", "duplicate rlimit %q", r.Type)
+		}
+		seen[r.Type] = true
+		if r.Soft > r.Hard {
+			p.add(rp, "soft limit %d is above hard limit %d", r.Soft, r.Hard)
+		}
+	}
+	if c := proc.Capabilities; c != nil {
+		for set, list := range map[string][]string{
+			"bounding": c.Bounding, "effective": c.Effective, "inheritable": c.Inheritable,
+			"permitted": c.Permitted, "ambient": c.Ambient,
+		} {
+			for i, name := range list {
+				if _, ok := CapabilityByName(name); !ok {
+					p.add(fmt.Sprintf("%s.capabilities.%s[%d]", path, set, i), "unknown capability %q", name)
+				}
+			}
+		}
+	}
+	if proc.ConsoleSize != nil && !proc.Terminal {
+		p.add(path+".consoleSize", "set without process.terminal")
+	}
+	if proc.OOMScoreAdj != nil && (*proc.OOMScoreAdj < -1000 || *proc.OOMScoreAdj > 1000) {
+		p.add(path+".oomScoreAdj", "%d is outside -1000..1000", *proc.OOMScoreAdj)
+	}
+	if io := proc.IOPriority; io != nil {
+		switch io.Class {
+		case specs.IOPRIO_CLASS_RT, specs.IOPRIO_CLASS_BE, specs.IOPRIO_CLASS_IDLE:
+		default:
+			p.add(path+".ioPriority.class", "unknown class %q", io.Class)
+		}
+		if io.Priority < 0 || io.Priority > 7 {
+			p.add(path+".ioPriority.priority", "%d is outside 0..7", io.Priority)
+		}
+	}
+}
+
+func validateHooks(p *problems, h *specs.Hooks) {
+	//nolint:staticcheck // Prestart is deprecated but still part of the spec.
+	lists := map[string][]specs.Hook{
+		"prestart": h.Prestart, "createRuntime": h.CreateRuntime, "createContainer": h.CreateContainer,
+		"startContainer": h.StartContainer, "poststart": h.Poststart, "poststop": h.Poststop,
+	}
+	for name, hooks := range lists {
+		for i, hk := range hooks {
+			hp := fmt.Sprintf("hooks.%s[%d]", name, i)
+			if !filepath.IsAbs(hk.Path) {
+				p.add(hp+".path", "%q is not an absolute path", hk.Path)
+			}
+			if hk.Timeout != nil && *hk.Timeout <= 0 {
+				p.add(hp+".timeout", "must be positive, got %d", *hk.Timeout)
+			}
+		}
+	}
+}
+
+func validateLinux(p *problems, s *specs.Spec) {
+	l := s.Linux
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for i, ns := range l.Namespaces {
+		np := fmt.Sprintf("linux.namespaces[%d]", i)
+		if !namespaceTypes[ns.Type] {
+			p.add(np+".type", "unknown namespace type %q", ns.Type)
+			continue
+		}
+		if seen[ns.Type] {
+			p.add(np+".type", "duplicate namespace %q", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path != "" && !filepath.IsAbs(ns.Path) {
+			p.add(np+".path", "%q is not an absolute path", ns.Path)
+		}
+		if strings.ContainsAny(ns.Path, "\n") {
+			p.add(np+".path", "contains a newline")
+		}
+	}
+	newUser := hasNewNamespace(l.Namespaces, specs.UserNamespace)
+	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !newUser {
+		p.add("linux.uidMappings", "id mappings need a new user namespace")
+	}
+	if newUser && (len(l.UIDMappings) == 0 || len(l.GIDMappings) == 0) {
+		p.add("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings")
+	}
+	for name, maps := range map[string][]specs.LinuxIDMapping{"linux.uidMappings": l.UIDMappings, "linux.gidMappings": l.GIDMappings} {
+		for i, m := range maps {
+			if m.Size == 0 {
+				p.add(fmt.Sprintf("%s[%d].size", name, i), "must be positive")
+			}
+		}
+	}
+	if len(l.TimeOffsets) > 0 && !hasNewNamespace(l.Namespaces, specs.TimeNamespace) {
+		p.add("linux.timeOffsets", "needs a new time namespace")
+	}
+	for clock := range l.TimeOffsets {
+		if clock != "monotonic" && clock != "boottime" {
+			p.add("linux.timeOffsets", "unknown clock %q (monotonic or boottime)", clock)
+		}
+	}
+	for key := range l.Sysctl {
+		if err := checkSysctl(key, l.Namespaces); err != nil {
+			p.add("linux.sysctl."+key, "%v", err)
+		}
+	}
+	for i, d := range l.Devices {
+		dp := fmt.Sprintf("linux.devices[%d]", i)
+		if !filepath.IsAbs(d.Path) {
+			p.add(dp+".path", "%q is not an absolute path", d.Path)
+		}
+		switch d.Type {
+		case "c", "b", "u", "p":
+		default:
+			p.add(dp+".type", "unknown device type %q (c, b, u or p)", d.Type)
+		}
+	}
+	if r := l.Resources; r != nil {
+		for i, d := range r.Devices {
+			switch d.Type {
+			case "", "a", "c", "b":
+			default:
+				p.add(fmt.Sprintf("linux.resources.devices[%d].type", i), "unknown type %q (a, c or b)", d.Type)
+			}
+			for _, c := range d.Access {
+				if !strings.ContainsRune("rwm", c) {
+					p.add(fmt.Sprintf("linux.resources.devices[%d].access", i), "unknown access %q (r, w, m)", d.Access)
+					break
+				}
+			}
+		}
+		if r.Memory != nil && r.Memory.Swappiness != nil && *r.Memory.Swappiness > 100 {
+			p.add("linux.resources.memory.swappiness", "%d is above 100", *r.Memory.Swappiness)
+		}
+		if r.BlockIO != nil && r.BlockIO.Weight != nil && (*r.BlockIO.Weight < 10 || *r.BlockIO.Weight > 1000) && *r.BlockIO.Weight != 0 {
+			p.add("linux.resources.blockIO.weight", "%d is outside 10..1000", *r.BlockIO.Weight)
+		}
+	}
+	switch l.RootfsPropagation {
+	case "", "shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable":
+	default:
+		p.add("linux.rootfsPropagation", "unknown propagation %q", l.RootfsPropagation)
+	}
+	if l.Seccomp != nil {
+		validateSeccomp(p, l.Seccomp)
+	}
+	if l.Personality != nil {
+		switch l.Personality.Domain {
+		case specs.PerLinux, specs.PerLinux32:
+		default:
+			p.add("linux.personality.domain", "unknown domain %q", l.Personality.Domain)
+		}
+	}
+}
+
+var seccompActions = map[specs.LinuxSeccompAction]bool{
+	specs.ActKill: true, specs.ActKillProcess: true, specs.ActKillThread: true, specs.ActTrap: true,
+	specs.ActErrno: true, specs.ActTrace: true, specs.ActAllow: true, specs.ActLog: true, specs.ActNotify: true,
+}
+
+var seccompOps = map[specs.LinuxSeccompOperator]bool{
+	specs.OpNotEqual: true, specs.OpLessThan: true, specs.OpLessEqual: true, specs.OpEqualTo: true,
+	specs.OpGreaterEqual: true, specs.OpGreaterThan: true, specs.OpMaskedEqual: true,
+}
+
+func validateSeccomp(p *problems, sc *specs.LinuxSeccomp) {
+	if !seccompActions[sc.DefaultAction] {
+		p.add("linux.seccomp.defaultAction", "unknown action %q", sc.DefaultAction)
+	}
+	for i, sys := range sc.Syscalls {
+		sp := fmt.Sprintf("linux.seccomp.syscalls[%d]", i)
+		if len(sys.Names) == 0 {
+			p.add(sp+".names", "missing")
+		}
+		if !seccompActions[sys.Action] {
+			p.add(sp+".action", "unknown action %q", sys.Action)
+		}
+		for j, a := range sys.Args {
+			if !seccompOps[a.Op] {
+				p.add(fmt.Sprintf("%s.args[%d].op", sp, j), "unknown operator %q", a.Op)
+			}
+			if a.Index > 5 {
+				p.add(fmt.Sprintf("%s.args[%d].index", sp, j), "%d is above 5", a.Index)
+			}
+		}
+	}
+	hasNotify := sc.DefaultAction == specs.ActNotify
+	for _, sys := range sc.Syscalls {
+		hasNotify = hasNotify || sys.Action == specs.ActNotify
+	}
+	if hasNotify && sc.ListenerPath == "" {
+		p.add("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath")
+	}
+}
+
+func checkSysctl(key string, nss []specs.LinuxNamespace) error {
+	ipc := map[string]bool{
+		"kernel.msgmax": true, "kernel.msgmnb": true, "kernel.msgmni": true, "kernel.sem": true,
+		"kernel.shmall": true, "kernel.shmmax": true, "kernel.shmmni": true, "kernel.shm_rmid_forced": true,
+	}
+	switch {
+	case ipc[key] || strings.HasPrefix(key, "fs.mqueue."):
+		if !hasNewNamespace(nss, specs.IPCNamespace) {
+			return errors.New("needs a new ipc namespace")
+		}
+	case strings.HasPrefix(key, "net."):
+		if !hasNamespace(nss, specs.NetworkNamespace) {
+			return errors.New("needs a network namespace")
+		}
+	case key == "kernel.hostname" || key == "kernel.domainname":
+		if !hasNewNamespace(nss, specs.UTSNamespace) {
+			return errors.New("needs a new uts namespace")
+		}
+	default:
+		return errors.New("not a namespaced sysctl: it would change the host")
+	}
+	return nil
+}
+
+func hasNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
+	for _, ns := range nss {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func hasNewNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
+	for _, ns := range nss {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func hasOption(opts []string, o string) bool {
+	for _, x := range opts {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
+// CapabilityByName maps "CAP_SYS_ADMIN" to its number.
+func CapabilityByName(name string) (capability.Cap, bool) {
+	n := strings.ToLower(strings.TrimPrefix(strings.ToUpper(name), "CAP_"))
+	for _, c := range capability.ListKnown() {
+		if c.String() == n {
+			return c, true
+		}
+	}
+	return 0, false
+}

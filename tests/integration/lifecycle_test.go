@@ -1,0 +1,191 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestRunExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		want   int
+	}{
+		{"exit 0", 0}, {"exit 3", 3}, {"kill -TERM $$", 128 + 15},
+	} {
+		t.Run(tc.script, func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", tc.script)
+			// Without a pid namespace the shell is not a namespace's init,
+			// so a signal it sends itself is not ignored.
+			e.dropNamespace("pid")
+			r := e.run()
+			if r.code != tc.want {
+				t.Fatalf("exit code %d, want %d (stderr %s)", r.code, tc.want, r.stderr)
+			}
+		})
+	}
+}
+
+func TestRunStdio(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "read x; echo got:$x; echo err >&2")
+	e.write()
+	r := e.brigIn([]byte("hello\n"), "run", "--bundle", e.bundle, e.id)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	contains(t, r.stdout, "got:hello", "stdout")
+	contains(t, r.stderr, "err", "stderr")
+}
+
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.create("--pid-file", pidFile)
+	st := e.state()
+	if st["status"] != "created" || st["id"] != e.id || st["bundle"] != e.bundle || st["ociVersion"] == "" {
+		t.Fatalf("state after create: %v", st)
+	}
+	pid := e.pid()
+	data, err := os.ReadFile(pidFile)
+	if err != nil || strings.TrimSpace(string(data)) != strconv.Itoa(pid) {
+		t.Fatalf("pid file %q, state pid %d (%v)", data, pid, err)
+	}
+	// The created container's process is brig's init, waiting for start.
+	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); !strings.HasPrefix(string(comm), "brig:[init]") {
+		t.Errorf("created init is %q, want brig's init", comm)
+	}
+	if r := e.brig("start", e.id); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	e.waitStatus("running")
+	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) != "sleep" {
+		t.Errorf("running process is %q, want sleep", comm)
+	}
+	if r := e.brig("start", e.id); r.code == 0 {
+		t.Errorf("second start succeeded")
+	}
+	if r := e.brig("delete", e.id); r.code == 0 {
+		t.Errorf("delete of a running container without --force succeeded")
+	}
+	r := e.brig("list", "--format", "json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 || list[0]["id"] != e.id || list[0]["status"] != "running" {
+		t.Errorf("list: %s (%v)", r.stdout, err)
+	}
+	if r := e.brig("kill", e.id, "KILL"); r.code != 0 {
+		t.Fatalf("kill: %s", r.stderr)
+	}
+	e.waitStatus("stopped")
+	if r := e.brig("kill", e.id, "TERM"); r.code == 0 {
+		t.Errorf("kill of a stopped container succeeded")
+	}
+	if r := e.brig("delete", e.id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	if r := e.brig("state", e.id); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("state after delete: exit %d, %s", r.code, r.stderr)
+	}
+	if !gone(pid) {
+		t.Errorf("process %d still exists after delete", pid)
+	}
+}
+
+func TestDeleteCreated(t *testing.T) {
+	e := newEnv(t, "true")
+	e.create()
+	pid := e.pid()
+	if r := e.brig("delete", e.id); r.code != 0 {
+		t.Fatalf("delete created: %s", r.stderr)
+	}
+	if !gone(pid) {
+		t.Errorf("init %d still alive after deleting the created container", pid)
+	}
+}
+
+func TestDeleteForceRunning(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.create()
+	e.brig("start", e.id)
+	pid := e.pid()
+	if r := e.brig("delete", "--force", e.id); r.code != 0 {
+		t.Fatalf("delete --force: %s", r.stderr)
+	}
+	if !gone(pid) {
+		t.Errorf("process %d alive after delete --force", pid)
+	}
+}
+
+func TestKillSignals(t *testing.T) {
+	for _, sig := range []string{"TERM", "SIGTERM", "15", "term"} {
+		t.Run(sig, func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done")
+			e.create()
+			e.brig("start", e.id)
+			e.waitStatus("running")
+			if r := e.brig("kill", e.id, sig); r.code != 0 {
+				t.Fatalf("kill %s: %s", sig, r.stderr)
+			}
+			e.waitStatus("stopped")
+		})
+	}
+	e := newEnv(t, "true")
+	e.create()
+	if r := e.brig("kill", e.id, "NOSUCHSIG"); r.code == 0 || !strings.Contains(r.stderr, "unknown signal") {
+		t.Errorf("kill with a bad signal: exit %d %s", r.code, r.stderr)
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.create()
+	e.brig("start", e.id)
+	if r := e.brig("pause", e.id); r.code != 0 {
+		t.Fatalf("pause: %s", r.stderr)
+	}
+	if s := e.status(); s != "paused" {
+		t.Errorf("status after pause %q", s)
+	}
+	if st := statusField(t, e.pid(), "State"); !strings.HasPrefix(st, "S") && !strings.HasPrefix(st, "D") {
+		t.Logf("state of a frozen task: %s", st)
+	}
+	if r := e.brig("resume", e.id); r.code != 0 {
+		t.Fatalf("resume: %s", r.stderr)
+	}
+	if s := e.status(); s != "running" {
+		t.Errorf("status after resume %q", s)
+	}
+	if r := e.brig("resume", e.id); r.code == 0 {
+		t.Errorf("resume of a running container succeeded")
+	}
+}
+
+func TestPs(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "sleep 60 & sleep 60")
+	e.create()
+	e.brig("start", e.id)
+	// busybox sh execs its last command: two processes, both sleep.
+	var pids []int
+	for i := 0; i < 100 && len(pids) < 2; i++ {
+		r := e.brig("ps", "--format", "json", e.id)
+		if r.code != 0 {
+			t.Fatalf("ps: %s", r.stderr)
+		}
+		json.Unmarshal([]byte(r.stdout), &pids)
+	}
+	if len(pids) != 2 {
+		t.Fatalf("ps --format json: %v, want 2 host pids", pids)
+	}
+	found := false
+	for _, p := range pids {
+		found = found || p == e.pid()
+	}
+	if !found {
+		t.Errorf("ps pids %v lack the init pid %d", pids, e.pid())
+	}
+	r := e.brig("ps", e.id)
+	contains(t, r.stdout, "PID", "ps table header")
+	contains(t, r.stdout, "sleep 60", "ps table")
+}
