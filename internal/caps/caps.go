@@ -6,6 +6,7 @@ package caps
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/moby/sys/capability"
@@ -64,7 +65,17 @@ func Resolve(c *specs.LinuxCapabilities) (*Sets, error) {
 	for n := range missing {
 		s.Missing = append(s.Missing, n)
 	}
+	sort.Strings(s.Missing)
 	return s, nil
+}
+
+// Missing lists the names in c that this host can't grant.
+func Missing(c *specs.LinuxCapabilities) ([]string, error) {
+	s, err := Resolve(c)
+	if err != nil {
+		return nil, err
+	}
+	return s.Missing, nil
 }
 
 // ApplyBounding drops every capability not in the bounding set. It needs

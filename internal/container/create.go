@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"brig/internal/bootstrap"
+	"brig/internal/caps"
 	"brig/internal/cgroup"
 	"brig/internal/console"
 	"brig/internal/hooks"
@@ -84,6 +85,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
+	if missing, err := caps.Missing(s.Process.Capabilities); err == nil && len(missing) > 0 && o.Warn != nil {
+		o.Warn(fmt.Sprintf("process.capabilities: this host can't grant %s (not in brig's bounding set or unknown to the kernel): granting the rest", strings.Join(missing, ", ")))
+	}
 	lock, err := store.Create(o.ID)
 	if err != nil {
 		return nil, err
@@ -111,6 +115,12 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	fifo := filepath.Join(store.Dir(o.ID), state.FifoName)
 	if err := unix.Mkfifo(fifo, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	// The container's root opens it: give it to the mapped root, as runc.
+	if uid, gid, ok := mappedRoot(s.Linux); ok {
+		if err := os.Chown(fifo, uid, gid); err != nil {
+			return nil, fmt.Errorf("chown exec fifo: %w", err)
+		}
 	}
 	res := s.Linux.Resources
 	if cg, err = cgroup.New(o.ID, s.Linux.CgroupsPath, res, cgroup.Options{Systemd: o.Systemd, Rootless: o.Rootless}, nil); err != nil {
@@ -265,6 +275,23 @@ func addDefaultDeviceRules(cg *cgroup.Cgroup, s *specs.Spec) {
 	for _, d := range s.Linux.Devices {
 		r.Resources.Devices = append(r.Resources.Devices, cgroup.AllowDevice(d))
 	}
+}
+
+// mappedRoot is the host uid and gid of the container's root in a new
+// user namespace.
+func mappedRoot(l *specs.Linux) (int, int, bool) {
+	uid, gid := -1, -1
+	for _, m := range l.UIDMappings {
+		if m.ContainerID == 0 {
+			uid = int(m.HostID)
+		}
+	}
+	for _, m := range l.GIDMappings {
+		if m.ContainerID == 0 {
+			gid = int(m.HostID)
+		}
+	}
+	return uid, gid, uid >= 0 && gid >= 0
 }
 
 func writeOOMScoreAdj(pid, v int) error {

@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	// Containers with a user namespace run as unprivileged host uids: they
+	// must be able to reach the shared rootfs.
+	os.Chmod(workDir, 0o755)
 	code := 1
 	defer func() {
 		os.RemoveAll(workDir)
@@ -111,7 +114,15 @@ func newEnv(t *testing.T, args ...string) *env {
 	t.Helper()
 	e := &env{t: t, bin: brigBin}
 	e.id = fmt.Sprintf("it%d-%d", os.Getpid(), idSerial.Add(1))
-	e.root = t.TempDir()
+	// The state root must be reachable by a container root mapped to an
+	// unprivileged host uid (it opens the exec fifo), as /run/brig is.
+	root, err := os.MkdirTemp(workDir, "state-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(root, 0o711)
+	e.root = root
+	t.Cleanup(func() { os.RemoveAll(root) })
 	e.bundle = t.TempDir()
 	out, err := exec.Command(brigBin, "spec", "--bundle", e.bundle).CombinedOutput()
 	if err != nil {
