@@ -191,7 +191,7 @@ func TestMountOptionsInMountinfo(t *testing.T) {
 		}
 	}
 	for _, o := range []string{"ro", "nosuid", "nodev", "noexec"} {
-		if !strings.Contains(strings.Fields(dataLine+" x x x x x x")[5], o) {
+		if !strings.Contains(strings.Fields(dataLine + " x x x x x x")[5], o) {
 			t.Errorf("/data mount options %q lack %s", dataLine, o)
 		}
 	}
