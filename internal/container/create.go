@@ -170,12 +170,11 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	} else if o.ConsoleSocket != "" {
 		return nil, errors.New("--console-socket given but process.terminal is false")
 	}
-	bo.Placed = func(pid int) error {
-		if err := cg.Apply(pid); err != nil {
-			return err
-		}
-		return cg.Set(nil)
-	}
+	// Join the cgroup before namespaces are made (a new cgroup namespace is
+	// rooted there); limits are written once init is ready, as runc does,
+	// so they bind the container's process and not brig's own set-up (a
+	// pids limit below the Go runtime's thread count would kill init).
+	bo.Placed = cg.Apply
 	if proc, err = bootstrap.Start(bo); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.ID, err)
 	}
@@ -193,6 +192,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		return nil, err
 	}
 	if err := c.converse(proc, s); err != nil {
+		return nil, err
+	}
+	if err := cg.Set(nil); err != nil {
 		return nil, err
 	}
 	if err := store.Save(c.State); err != nil {

@@ -48,6 +48,7 @@
 
 struct join {
 	int flag;
+	int fd;
 	char path[MAX_LINE];
 };
 
@@ -152,14 +153,18 @@ static int same_ns(int fd, int flag)
 	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+static void open_ns(struct join *j)
+{
+	j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	if (j->fd < 0)
+		bail("open %s namespace %s", nsname(j->flag), j->path);
+}
+
 static void join_ns(struct join *j)
 {
-	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		bail("open %s namespace %s", nsname(j->flag), j->path);
-	if (!same_ns(fd, j->flag) && setns(fd, j->flag) < 0)
+	if (!same_ns(j->fd, j->flag) && setns(j->fd, j->flag) < 0)
 		bail("setns %s namespace %s", nsname(j->flag), j->path);
-	close(fd);
+	close(j->fd);
 }
 
 static void write_file(const char *path, const char *data)
@@ -220,8 +225,12 @@ __attribute__((constructor)) static void brig_nsenter(void)
 		}
 	}
 
-	// 2. Join: the user namespace first, so that the others (owned by it)
-	// can be joined with the capabilities it grants.
+	// 2. Join. Every path is opened first: after entering a mount
+	// namespace, /proc/PID/ns paths would resolve in the container. The
+	// user namespace goes first, so that the others (owned by it) can be
+	// joined with the capabilities it grants.
+	for (int i = 0; i < njoin; i++)
+		open_ns(&joins[i]);
 	for (int i = 0; i < njoin; i++)
 		if (joins[i].flag == CLONE_NEWUSER)
 			join_ns(&joins[i]);

@@ -1,0 +1,240 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestExec(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.setNamespace(specs.UserNamespace, "")
+	e.spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	e.spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	e.spec.Mounts = withoutMount(e.spec.Mounts, "/sys/fs/cgroup")
+	pid := running(t, e)
+
+	r := e.brig("exec", "--env", "X=1", "--cwd", "/tmp", e.id, "sh", "-c", "echo $X; pwd; hostname; id -u; cat /proc/1/comm; exit 4")
+	if r.code != 4 {
+		t.Fatalf("exec exit %d, want 4: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"1\n", "/tmp\n", "brig\n", "0\n", "sleep\n"} {
+		contains(t, r.stdout, want, "exec output")
+	}
+	// The exec'd process shares every namespace with the container's init.
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	r = e.brig("exec", "-d", "--pid-file", pidFile, e.id, "sleep", "30")
+	if r.code != 0 {
+		t.Fatalf("exec -d: %s", r.stderr)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	for _, ns := range []string{"mnt", "pid", "net", "ipc", "uts", "user", "cgroup"} {
+		a, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		b, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", epid, ns))
+		if a == "" || a != b {
+			t.Errorf("exec'd process %s namespace %q, init's %q", ns, b, a)
+		}
+	}
+	// ...and its cgroup.
+	ic, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	ec, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", epid))
+	if string(ic) != string(ec) {
+		t.Errorf("exec'd process cgroups differ:\n%s\nvs\n%s", ec, ic)
+	}
+	// ps sees it.
+	r = e.brig("ps", "--format", "json", e.id)
+	var pids []int
+	json.Unmarshal([]byte(r.stdout), &pids)
+	found := false
+	for _, p := range pids {
+		found = found || p == epid
+	}
+	if !found {
+		t.Errorf("ps %v lacks exec'd pid %d", pids, epid)
+	}
+}
+
+func TestExecProcessFileAndUser(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	running(t, e)
+	proc := specs.Process{
+		Args: []string{"sh", "-c", "id; grep -E 'CapEff|NoNewPrivs' /proc/self/status"},
+		Cwd:  "/", Env: []string{"PATH=/bin"},
+		User:            specs.User{UID: 1000, GID: 1000},
+		NoNewPrivileges: true,
+	}
+	data, _ := json.Marshal(proc)
+	pf := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(pf, data, 0o644)
+	r := e.brig("exec", "--process", pf, e.id)
+	if r.code != 0 {
+		t.Fatalf("exec --process: %s", r.stderr)
+	}
+	contains(t, r.stdout, "uid=1000 gid=1000", "user")
+	contains(t, r.stdout, "CapEff:\t0000000000000000", "no capabilities for a non-root process without ambient")
+	contains(t, r.stdout, "NoNewPrivs:\t1", "nnp")
+}
+
+func TestExecErrors(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	running(t, e)
+	if r := e.brig("exec", e.id, "/no/such/binary"); r.code == 0 || !strings.Contains(r.stderr, "/no/such/binary") {
+		t.Errorf("exec of a missing binary: exit %d, %s", r.code, r.stderr)
+	}
+	if r := e.brig("exec", "nosuchcontainer", "true"); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("exec in a missing container: exit %d, %s", r.code, r.stderr)
+	}
+	e.brig("kill", e.id, "KILL")
+	e.waitStatus("stopped")
+	if r := e.brig("exec", e.id, "true"); r.code == 0 || !strings.Contains(r.stderr, "stopped") {
+		t.Errorf("exec in a stopped container: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func withoutMount(ms []specs.Mount, dest string) []specs.Mount {
+	var out []specs.Mount
+	for _, m := range ms {
+		if m.Destination != dest {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// cgroupFile reads a v1 controller file of the container's cgroup, found
+// from /proc/PID/cgroup.
+func cgroupFile(t *testing.T, pid int, controller, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			if c == controller {
+				v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, f[2], file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return strings.TrimSpace(string(v))
+			}
+		}
+	}
+	t.Fatalf("no %s cgroup for %d", controller, pid)
+	return ""
+}
+
+func TestCgroupResources(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	limit, res, swap := int64(64<<20), int64(32<<20), int64(128<<20)
+	shares, quota, period := uint64(512), int64(50000), uint64(100000)
+	pids := int64(42)
+	weight := uint16(300)
+	e.spec.Linux.Resources = &specs.LinuxResources{
+		Devices: e.spec.Linux.Resources.Devices,
+		Memory:  &specs.LinuxMemory{Limit: &limit, Reservation: &res, Swap: &swap},
+		CPU:     &specs.LinuxCPU{Shares: &shares, Quota: &quota, Period: &period, Cpus: "0", Mems: "0"},
+		Pids:    &specs.LinuxPids{Limit: &pids},
+		BlockIO: &specs.LinuxBlockIO{Weight: &weight},
+	}
+	pid := running(t, e)
+	for _, c := range []struct{ ctl, file, want string }{
+		{"memory", "memory.limit_in_bytes", strconv.FormatInt(limit, 10)},
+		{"memory", "memory.soft_limit_in_bytes", strconv.FormatInt(res, 10)},
+		{"cpu", "cpu.shares", "512"},
+		{"cpu", "cpu.cfs_quota_us", "50000"},
+		{"cpu", "cpu.cfs_period_us", "100000"},
+		{"cpuset", "cpuset.cpus", "0"},
+		{"pids", "pids.max", "42"},
+	} {
+		if got := cgroupFile(t, pid, c.ctl, c.file); got != c.want {
+			t.Errorf("%s = %q, want %q", c.file, got, c.want)
+		}
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		if got := cgroupFile(t, pid, "memory", "memory.memsw.limit_in_bytes"); got != strconv.FormatInt(swap, 10) {
+			t.Errorf("memsw = %s", got)
+		}
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/blkio/blkio.weight"); err == nil {
+		if got := cgroupFile(t, pid, "blkio", "blkio.weight"); got != "300" {
+			t.Errorf("blkio.weight = %s", got)
+		}
+	} else if _, err := os.Stat("/sys/fs/cgroup/blkio/blkio.bfq.weight"); err == nil {
+		if got := cgroupFile(t, pid, "blkio", "blkio.bfq.weight"); !strings.Contains(got, "300") {
+			t.Errorf("blkio.bfq.weight = %s", got)
+		}
+	}
+	// update changes them on the running container.
+	if r := e.brig("update", "--memory", "96m", "--pids-limit", "7", "--cpu-shares", "256", e.id); r.code != 0 {
+		t.Fatalf("update: %s", r.stderr)
+	}
+	if got := cgroupFile(t, pid, "memory", "memory.limit_in_bytes"); got != strconv.Itoa(96<<20) {
+		t.Errorf("after update memory.limit_in_bytes = %s", got)
+	}
+	if got := cgroupFile(t, pid, "pids", "pids.max"); got != "7" {
+		t.Errorf("after update pids.max = %s", got)
+	}
+	r := e.brigIn([]byte(`{"pids":{"limit":9}}`), "update", "--resources", "-", e.id)
+	if r.code != 0 {
+		t.Fatalf("update --resources -: %s", r.stderr)
+	}
+	if got := cgroupFile(t, pid, "pids", "pids.max"); got != "9" {
+		t.Errorf("after update --resources pids.max = %s", got)
+	}
+	// events --stats reports the cgroup.
+	r = e.brig("events", "--stats", e.id)
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil || ev["type"] != "stats" {
+		t.Errorf("events --stats: %s (%v)", r.stdout, err)
+	}
+}
+
+func TestPidsLimitEnforced(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; wait; echo done")
+	n := int64(4)
+	e.spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &n}
+	r := e.run()
+	contains(t, r.stdout+r.stderr, "can't fork", "forks beyond pids.max fail")
+}
+
+func TestCgroupRemovedOnDelete(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	pid := running(t, e)
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if !strings.Contains(string(data), "/brigtest/"+e.id) {
+		t.Fatalf("container not in its cgroup: %s", data)
+	}
+	if r := e.brig("delete", "-f", e.id); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	for _, ctl := range []string{"memory", "pids", "cpu", "cpuset", "devices", "freezer", "blkio"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctl, "brigtest", e.id)); err == nil {
+			t.Errorf("%s cgroup remains after delete", ctl)
+		}
+	}
+}
+
+func TestMemoryLimitOOMKills(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done")
+	limit := int64(16 << 20)
+	e.spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
+	r := e.run()
+	if r.code != 137 {
+		t.Errorf("exceeding memory.limit: exit %d, want 137 (SIGKILL by the OOM killer)", r.code)
+	}
+}
