@@ -1,0 +1,156 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestBadInput: every bad input fails with an error naming the problem,
+// a non-zero exit, and leaves no state directory, cgroup or process.
+func TestBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		config string // raw config.json; empty: use the spec after edit
+		edit   func(e *env)
+		id     string
+		want   string
+	}{
+		{name: "malformed json", config: `{"ociVersion": "1.2.0", "process": {`, want: "config.json"},
+		{name: "syntax error", config: `{"ociVersion": "1.2.0",, }`, want: "syntax error"},
+		{name: "wrong type", config: `{"ociVersion": "1.2.0", "root": {"path": "rootfs"}, "process": {"args": "sh", "cwd": "/"}}`, want: "process.args"},
+		{name: "missing rootfs", edit: func(e *env) { e.spec.Root.Path = "/nonexistent/rootfs" }, want: "root.path"},
+		{name: "no process args", edit: func(e *env) { e.spec.Process.Args = nil }, want: "process.args"},
+		{name: "relative cwd", edit: func(e *env) { e.spec.Process.Cwd = "tmp" }, want: "process.cwd"},
+		{name: "unknown namespace", edit: func(e *env) { e.setNamespace("bogus", "") }, want: "linux.namespaces"},
+		{name: "hostname without uts", edit: func(e *env) { e.dropNamespace(specs.UTSNamespace) }, want: "hostname"},
+		{name: "unknown capability", edit: func(e *env) { e.spec.Process.Capabilities.Bounding = []string{"CAP_NOPE"} }, want: "CAP_NOPE"},
+		{name: "host sysctl", edit: func(e *env) { e.spec.Linux.Sysctl = map[string]string{"vm.swappiness": "1"} }, want: "linux.sysctl.vm.swappiness"},
+		{name: "bad rlimit", edit: func(e *env) {
+			e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS", Hard: 1, Soft: 1}}
+		}, want: "RLIMIT_BOGUS"},
+		{name: "uid map without userns", edit: func(e *env) {
+			e.spec.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 1, Size: 1}}
+		}, want: "linux.uidMappings"},
+		{name: "bad seccomp action", edit: func(e *env) {
+			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_NOPE"}
+		}, want: "linux.seccomp.defaultAction"},
+		{name: "missing executable", edit: func(e *env) { e.spec.Process.Args = []string{"/bin/nope"} }, want: "/bin/nope"},
+		{name: "cwd missing in container", edit: func(e *env) { e.spec.Process.Cwd = "/no/such/dir" }, want: "process.cwd"},
+		{name: "id with slash", id: "a/b", want: "invalid container id"},
+		{name: "id dotdot", id: "..", want: "invalid container id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "true")
+			if tc.edit != nil {
+				tc.edit(e)
+			}
+			e.write()
+			if tc.config != "" {
+				os.WriteFile(filepath.Join(e.bundle, "config.json"), []byte(tc.config), 0o644)
+			}
+			id := e.id
+			if tc.id != "" {
+				id = tc.id
+			}
+			r := e.brig("create", "--bundle", e.bundle, id)
+			if r.code == 0 {
+				t.Fatalf("create succeeded")
+			}
+			contains(t, r.stderr, tc.want, "error message")
+			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+				t.Errorf("state left behind: %v", ents)
+			}
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory/brigtest", e.id)); err == nil {
+				t.Errorf("cgroup left behind")
+			}
+			if left := initProcesses(); len(left) > 0 {
+				t.Errorf("brig init processes left: %v", left)
+			}
+		})
+	}
+}
+
+func TestDuplicateID(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.create()
+	pid := e.pid()
+	r := e.brig("create", "--bundle", e.bundle, e.id)
+	if r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("second create with the same id: exit %d, %s", r.code, r.stderr)
+	}
+	// The first container is untouched.
+	if e.status() != "created" || e.pid() != pid {
+		t.Errorf("first container disturbed: %v", e.state())
+	}
+}
+
+func TestNonexistentContainer(t *testing.T) {
+	e := newEnv(t, "true")
+	for _, args := range [][]string{
+		{"start", "nope"}, {"state", "nope"}, {"kill", "nope"}, {"delete", "nope"}, {"pause", "nope"},
+		{"resume", "nope"}, {"ps", "nope"}, {"exec", "nope", "true"}, {"update", "--memory", "1m", "nope"},
+		{"events", "--stats", "nope"},
+	} {
+		r := e.brig(args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+			t.Errorf("%v: exit %d, %q", args, r.code, r.stderr)
+		}
+	}
+	if r := e.brig("delete", "--force", "nope"); r.code != 0 {
+		t.Errorf("delete --force of a missing container: exit %d (runc succeeds)", r.code)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	e := newEnv(t, "true")
+	for _, args := range [][]string{
+		{"--log-format", "xml", "list"}, {"create"}, {"kill", "a", "b", "c"}, {"nosuchcommand"},
+		{"--rootless", "maybe", "list"}, {"list", "--format", "yaml"},
+	} {
+		r := e.brig(args...)
+		if r.code == 0 || r.stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if r := e.brig("create", "--bundle", "/nonexistent/bundle", e.id); r.code == 0 || !strings.Contains(r.stderr, "/nonexistent/bundle") {
+		t.Errorf("missing bundle: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+func TestLogFileJSON(t *testing.T) {
+	e := newEnv(t, "true")
+	log := filepath.Join(t.TempDir(), "log.json")
+	r := e.brig("--log", log, "--log-format", "json", "state", "nope")
+	if r.code == 0 {
+		t.Fatal("state of a missing container succeeded")
+	}
+	data, _ := os.ReadFile(log)
+	contains(t, string(data), `"level":"error"`, "json log")
+	contains(t, string(data), `does not exist`, "json log message")
+}
+
+// initProcesses lists live processes named brig:[init] (tests run one at a
+// time, so after a failed create there must be none).
+func initProcesses() []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
+		if err == nil && strings.TrimSpace(string(comm)) == "brig:[init]" && !gone(atoi(d.Name())) {
+			out = append(out, d.Name())
+		}
+	}
+	return out
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

@@ -1,0 +1,133 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// CVE-2019-5736: the container must never be able to open brig's binary
+// for writing through /proc/PID/exe.
+func TestBinaryNotWritableThroughProcExe(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.create()
+	pid := e.pid()
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	// Even host root: the init runs from a read-only mount of the binary.
+	if err := unix.Access(exe, unix.W_OK); !errors.Is(err, unix.EROFS) {
+		t.Errorf("access(%s, W_OK) = %v, want EROFS", exe, err)
+	}
+	if f, err := os.OpenFile(exe, os.O_WRONLY, 0); err == nil {
+		f.Close()
+		t.Errorf("opened the init's executable for writing")
+	}
+	// From a container sharing its pid namespace, the waiting init is not
+	// dumpable: its exe can't even be opened.
+	b := newEnv(t, "sh", "-c", "cat /proc/1/exe >/dev/null 2>&1 && echo exe-readable || echo exe-denied; echo x >> /proc/1/exe 2>/dev/null && echo exe-written || echo exe-not-written")
+	b.setNamespace(specs.PIDNamespace, fmt.Sprintf("/proc/%d/ns/pid", pid))
+	b.spec.Process.Capabilities = nil // no CAP_SYS_PTRACE
+	out := b.mustRun()
+	contains(t, out, "exe-denied", "non-dumpable init")
+	contains(t, out, "exe-not-written", "binary write")
+}
+
+// No file descriptor of brig's leaks into the container unless asked for
+// with --preserve-fds.
+func TestNoFdLeak(t *testing.T) {
+	for _, preserve := range []int{0, 2} {
+		t.Run(fmt.Sprintf("preserve=%d", preserve), func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '")
+			e.write()
+			cmd := exec.Command(e.bin, "--root", e.root, "run", "--preserve-fds", fmt.Sprint(preserve), "--bundle", e.bundle, e.id)
+			var extra []*os.File
+			for i := 0; i < 3; i++ {
+				f, err := os.Open(e.bundle) // a host directory: the worst thing to leak
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				extra = append(extra, f)
+			}
+			cmd.ExtraFiles = extra
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			fds := strings.Fields(string(out))
+			t.Logf("fds: %v", fds)
+			// 0 1 2, the preserved ones, and the one ls opens to read the dir.
+			want := 3 + preserve + 1
+			if len(fds) != want {
+				t.Errorf("fds in the container: %v, want %d of them", fds, want)
+			}
+		})
+	}
+}
+
+// CVE-2024-21626: a process.cwd through a leaked fd would start the process
+// in a host directory. brig leaks none, and refuses a cwd outside the root.
+func TestCwdStaysInContainer(t *testing.T) {
+	for fd := 3; fd <= 8; fd++ {
+		e := newEnv(t, "sh", "-c", "pwd -P")
+		e.spec.Process.Cwd = fmt.Sprintf("/proc/self/fd/%d", fd)
+		r := e.run()
+		if r.code == 0 {
+			wd := strings.TrimSpace(r.stdout)
+			if !strings.HasPrefix(wd, "/") || strings.Contains(wd, "unreachable") || strings.HasPrefix(wd, "/proc/self/fd") {
+				t.Errorf("cwd /proc/self/fd/%d gave the process %q", fd, wd)
+			}
+		}
+	}
+}
+
+// CVE-2025-31133 class: /dev/null replaced by a symlink must not turn a
+// mask into a bind of something else.
+func TestMaskWithFakeDevNull(t *testing.T) {
+	dev := t.TempDir()
+	target := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(target, []byte("host secret\n"), 0o644)
+	if err := os.Symlink(target, filepath.Join(dev, "null")); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "cat", "/proc/keys")
+	e.spec.Mounts = append(withoutMount(e.spec.Mounts, "/dev"), specs.Mount{Destination: "/dev", Type: "bind", Source: dev, Options: []string{"rbind"}})
+	e.spec.Linux.MaskedPaths = []string{"/proc/keys"}
+	r := e.run()
+	t.Logf("exit %d, stderr %s", r.code, r.stderr)
+	if r.code == 0 {
+		notContains(t, r.stdout, "host secret", "masked path content")
+	} else {
+		contains(t, r.stderr, "null", "error about /dev/null")
+	}
+	if data, _ := os.ReadFile(target); string(data) != "host secret\n" {
+		t.Errorf("host file changed: %q", data)
+	}
+}
+
+// Procfs redirection: a mount over part of /proc must not capture the
+// writes brig makes to procfs (sysctls here; LSM labels go the same way).
+func TestSysctlWritesReachRealProcfs(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/proc/sys/net", Type: "tmpfs", Source: "tmpfs"})
+	e.spec.Linux.ReadonlyPaths = nil
+	e.spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+	pid := running(t, e)
+	out, err := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", pid), "cat", "/proc/sys/net/ipv4/ip_forward").Output()
+	if err != nil {
+		t.Fatalf("nsenter: %v", err)
+	}
+	if strings.TrimSpace(string(out)) != "1" {
+		t.Errorf("sysctl in the container's netns = %q, want 1", out)
+	}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/root/proc/sys/net", pid))
+	if len(ents) != 0 {
+		t.Errorf("the write landed in the tmpfs over /proc/sys/net: %v", ents)
+	}
+}
