@@ -1,0 +1,178 @@
+package integration
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// hookScript writes a shell hook that appends its name, the state's status
+// and its namespaces' view to a log.
+func hookScript(t *testing.T, dir, name, log string) string {
+	t.Helper()
+	p := filepath.Join(dir, name+".sh")
+	body := "#!/bin/sh\nstate=$(cat)\necho \"" + name + " $state\" >> " + log + "\n"
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestHooks(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "hooks.log")
+	e := newEnv(t, "sh", "-c", "echo running >> /hooklog/hooks.log")
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/hooklog", Type: "bind", Source: dir, Options: []string{"bind"}})
+	h := func(name string) []specs.Hook {
+		return []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", hookScript(t, dir, name, log)}}}
+	}
+	e.spec.Hooks = &specs.Hooks{
+		CreateRuntime: h("createRuntime"), CreateContainer: h("createContainer"),
+		Poststart: h("poststart"), Poststop: h("poststop"),
+	}
+	e.spec.Hooks.Prestart = h("prestart") //nolint:staticcheck // deprecated, still in the spec
+	e.mustRun()
+	data, _ := os.ReadFile(log)
+	var order []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		name, st, _ := strings.Cut(l, " ")
+		order = append(order, name)
+		if name == "running" {
+			continue
+		}
+		var s specs.State
+		if err := json.Unmarshal([]byte(st), &s); err != nil || s.ID != e.id || s.Bundle != e.bundle {
+			t.Errorf("%s hook got state %q (%v)", name, st, err)
+		}
+		if name == "poststop" && s.Status != "stopped" {
+			t.Errorf("poststop status %q", s.Status)
+		}
+	}
+	// createContainer runs in the container's mount namespace: it sees the
+	// host's filesystem (before pivot_root) only because that is the spec.
+	got := strings.Join(order, ",")
+	if !strings.HasPrefix(got, "prestart,createRuntime,createContainer,") || !strings.HasSuffix(got, "poststop") || !strings.Contains(got, "running") || !strings.Contains(got, "poststart") {
+		t.Errorf("hook order %s", got)
+	}
+}
+
+func TestFailingHookFailsCreate(t *testing.T) {
+	e := newEnv(t, "true")
+	e.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo nope >&2; exit 3"}}}}
+	e.write()
+	r := e.brig("create", "--bundle", e.bundle, e.id)
+	if r.code == 0 {
+		t.Fatal("create with a failing createRuntime hook succeeded")
+	}
+	contains(t, r.stderr, "createRuntime", "error names the hook")
+	contains(t, r.stderr, "nope", "error has the hook's output")
+	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+		t.Errorf("state left: %v", ents)
+	}
+}
+
+func TestHookTimeout(t *testing.T) {
+	e := newEnv(t, "true")
+	one := 1
+	e.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "30"}, Timeout: &one}}}
+	e.write()
+	start := time.Now()
+	r := e.brig("create", "--bundle", e.bundle, e.id)
+	if r.code == 0 {
+		t.Fatal("create with a hook past its timeout succeeded")
+	}
+	contains(t, r.stderr, "timed out", "timeout error")
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("hook was not killed at its timeout (%v)", d)
+	}
+}
+
+// consoleListener accepts one connection and receives the pty master.
+func consoleListener(t *testing.T) (string, chan *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *os.File, 1)
+	go func() {
+		defer l.Close()
+		c, err := l.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		defer c.Close()
+		uc := c.(*net.UnixConn)
+		buf, oob := make([]byte, 64), make([]byte, 64)
+		_, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+		if err != nil {
+			ch <- nil
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		if len(msgs) == 0 {
+			ch <- nil
+			return
+		}
+		fds, _ := unix.ParseUnixRights(&msgs[0])
+		if len(fds) == 0 {
+			ch <- nil
+			return
+		}
+		ch <- os.NewFile(uintptr(fds[0]), "ptmx")
+	}()
+	return path, ch
+}
+
+func TestConsoleSocket(t *testing.T) {
+	sock, ch := consoleListener(t)
+	e := newEnv(t, "sh", "-c", "tty; stty size; echo on-a-tty")
+	e.spec.Process.Terminal = true
+	e.spec.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
+	e.create("--console-socket", sock)
+	var master *os.File
+	select {
+	case master = <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pty master received")
+	}
+	if master == nil {
+		t.Fatal("console socket got no fd")
+	}
+	defer master.Close()
+	if r := e.brig("start", e.id); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	var out []byte
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(string(out), "on-a-tty") {
+		master.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := master.Read(buf)
+		out = append(out, buf[:n]...)
+	}
+	s := string(out)
+	contains(t, s, "/dev/pts/", "tty name")
+	contains(t, s, "30 100", "console size")
+	contains(t, s, "on-a-tty", "output through the pty")
+}
+
+func TestTerminalNeedsConsoleSocket(t *testing.T) {
+	e := newEnv(t, "true")
+	e.spec.Process.Terminal = true
+	e.write()
+	r := e.brig("create", "--bundle", e.bundle, e.id)
+	if r.code == 0 || !strings.Contains(r.stderr, "console-socket") {
+		t.Errorf("terminal without console socket: exit %d, %s", r.code, r.stderr)
+	}
+}
