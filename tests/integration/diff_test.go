@@ -1,0 +1,155 @@
+package integration
+
+import (
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// probe prints what a container can observe of its own confinement.
+const probe = `id; hostname; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; ulimit -n; ulimit -Hn; umask; pwd
+ls -a /dev | sort | tr '\n' ' '; echo
+awk '{print $5, substr($6,1,2)}' /proc/self/mountinfo | sort
+cat /proc/self/uid_map; touch /probe 2>&1 | sed 's/.*: //'; cat /proc/sys/net/ipv4/ip_forward`
+
+// TestDifferentialAgainstRunc runs the same bundles with brig, runc and
+// crun and compares what the container sees. Differences are failures
+// unless listed as known (with the reason).
+func TestDifferentialAgainstRunc(t *testing.T) {
+	runtimes := []string{}
+	for _, rt := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(rt); err == nil && works(t, p) {
+			runtimes = append(runtimes, p)
+		} else {
+			t.Logf("%s: not usable on this host, not compared", rt)
+		}
+	}
+	if len(runtimes) == 0 {
+		t.Skip("neither runc nor crun can run a container here")
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(s *specs.Spec)
+	}{
+		{"default", func(s *specs.Spec) {}},
+		{"user and groups", func(s *specs.Spec) {
+			umask := uint32(0o077)
+			s.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 20}, Umask: &umask}
+			s.Process.Cwd = "/tmp"
+		}},
+		{"writable root, more caps", func(s *specs.Spec) {
+			s.Root.Readonly = false
+			c := []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_KILL"}
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: c, Effective: c, Permitted: c}
+		}},
+		{"non-root ambient", func(s *specs.Spec) {
+			c := []string{"CAP_NET_BIND_SERVICE"}
+			s.Process.User = specs.User{UID: 500, GID: 500}
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: c, Effective: c, Permitted: c, Inheritable: c, Ambient: c}
+		}},
+		{"rlimits and sysctl", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 200}}
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		}},
+		{"user namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+			s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+			s.Mounts = withoutMount(s.Mounts, "/sys/fs/cgroup")
+		}},
+		{"no masks, seccomp", func(s *specs.Spec) {
+			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"uname"}, Action: specs.ActErrno, ErrnoRet: errnoRet(1)}}}
+		}},
+		{"no new privs off", func(s *specs.Spec) { s.Process.NoNewPrivileges = false }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			outputs := map[string]result{}
+			for _, bin := range append([]string{brigBin}, runtimes...) {
+				e := newEnv(t, "sh", "-c", probe)
+				e.bin = bin
+				e.spec.Version = "1.0.2" // crun 1.8 refuses newer versions
+				e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+				tc.edit(e.spec)
+				outputs[bin] = e.run()
+			}
+			want := outputs[brigBin]
+			for _, rt := range runtimes {
+				got := outputs[rt]
+				if got.code != want.code {
+					t.Errorf("exit code: brig %d, %s %d (stderr %s / %s)", want.code, rt, got.code, want.stderr, got.stderr)
+				}
+				if d := diffLines(normalise(want.stdout), normalise(got.stdout)); d != "" {
+					t.Errorf("brig and %s differ:\n%s", rt, d)
+				}
+			}
+		})
+	}
+}
+
+// knownDifferences are deliberate, each with its reason (README,
+// "Differences from runc"):
+//   - masked files: brig binds /dev/null read-only (writes to a masked path
+//     fail instead of vanishing); runc binds it read-write;
+//   - /sys/fs/cgroup: brig honours "ro" on the v1 tmpfs; runc 1.1 leaves it
+//     writable;
+//   - /sys/fs/cgroup/unified: brig also shows a hybrid host's v2 hierarchy
+//     (systemd in a container needs it); runc 1.1 leaves it out.
+var knownDifferences = []struct{ re, repl string }{
+	{`^(/proc/[a-z_]+) r[ow]$`, "$1 (masked or read-only)"},
+	{`^/sys/fs/cgroup r[ow]$`, "/sys/fs/cgroup (tmpfs)"},
+	{`^/sys/fs/cgroup/unified r[ow]$`, ""},
+}
+
+func normalise(out string) string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		for _, k := range knownDifferences {
+			l = regexp.MustCompile(k.re).ReplaceAllString(l, k.repl)
+		}
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// works reports whether a runtime can run a trivial container here.
+func works(t *testing.T, bin string) bool {
+	e := newEnv(t, "true")
+	e.bin = bin
+	e.spec.Version = "1.0.2"
+	r := e.run()
+	if r.code != 0 {
+		t.Logf("%s cannot run a container here: %s", bin, strings.TrimSpace(r.stderr))
+	}
+	return r.code == 0
+}
+
+// diffLines lists lines present in one output and not the other.
+func diffLines(a, b string) string {
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l]++
+		}
+		return m
+	}
+	ca, cb := count(a), count(b)
+	var out []string
+	for l, n := range ca {
+		if cb[l] < n {
+			out = append(out, "  only brig:  "+l)
+		}
+	}
+	for l, n := range cb {
+		if ca[l] < n {
+			out = append(out, "  only other: "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
