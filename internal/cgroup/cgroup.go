@@ -99,10 +99,18 @@ func (c *Cgroup) Set(r *cgroups.Resources) error {
 	if r == nil {
 		r = c.config.Resources
 	}
-	if err := c.Manager.Set(r); err != nil {
+	hybridHugetlb := Mode() == "hybrid" && len(r.HugetlbLimit) > 0 && !v1Hugetlb()
+	mr := r
+	if hybridHugetlb {
+		// The v1 manager has no hugetlb hierarchy to write to here.
+		cp := *r
+		cp.HugetlbLimit = nil
+		mr = &cp
+	}
+	if err := c.Manager.Set(mr); err != nil {
 		return fmt.Errorf("cgroup: set resources: %w", err)
 	}
-	if Mode() == "hybrid" && len(r.HugetlbLimit) > 0 {
+	if hybridHugetlb {
 		if err := c.setHybridHugetlb(r.HugetlbLimit); err != nil {
 			return err
 		}
@@ -113,9 +121,6 @@ func (c *Cgroup) Set(r *cgroups.Resources) error {
 // setHybridHugetlb writes hugetlb limits through the v2 mount when the host
 // has hugetlb only there: opencontainers/cgroups' v1 manager skips it.
 func (c *Cgroup) setHybridHugetlb(limits []*cgroups.HugepageLimit) error {
-	if _, err := os.Stat("/sys/fs/cgroup/hugetlb"); err == nil {
-		return nil // hugetlb is a v1 hierarchy here: the manager set it
-	}
 	path := c.Manager.Path("")
 	if path == "" {
 		return errors.New("cgroup: hugepageLimits: no v2 cgroup for hugetlb on this hybrid host")
@@ -130,6 +135,11 @@ func (c *Cgroup) setHybridHugetlb(limits []*cgroups.HugepageLimit) error {
 		}
 	}
 	return nil
+}
+
+func v1Hugetlb() bool {
+	_, err := os.Stat("/sys/fs/cgroup/hugetlb/cgroup.procs")
+	return err == nil
 }
 
 // enableController turns a v2 controller on in every ancestor's

@@ -193,7 +193,18 @@ func (c *Container) destroy() error {
 			unix.Kill(p, unix.SIGKILL)
 		}
 	}
-	return destroyCgroup(cg)
+	if err := destroyCgroup(cg); err != nil {
+		return err
+	}
+	// The default cgroupsPath is brig/<id>: leave no empty brig parent.
+	if c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
+		for _, p := range c.CgroupPaths {
+			if parent := filepath.Dir(p); filepath.Base(parent) == "brig" {
+				os.Remove(parent)
+			}
+		}
+	}
+	return nil
 }
 
 func destroyCgroup(cg *cgroup.Cgroup) error {

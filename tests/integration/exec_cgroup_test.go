@@ -238,3 +238,38 @@ func TestMemoryLimitOOMKills(t *testing.T) {
 		t.Errorf("exceeding memory.limit: exit %d, want 137 (SIGKILL by the OOM killer)", r.code)
 	}
 }
+
+func TestHugetlbLimit(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/mm/hugepages/hugepages-2048kB"); err != nil {
+		t.Skip("no 2MB huge pages on this kernel")
+	}
+	e := newEnv(t, "sleep", "60")
+	e.spec.Linux.Resources.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}}
+	pid := running(t, e)
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	var file string
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if f[1] == "hugetlb" {
+			file = filepath.Join("/sys/fs/cgroup/hugetlb", f[2], "hugetlb.2MB.limit_in_bytes")
+		}
+		if f[0] == "0" && f[1] == "" && file == "" {
+			// hybrid or v2: hugetlb lives on the v2 hierarchy
+			base := "/sys/fs/cgroup/unified"
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+				base = "/sys/fs/cgroup"
+			}
+			file = filepath.Join(base, f[2], "hugetlb.2MB.max")
+		}
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("hugetlb limit file: %v", err)
+	}
+	if strings.TrimSpace(string(got)) != strconv.Itoa(4<<20) {
+		t.Errorf("%s = %s, want %d", file, got, 4<<20)
+	}
+}
