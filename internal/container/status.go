@@ -6,6 +6,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,7 +100,8 @@ func (c *Container) cgroup() (*cgroup.Cgroup, error) {
 		res = c.Spec.Linux.Resources
 		path = c.Spec.Linux.CgroupsPath
 	}
-	return cgroup.New(c.ID, path, res, cgroup.Options{Systemd: c.Systemd, Rootless: c.Rootless}, c.CgroupPaths)
+	// A copy: the manager deletes entries from its map as it removes them.
+	return cgroup.New(c.ID, path, res, cgroup.Options{Systemd: c.Systemd, Rootless: c.Rootless}, maps.Clone(c.CgroupPaths))
 }
 
 // startTime reads field 22 of /proc/PID/stat; it tells a process apart from
