@@ -18,7 +18,7 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/brig
 
 demo: deps build
-	@scripts/busybox-bundle.sh /tmp/brig-demo $(BIN) sh -c 'echo "hello from a brig container: $$(hostname), pid $$$$"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
+	$(GO) run ./tools/mkbundle -brig $(BIN) /tmp/brig-demo sh -c 'echo "hello from a brig container: $$(hostname), pid $$$$"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
 	$(BIN) run --bundle /tmp/brig-demo demo-$$$$
 	@rm -rf /tmp/brig-demo
 
@@ -35,7 +35,7 @@ integration: build
 test: deps lint unit integration
 
 bench: deps build
-	scripts/bench.sh $(BIN)
+	$(GO) run ./tools/bench -brig $(BIN) -n 50
 
 clean:
 	rm -rf bin

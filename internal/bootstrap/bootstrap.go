@@ -47,8 +47,9 @@ type Options struct {
 	// comes after them.
 	ExtraFiles []*os.File
 	Env        []string
-	// Placed is called with the pid of the first child before namespaces
-	// are created, to put it into the container's cgroup.
+	// Placed is called with the pid of the first child, to put it into the
+	// container's cgroup: after its other namespaces exist, before its
+	// cgroup namespace and its clone into a PID namespace.
 	Placed func(pid int) error
 	// Setsid makes the child a session leader (for terminals).
 	Setsid bool
@@ -97,11 +98,6 @@ func Start(o Options) (p *Process, err error) {
 	}()
 	child.Close()
 
-	if o.Placed != nil {
-		if err := o.Placed(cmd.Process.Pid); err != nil {
-			return p, err
-		}
-	}
 	var msg strings.Builder
 	for _, j := range o.Join {
 		fmt.Fprintf(&msg, "join %s %s\n", j.Type, j.Path)
@@ -126,6 +122,15 @@ func Start(o Options) (p *Process, err error) {
 				return p, err
 			}
 			if _, err := io.WriteString(parent, "u\n"); err != nil {
+				return p, fmt.Errorf("bootstrap: %w", err)
+			}
+		case line == "C":
+			if o.Placed != nil {
+				if err := o.Placed(cmd.Process.Pid); err != nil {
+					return p, err
+				}
+			}
+			if _, err := io.WriteString(parent, "c\n"); err != nil {
 				return p, fmt.Errorf("bootstrap: %w", err)
 			}
 		case strings.HasPrefix(line, "P "):

@@ -20,6 +20,7 @@
 //   parent -> child: "join <type> <path>", "clone <flags>", "timeoff <line>",
 //                    "end"
 //   child -> parent: "U" (maps please), parent answers "u";
+//                    "C" (place me in the cgroup), parent answers "c";
 //                    "P <pid>" the final pid; or "E <message>" on failure.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -267,12 +268,20 @@ __attribute__((constructor)) static void brig_nsenter(void)
 			bail("setresuid in new user namespace");
 	}
 
-	// 4. The other new namespaces. The parent placed us in the container's
-	// cgroup before sending the message, so a new cgroup namespace has that
-	// cgroup as its root.
+	// 4. The other new namespaces. The parent puts us in the container's
+	// cgroup meanwhile (joining a v1 hierarchy waits for an RCU grace
+	// period, and so does creating a network namespace: doing both at once
+	// saves one wait). The cgroup namespace and the clone into the PID
+	// namespace wait for "c" (placed): the namespace must be rooted at the
+	// container's cgroup, and the child must be born in it.
 	int rest = cloneflags & ~CLONE_NEWUSER;
-	if (rest && unshare(rest) < 0)
-		bail("unshare namespaces 0x%x", rest);
+	if ((rest & ~CLONE_NEWCGROUP) && unshare(rest & ~CLONE_NEWCGROUP) < 0)
+		bail("unshare namespaces 0x%x", rest & ~CLONE_NEWCGROUP);
+	writeall("C\n", 2);
+	if (readline(line, sizeof(line)) < 0 || strcmp(line, "c") != 0)
+		bail("parent did not place us in the cgroup");
+	if ((rest & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+		bail("unshare cgroup namespace");
 	if ((rest & CLONE_NEWTIME) && timeoff[0] != '\0') {
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		write_file("/proc/self/timens_offsets", timeoff);
