@@ -15,11 +15,17 @@ import (
 	"brig/internal/spec"
 )
 
-// Sets are resolved capability lists.
+// Sets are resolved capability lists. The brig command resolves them
+// (it can read its own bounding set) and init applies them: init may run
+// where /proc is not mounted.
 type Sets struct {
-	Bounding, Effective, Inheritable, Permitted, Ambient []capability.Cap
+	Bounding    []capability.Cap `json:"bounding,omitempty"`
+	Effective   []capability.Cap `json:"effective,omitempty"`
+	Inheritable []capability.Cap `json:"inheritable,omitempty"`
+	Permitted   []capability.Cap `json:"permitted,omitempty"`
+	Ambient     []capability.Cap `json:"ambient,omitempty"`
 	// Missing are names asked for that this host can't grant.
-	Missing []string
+	Missing []string `json:"missing,omitempty"`
 }
 
 // Resolve maps the spec's names to capabilities, dropping those above the
@@ -79,13 +85,11 @@ func Missing(c *specs.LinuxCapabilities) ([]string, error) {
 }
 
 // ApplyBounding drops every capability not in the bounding set. It needs
-// CAP_SETPCAP, so it runs before the uid change.
+// CAP_SETPCAP, so it runs before the uid change. Nothing is read from
+// /proc: the sets are built from s alone.
 func (s *Sets) ApplyBounding() error {
 	c, err := capability.NewPid2(0)
 	if err != nil {
-		return err
-	}
-	if err := c.Load(); err != nil {
 		return err
 	}
 	c.Clear(capability.BOUNDING)
@@ -101,9 +105,6 @@ func (s *Sets) ApplyBounding() error {
 func (s *Sets) Apply() error {
 	c, err := capability.NewPid2(0)
 	if err != nil {
-		return err
-	}
-	if err := c.Load(); err != nil {
 		return err
 	}
 	c.Clear(capability.CAPS | capability.AMBS)

@@ -85,8 +85,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
-	if missing, err := caps.Missing(s.Process.Capabilities); err == nil && len(missing) > 0 && o.Warn != nil {
-		o.Warn(fmt.Sprintf("process.capabilities: this host can't grant %s (not in brig's bounding set or unknown to the kernel): granting the rest", strings.Join(missing, ", ")))
+	capSets, err := resolveCaps(s.Process, o.Warn)
+	if err != nil {
+		return nil, err
 	}
 	lock, err := store.Create(o.ID)
 	if err != nil {
@@ -134,7 +135,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	}
 	cfg := &initproc.Config{
 		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
-		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs,
+		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs, Caps: capSets,
 	}
 	for _, ns := range s.Linux.Namespaces {
 		nf := nsFlags[ns.Type]
@@ -212,6 +213,19 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		proc.Cmd.Wait()
 	}
 	return &Created{Container: c, Proc: proc}, nil
+}
+
+// resolveCaps maps process.capabilities to numbers, warning about those
+// this host can't grant.
+func resolveCaps(p *specs.Process, warn func(string)) (*caps.Sets, error) {
+	sets, err := caps.Resolve(p.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+	if len(sets.Missing) > 0 && warn != nil {
+		warn(fmt.Sprintf("process.capabilities: this host can't grant %s (not in brig's bounding set or unknown to the kernel): granting the rest", strings.Join(sets.Missing, ", ")))
+	}
+	return sets, nil
 }
 
 // converse answers init's requests until it is ready.

@@ -6,6 +6,8 @@ package initproc
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/caps"
 )
 
 // Config is sent by the brig command to init, as the first JSON message
@@ -27,6 +29,8 @@ type Config struct {
 	ConsoleFD    int               `json:"consoleFD,omitempty"`
 	PreserveFDs  int               `json:"preserveFDs,omitempty"`
 	State        *specs.State      `json:"state,omitempty"` // for createContainer/startContainer hooks
+	// Caps are process.capabilities resolved against the host by brig.
+	Caps *caps.Sets `json:"caps,omitempty"`
 	// ApparmorAvailable and SelinuxEnabled are what the host has.
 	Debug bool `json:"debug,omitempty"`
 }

@@ -89,12 +89,15 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 			return err
 		}
 	}
-	// The exec fifo, opened now: after pivot_root its path is gone.
-	fifo, err := os.OpenFile(cfg.FifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	// The state directory, opened now: after pivot_root its path is gone.
+	// The fifo is opened through it later, with no procfs needed (the
+	// container may have none) and no syscall an early seccomp profile
+	// might lack.
+	stateDir, err := os.OpenFile(filepath.Dir(cfg.FifoPath), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open exec fifo: %w", err)
+		return fmt.Errorf("open state dir: %w", err)
 	}
-	defer fifo.Close()
+	defer stateDir.Close()
 	var consoleSock *os.File
 	if cfg.ConsoleFD > 0 {
 		consoleSock = os.NewFile(uintptr(cfg.ConsoleFD), "console-socket")
@@ -172,15 +175,16 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	p.Close()
 	// 10. Wait for `brig start`: opening the fifo for writing blocks until
 	// start opens it for reading.
-	w, err := pathrs.Reopen(fifo, unix.O_WRONLY|unix.O_CLOEXEC)
+	wfd, err := unix.Openat(int(stateDir.Fd()), filepath.Base(cfg.FifoPath), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return startError(fmt.Errorf("open exec fifo: %w", err))
 	}
+	w := os.NewFile(uintptr(wfd), "exec.fifo")
 	if _, err := w.Write([]byte("0")); err != nil {
 		return startError(fmt.Errorf("write exec fifo: %w", err))
 	}
 	w.Close()
-	fifo.Close()
+	stateDir.Close()
 	if s.Hooks != nil {
 		if err := hooks.Run("startContainer", s.Hooks.StartContainer, cfg.State); err != nil {
 			return startError(err)
@@ -188,7 +192,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	}
 	// 11. Credentials, capabilities, no_new_privs, LSM labels, seccomp,
 	// execve.
-	return startError(fp.finish(cfg.PreserveFDs))
+	return startError(fp.finish())
 }
 
 // startError reports a failure after `ready`: nobody reads the socket any
@@ -221,7 +225,7 @@ func execLayers(p *bootstrap.Process, cfg *Config) error {
 		return err
 	}
 	// The socket is close-on-exec: brig exec sees EOF when execve works.
-	return fp.finish(cfg.PreserveFDs)
+	return fp.finish()
 }
 
 // ask sends a message and waits for the brig command's reply.
@@ -306,11 +310,11 @@ type finalProcess struct {
 // before create reports ready: the executable, the capabilities, rlimits
 // and I/O priority and scheduler (set now, inherited across execve).
 func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
-	fp := &finalProcess{cfg: cfg, proc: proc}
-	var err error
-	if fp.caps, err = caps.Resolve(proc.Capabilities); err != nil {
-		return nil, err
+	fp := &finalProcess{cfg: cfg, proc: proc, caps: cfg.Caps}
+	if fp.caps == nil {
+		fp.caps = &caps.Sets{}
 	}
+	var err error
 	if err := lsm.CheckAvailable(proc.ApparmorProfile, proc.SelinuxLabel); err != nil {
 		return nil, err
 	}
@@ -335,6 +339,11 @@ func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
 		if fp.filter, err = compileSeccomp(cfg.Spec.Linux.Seccomp); err != nil {
 			return nil, err
 		}
+	}
+	// Every fd but stdio and the preserved ones closes at execve. Done here,
+	// before any seccomp filter that might not allow close_range.
+	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
 	return fp, nil
 }
@@ -416,12 +425,8 @@ func (fp *finalProcess) seccompEarly(p *bootstrap.Process) error {
 }
 
 // finish is the last stretch: after it there is only execve.
-func (fp *finalProcess) finish(preserveFDs int) error {
+func (fp *finalProcess) finish() error {
 	proc := fp.proc
-	// Close every fd but stdio and the preserved ones at execve.
-	if err := unix.CloseRange(uint(3+preserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("mark fds close-on-exec: %w", err)
-	}
 	if err := fp.caps.ApplyBounding(); err != nil {
 		return err
 	}

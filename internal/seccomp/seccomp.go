@@ -119,7 +119,9 @@ func Compile(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 			continue // same as the default: no rule needed
 		}
 		var conds []libseccomp.ScmpCondition
+		perArg := map[uint]int{}
 		for j, a := range sys.Args {
+			perArg[a.Index]++
 			op, known := ops[a.Op]
 			if !known {
 				return nil, nil, fmt.Errorf("linux.seccomp.syscalls[%d].args[%d].op: unknown %q", i, j, a.Op)
@@ -136,9 +138,19 @@ func Compile(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 				warn = append(warn, fmt.Sprintf("linux.seccomp.syscalls[%d]: unknown syscall %q skipped", i, name))
 				continue
 			}
-			if len(conds) == 0 {
+			switch {
+			case len(conds) == 0:
 				err = f.AddRule(call, act)
-			} else {
+			case sameArgTwice(perArg):
+				// libseccomp can't AND two checks of one argument; such
+				// profiles (Docker's personality rule) mean OR, as runc
+				// reads them: one rule per condition.
+				for _, c := range conds {
+					if err = f.AddRuleConditional(call, act, []libseccomp.ScmpCondition{c}); err != nil {
+						break
+					}
+				}
+			default:
 				err = f.AddRuleConditional(call, act, conds)
 			}
 			if err != nil {
@@ -148,6 +160,15 @@ func Compile(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 	}
 	ok = true
 	return f, warn, nil
+}
+
+func sameArgTwice(perArg map[uint]int) bool {
+	for _, n := range perArg {
+		if n > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // UsesNotify reports whether the profile has SCMP_ACT_NOTIFY anywhere.

@@ -58,12 +58,14 @@ func Validate(s *specs.Spec) error {
 			}
 		}
 	}
+	// A uts namespace of the container's own, new or joined (as runc):
+	// never the host's.
 	if s.Hostname != "" || s.Domainname != "" {
-		if s.Linux == nil || !hasNewNamespace(s.Linux.Namespaces, specs.UTSNamespace) {
+		if s.Linux == nil || !hasNamespace(s.Linux.Namespaces, specs.UTSNamespace) {
 			if s.Hostname != "" {
-				p.add("hostname", "needs a new uts namespace (linux.namespaces)")
+				p.add("hostname", "needs a uts namespace (linux.namespaces)")
 			} else {
-				p.add("domainname", "needs a new uts namespace (linux.namespaces)")
+				p.add("domainname", "needs a uts namespace (linux.namespaces)")
 			}
 		}
 	}

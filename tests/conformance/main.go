@@ -1,0 +1,191 @@
+// Command conformance runs the OCI runtime-tools validation programs
+// against brig, runc and crun, prints which pass, and fails if brig fails a
+// program that runc or crun passes.
+//
+//	cd tests/conformance && go run . -brig ../../bin/brig
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+const module = "github.com/opencontainers/runtime-tools"
+
+type outcome struct {
+	pass     bool
+	ok, nok  int
+	exitCode int
+}
+
+func main() {
+	brig := flag.String("brig", "../../bin/brig", "brig binary")
+	work := flag.String("work", filepath.Join(os.TempDir(), "brig-conformance"), "build and run directory")
+	only := flag.String("run", "", "run only programs whose name contains this")
+	others := flag.String("others", "runc,crun", "runtimes to compare with")
+	flag.Parse()
+	abs, err := filepath.Abs(*brig)
+	if err != nil {
+		fail(err)
+	}
+	progs, err := build(*work)
+	if err != nil {
+		fail(err)
+	}
+	runtimes := []string{abs}
+	for _, r := range strings.Split(*others, ",") {
+		if p, err := exec.LookPath(r); err == nil {
+			runtimes = append(runtimes, p)
+		}
+	}
+	results := map[string]map[string]outcome{}
+	for _, p := range progs {
+		if *only != "" && !strings.Contains(p, *only) {
+			continue
+		}
+		results[p] = map[string]outcome{}
+		for _, rt := range runtimes {
+			results[p][rt] = runOne(*work, p, rt)
+		}
+	}
+	names := make([]string, 0, len(results))
+	for p := range results {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	fmt.Printf("%-36s", "program")
+	for _, rt := range runtimes {
+		fmt.Printf(" %-12s", label(rt, abs))
+	}
+	fmt.Println()
+	passes := map[string]int{}
+	var regressions []string
+	for _, p := range names {
+		fmt.Printf("%-36s", p)
+		for _, rt := range runtimes {
+			o := results[p][rt]
+			mark := fmt.Sprintf("FAIL %d/%d", o.ok, o.ok+o.nok)
+			if o.pass {
+				mark = "pass"
+				passes[rt]++
+			}
+			fmt.Printf(" %-12s", mark)
+		}
+		fmt.Println()
+		if !results[p][abs].pass {
+			for _, rt := range runtimes[1:] {
+				if results[p][rt].pass && !knownWrong[p] {
+					regressions = append(regressions, fmt.Sprintf("%s (passes with %s)", p, label(rt, abs)))
+					break
+				}
+			}
+		}
+	}
+	fmt.Println()
+	for _, rt := range runtimes {
+		fmt.Printf("%s: %d of %d programs fully pass\n", label(rt, abs), passes[rt], len(names))
+	}
+	if len(regressions) > 0 {
+		fmt.Printf("\nbrig fails what another runtime passes:\n  %s\n", strings.Join(regressions, "\n  "))
+		fmt.Printf("%d passed, %d failed\n", passes[abs], len(names)-passes[abs])
+		os.Exit(1)
+	}
+	fmt.Printf("%d passed, %d failed\n", passes[abs], len(names)-passes[abs])
+}
+
+// knownWrong are programs whose failures with brig are the test's fault,
+// not brig's (README, "OCI conformance", says why for each).
+var knownWrong = map[string]bool{}
+
+func label(rt, brig string) string {
+	if rt == brig {
+		return "brig"
+	}
+	return filepath.Base(rt)
+}
+
+// build compiles runtimetest and every validation program into work, with
+// the rootfs tarball they expect beside them.
+func build(work string) ([]string, error) {
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", module, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	data, err := os.ReadFile(filepath.Join(dir, "rootfs-amd64.tar.gz"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(work, "rootfs-amd64.tar.gz"), data, 0o644); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "validation"))
+	if err != nil {
+		return nil, err
+	}
+	pkgs := []string{module + "/cmd/runtimetest"}
+	var progs []string
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != "util" {
+			progs = append(progs, e.Name())
+			pkgs = append(pkgs, module+"/validation/"+e.Name())
+		}
+	}
+	for _, pkg := range pkgs {
+		name := filepath.Base(pkg)
+		target := filepath.Join(work, name+".t")
+		if name == "runtimetest" {
+			target = filepath.Join(work, "runtimetest")
+		}
+		if _, err := os.Stat(target); err == nil {
+			continue
+		}
+		cmd := exec.Command("go", "build", "-o", target, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return progs, nil
+}
+
+func runOne(work, prog, runtime string) outcome {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(work, prog+".t"))
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "RUNTIME="+runtime)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	o := outcome{exitCode: cmd.ProcessState.ExitCode()}
+	for _, l := range strings.Split(out.String(), "\n") {
+		switch {
+		case strings.HasPrefix(l, "not ok"):
+			o.nok++
+		case strings.HasPrefix(l, "ok"):
+			o.ok++
+		}
+	}
+	o.pass = err == nil && o.nok == 0 && o.ok > 0
+	if os.Getenv("CONFORMANCE_VERBOSE") != "" && !o.pass {
+		fmt.Fprintf(os.Stderr, "=== %s with %s\n%s\n", prog, runtime, out.String())
+	}
+	return o
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "conformance:", err)
+	os.Exit(1)
+}
