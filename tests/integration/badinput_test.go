@@ -154,3 +154,30 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+func TestSystemdCgroupWithoutSystemd(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Skip("systemd runs here")
+	}
+	e := newEnv(t, "true")
+	e.write()
+	r := e.brig("--systemd-cgroup", "create", "--bundle", e.bundle, e.id)
+	if r.code == 0 {
+		t.Fatal("--systemd-cgroup without systemd succeeded")
+	}
+	contains(t, r.stderr, "systemd is not running", "clear error")
+	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+		t.Errorf("state left: %v", ents)
+	}
+}
+
+func TestFeatures(t *testing.T) {
+	e := newEnv(t, "true")
+	r := e.brig("features")
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	for _, want := range []string{`"ociVersionMax"`, `"createRuntime"`, `"rro"`, `"CAP_SYS_ADMIN"`, `"SCMP_ACT_NOTIFY"`, `"time"`} {
+		contains(t, r.stdout, want, "features")
+	}
+}
