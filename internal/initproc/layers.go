@@ -113,6 +113,9 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 		if err != nil {
 			return err
 		}
+		if err := rootfs.SetRootPropagation(l.RootfsPropagation); err != nil {
+			return err
+		}
 	} else if err := unix.Chroot(s.Root.Path); err != nil {
 		return fmt.Errorf("chroot: %w", err)
 	}

@@ -336,6 +336,23 @@ func MoveRoot(root string) error {
 	return unix.Chdir("/")
 }
 
+// SetRootPropagation applies linux.rootfsPropagation to the new root after
+// pivot_root: before it, the rootfs's parent had to be private, and a bind
+// of a private mount is private too.
+func SetRootPropagation(prop string) error {
+	if prop == "" {
+		return nil
+	}
+	p := spec.ParseMountOptions([]string{prop}).Propagation
+	if len(p) != 1 {
+		return fmt.Errorf("linux.rootfsPropagation %q: unknown", prop)
+	}
+	if err := unix.Mount("", "/", "", p[0], ""); err != nil {
+		return fmt.Errorf("linux.rootfsPropagation %s: %w", prop, err)
+	}
+	return nil
+}
+
 // ReadonlyRoot remounts / read-only, keeping the flags the kernel locked.
 func ReadonlyRoot() error {
 	var sfs unix.Statfs_t

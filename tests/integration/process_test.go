@@ -1,0 +1,102 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestOOMScoreAdjAndIOPriorityAndPersonality(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	adj := 500
+	e.spec.Process.OOMScoreAdj = &adj
+	e.spec.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 6}
+	e.spec.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+	pid := running(t, e)
+	if got, _ := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid)); strings.TrimSpace(string(got)) != "500" {
+		t.Errorf("oom_score_adj = %q", got)
+	}
+	if got, _ := os.ReadFile(fmt.Sprintf("/proc/%d/personality", pid)); strings.TrimSpace(string(got)) != "00000008" {
+		t.Errorf("personality = %q, want 00000008 (PER_LINUX32)", got)
+	}
+}
+
+func TestOOMScoreAdjBelowCurrentNeedsCapability(t *testing.T) {
+	e := newEnv(t, "true")
+	adj := -999
+	e.spec.Process.OOMScoreAdj = &adj
+	r := e.run()
+	own, _ := os.ReadFile("/proc/self/oom_score_adj")
+	if strings.TrimSpace(string(own)) == "-1000" || r.code == 0 {
+		t.Skipf("this host lets brig lower oom_score_adj (exit %d)", r.code)
+	}
+	contains(t, r.stderr, "oomScoreAdj", "error names the field")
+}
+
+func TestNoPivot(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "ls /; grep ' / ' /proc/self/mountinfo")
+	e.write()
+	r := e.brig("run", "--no-pivot", "--bundle", e.bundle, e.id)
+	if r.code != 0 {
+		t.Fatalf("run --no-pivot: %s", r.stderr)
+	}
+	contains(t, r.stdout, "bin", "rootfs content")
+	notContains(t, r.stdout, "home", "host root hidden")
+}
+
+func TestKillAll(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "sleep 60 & sleep 60 & wait")
+	e.dropNamespace(specs.PIDNamespace) // no pid namespace: killing init alone would leave the others
+	running(t, e)
+	var pids []int
+	for i := 0; i < 100 && len(pids) < 3; i++ {
+		json.Unmarshal([]byte(e.brig("ps", "--format", "json", e.id).stdout), &pids)
+	}
+	if len(pids) < 3 {
+		t.Fatalf("ps: %v", pids)
+	}
+	if r := e.brig("kill", "--all", e.id, "KILL"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	for _, p := range pids {
+		if !gone(p) {
+			t.Errorf("process %d survived kill --all", p)
+		}
+	}
+}
+
+func TestRootfsPropagation(t *testing.T) {
+	for _, tc := range []struct{ prop, want, not string }{
+		{"rshared", "shared:", ""},
+		{"rprivate", "", "shared:"},
+	} {
+		t.Run(tc.prop, func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo")
+			e.spec.Linux.RootfsPropagation = tc.prop
+			out := e.mustRun()
+			if tc.want != "" {
+				contains(t, out, tc.want, "root mount propagation")
+			}
+			if tc.not != "" {
+				notContains(t, out, tc.not, "root mount propagation")
+			}
+		})
+	}
+}
+
+func TestListTable(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	running(t, e)
+	r := e.brig("list")
+	contains(t, r.stdout, "ID", "header")
+	contains(t, r.stdout, e.id, "container listed")
+	contains(t, r.stdout, "running", "status")
+	r = e.brig("list", "-q")
+	if strings.TrimSpace(r.stdout) != e.id {
+		t.Errorf("list -q: %q", r.stdout)
+	}
+}
