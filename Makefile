@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/brig
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps demo test unit integration lint bench clean
+.PHONY: all build deps demo test unit integration conformance lint bench clean
 
 all: build
 
@@ -32,7 +32,12 @@ unit:
 integration: build
 	cd tests/integration && BRIG=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -v .
 
-test: deps lint unit integration
+# The OCI runtime-tools validation programs, with brig, runc and crun; fails
+# if brig fails a program another runtime passes.
+conformance: build
+	cd tests/conformance && $(GO) run . -brig $(CURDIR)/$(BIN)
+
+test: deps lint unit integration conformance
 
 bench: deps build
 	$(GO) run ./tools/bench -brig $(BIN) -n 50

@@ -321,9 +321,6 @@ func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
 	if err := lsm.CheckAvailable(proc.ApparmorProfile, proc.SelinuxLabel); err != nil {
 		return nil, err
 	}
-	if err := setRlimits(proc.Rlimits); err != nil {
-		return nil, err
-	}
 	if err := setIOPriority(proc.IOPriority); err != nil {
 		return nil, err
 	}
@@ -342,6 +339,11 @@ func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
 		if fp.filter, err = compileSeccomp(cfg.Spec.Linux.Seccomp); err != nil {
 			return nil, err
 		}
+	}
+	// rlimits after everything that allocates (an RLIMIT_AS the process
+	// can live with may be too small for compiling its seccomp filter).
+	if err := setRlimits(proc.Rlimits); err != nil {
+		return nil, err
 	}
 	// Every fd but stdio and the preserved ones closes at execve. Done here,
 	// before any seccomp filter that might not allow close_range.
@@ -469,10 +471,9 @@ func (fp *finalProcess) finish() error {
 }
 
 type seccompFilter struct {
-	sc     *specs.LinuxSeccomp
+	prog   *seccomp.Program
 	notify bool
 	loaded bool
-	load1  func() (*os.File, error)
 }
 
 func compileSeccomp(sc *specs.LinuxSeccomp) (*seccompFilter, error) {
@@ -483,15 +484,10 @@ func compileSeccomp(sc *specs.LinuxSeccomp) (*seccompFilter, error) {
 	for _, w := range warns {
 		fmt.Fprintln(os.Stderr, "brig: warning:", w)
 	}
-	sf := &seccompFilter{sc: sc, notify: seccomp.UsesNotify(sc)}
-	sf.load1 = func() (*os.File, error) {
-		defer f.Release()
-		return seccomp.Load(f, sf.notify)
-	}
-	return sf, nil
+	return &seccompFilter{prog: f, notify: f.Notify}, nil
 }
 
 func (s *seccompFilter) load() (*os.File, error) {
 	s.loaded = true
-	return s.load1()
+	return s.prog.Load()
 }

@@ -3,10 +3,13 @@
 package seccomp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -60,8 +63,101 @@ func Action(a specs.LinuxSeccompAction, errnoRet *uint) (libseccomp.ScmpAction, 
 	return libseccomp.ActInvalid, fmt.Errorf("unknown action %q", a)
 }
 
-// Compile builds the filter. It does not load it.
-func Compile(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
+// Program is a compiled filter: the classic BPF instructions libseccomp
+// generated, and the seccomp(2) flags to load them with. Loading it
+// allocates nothing, so it works under any rlimit the container sets.
+type Program struct {
+	Insns  []unix.SockFilter
+	Flags  uintptr
+	Notify bool
+}
+
+// Compile builds the filter with libseccomp and exports its BPF.
+func Compile(sc *specs.LinuxSeccomp) (*Program, Warnings, error) {
+	f, warn, err := build(sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Release()
+	insns, err := export(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &Program{Insns: insns, Flags: unix.SECCOMP_FILTER_FLAG_TSYNC, Notify: UsesNotify(sc)}
+	for _, flag := range sc.Flags {
+		switch flag {
+		case specs.LinuxSeccompFlagLog:
+			p.Flags |= unix.SECCOMP_FILTER_FLAG_LOG
+		case specs.LinuxSeccompFlagSpecAllow:
+			p.Flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
+		case specs.LinuxSeccompFlagWaitKillableRecv:
+			p.Flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+		default:
+			return nil, nil, fmt.Errorf("linux.seccomp.flags: unknown flag %q", flag)
+		}
+	}
+	if p.Notify {
+		// A listener with TSYNC needs TSYNC_ESRCH (else the return value
+		// is ambiguous).
+		p.Flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+	} else {
+		p.Flags &^= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+	}
+	return p, warn, nil
+}
+
+// export writes the filter's BPF through a memfd (libseccomp 2.5 has no
+// in-memory export) and decodes it.
+func export(f *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
+	fd, err := unix.MemfdCreate("seccomp-bpf", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: memfd: %w", err)
+	}
+	mf := os.NewFile(uintptr(fd), "seccomp-bpf")
+	defer mf.Close()
+	if err := f.ExportBPF(mf); err != nil {
+		return nil, fmt.Errorf("seccomp: export BPF: %w", err)
+	}
+	if _, err := mf.Seek(0, 0); err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(mf)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw)%8 != 0 || len(raw) == 0 {
+		return nil, fmt.Errorf("seccomp: exported BPF has %d bytes", len(raw))
+	}
+	insns := make([]unix.SockFilter, len(raw)/8)
+	for i := range insns {
+		b := raw[i*8:]
+		insns[i] = unix.SockFilter{
+			Code: binary.NativeEndian.Uint16(b[0:]), Jt: b[2], Jf: b[3],
+			K: binary.NativeEndian.Uint32(b[4:]),
+		}
+	}
+	return insns, nil
+}
+
+// Load installs the program on every thread of the process. With NOTIFY
+// it returns the listener fd.
+func (p *Program) Load() (*os.File, error) {
+	prog := unix.SockFprog{Len: uint16(len(p.Insns)), Filter: &p.Insns[0]}
+	r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, p.Flags, uintptr(unsafe.Pointer(&prog)))
+	if e != 0 {
+		return nil, fmt.Errorf("load seccomp filter: %w", e)
+	}
+	if p.Notify {
+		return os.NewFile(r, "seccomp-notify"), nil
+	}
+	if r != 0 {
+		return nil, fmt.Errorf("load seccomp filter: thread %d could not be synchronised", r)
+	}
+	return nil, nil
+}
+
+// build makes the libseccomp filter context.
+func build(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 	var warn Warnings
 	def, err := Action(sc.DefaultAction, sc.DefaultErrnoRet)
 	if err != nil {
@@ -88,26 +184,6 @@ func Compile(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 		}
 		if err := f.AddArch(arch); err != nil && !errors.Is(err, libseccomp.ErrSyscallDoesNotExist) {
 			return nil, nil, fmt.Errorf("linux.seccomp.architectures[%d] %s: %w", i, a, err)
-		}
-	}
-	// libseccomp loads on every thread (TSYNC) already; no_new_privs is
-	// the spec's to set, not libseccomp's.
-	if err := f.SetNoNewPrivsBit(false); err != nil {
-		return nil, nil, fmt.Errorf("seccomp: %w", err)
-	}
-	for _, flag := range sc.Flags {
-		switch flag {
-		case specs.LinuxSeccompFlagLog:
-			err = f.SetLogBit(true)
-		case specs.LinuxSeccompFlagSpecAllow:
-			err = f.SetSSB(true)
-		case specs.LinuxSeccompFlagWaitKillableRecv:
-			err = f.SetWaitKill(true)
-		default:
-			err = fmt.Errorf("unknown flag %q", flag)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("linux.seccomp.flags %s: %w", flag, err)
 		}
 	}
 	for i, sys := range sc.Syscalls {
@@ -182,22 +258,6 @@ func UsesNotify(sc *specs.LinuxSeccomp) bool {
 		}
 	}
 	return false
-}
-
-// Load loads the filter on every thread. If the profile uses NOTIFY, it
-// returns the listener fd.
-func Load(f *libseccomp.ScmpFilter, notify bool) (*os.File, error) {
-	if err := f.Load(); err != nil {
-		return nil, fmt.Errorf("load seccomp filter: %w", err)
-	}
-	if !notify {
-		return nil, nil
-	}
-	fd, err := f.GetNotifFd()
-	if err != nil {
-		return nil, fmt.Errorf("seccomp notify fd: %w", err)
-	}
-	return os.NewFile(uintptr(fd), "seccomp-notify"), nil
 }
 
 // Summary is a short description for logs.
