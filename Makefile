@@ -37,7 +37,7 @@ integration: build
 conformance: build
 	cd tests/conformance && $(GO) run . -brig $(CURDIR)/$(BIN)
 
-test: deps lint unit integration conformance
+test: deps lint unit conformance integration
 
 bench: deps build
 	$(GO) run ./tools/bench -brig $(BIN) -n 50

@@ -19,6 +19,7 @@ import (
 	"brig/internal/console"
 	"brig/internal/hooks"
 	"brig/internal/initproc"
+	"brig/internal/lsm"
 	"brig/internal/spec"
 	"brig/internal/state"
 )
@@ -84,6 +85,13 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	}
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
+	}
+	if s.Linux.MountLabel != "" && !lsm.SELinuxEnabled() {
+		// As runc: a label is meaningless without SELinux; say so.
+		if o.Warn != nil {
+			o.Warn(fmt.Sprintf("linux.mountLabel %q ignored: SELinux is not enabled on this host", s.Linux.MountLabel))
+		}
+		s.Linux.MountLabel = ""
 	}
 	capSets, err := resolveCaps(s.Process, o.Warn)
 	if err != nil {
