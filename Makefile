@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/brig
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps demo test unit integration conformance lint bench clean
+.PHONY: all build deps demo test unit fuzz integration conformance lint bench clean
 
 all: build
 
@@ -23,8 +23,10 @@ demo: deps build
 	@rm -rf /tmp/brig-demo
 
 lint:
-	@test -z "$$(gofmt -l cmd internal tests)" || { gofmt -l cmd internal tests; echo "gofmt: files above need formatting"; exit 1; }
+	@test -z "$$(gofmt -l cmd internal tests tools)" || { gofmt -l cmd internal tests tools; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$$($(GO) env GOPATH)/bin/staticcheck ./...
+	cd tests/conformance && $(GO) vet . && $$($(GO) env GOPATH)/bin/staticcheck .
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests/)
@@ -37,7 +39,12 @@ integration: build
 conformance: build
 	cd tests/conformance && $(GO) run . -brig $(CURDIR)/$(BIN)
 
-test: deps lint unit conformance integration
+# Fuzz the config parser briefly (longer: make fuzz FUZZTIME=5m).
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/spec/
+
+test: deps lint unit fuzz conformance integration
 
 bench: deps build
 	$(GO) run ./tools/bench -brig $(BIN) -n 50

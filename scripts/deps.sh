@@ -16,6 +16,13 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
-	echo "note: add /usr/local/go/bin to PATH" >&2
+export PATH="$PATH:/usr/local/go/bin"
+if ! command -v go >/dev/null 2>&1; then
+	echo "Go is needed (expected at /usr/local/go)" >&2; exit 1
+fi
+# staticcheck for `make lint`, from the Go module proxy.
+gobin="$(go env GOPATH 2>/dev/null || echo /root/go)/bin"
+if [ ! -x "$gobin/staticcheck" ] && command -v go >/dev/null 2>&1; then
+	echo "installing staticcheck"
+	GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi

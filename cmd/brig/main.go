@@ -36,7 +36,6 @@ func (g *global) store() state.Store { return state.Store{Root: g.root} }
 type command struct {
 	name    string
 	summary string
-	usage   string
 	run     func(g *global, args []string) (int, error)
 }
 

@@ -57,7 +57,7 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, o Options, paths map
 	cfg := &cgroups.Cgroup{Resources: r, Systemd: o.Systemd, Rootless: o.Rootless}
 	if o.Systemd {
 		if !systemd.IsRunningSystemd() {
-			return nil, errors.New("--systemd-cgroup: systemd is not running on this host (use the cgroupfs driver: drop the flag)")
+			return nil, errors.New("--systemd-cgroup: systemd is not running on this host; drop the flag to use the cgroupfs driver")
 		}
 		if cgroupsPath == "" {
 			cgroupsPath = "system.slice:brig:" + id
@@ -72,7 +72,7 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, o Options, paths map
 			cgroupsPath = filepath.Join("/brig", id)
 		}
 		if strings.Contains(cgroupsPath, "..") {
-			return nil, fmt.Errorf("linux.cgroupsPath %q: must not contain ..", cgroupsPath)
+			return nil, fmt.Errorf("linux.cgroupsPath %q: must not contain a .. element", cgroupsPath)
 		}
 		cfg.Path = cgroupsPath
 	}

@@ -251,7 +251,7 @@ func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec) error {
 			var herr error
 			if s.Hooks != nil {
 				st := c.specState(specs.StateCreating)
-				//nolint:staticcheck // Prestart is deprecated, still run.
+				//lint:ignore SA1019 prestart is deprecated but still part of the spec
 				herr = hooks.Run("prestart", s.Hooks.Prestart, st)
 				if herr == nil {
 					herr = hooks.Run("createRuntime", s.Hooks.CreateRuntime, st)
@@ -343,12 +343,4 @@ func writePidFile(path string, pid int) error {
 
 func owner() string {
 	return strconv.Itoa(os.Getuid())
-}
-
-// trimErr shortens "exit status 1" noise from init failures.
-func trimErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errors.New(strings.TrimSpace(err.Error()))
 }

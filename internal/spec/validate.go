@@ -144,8 +144,8 @@ func validateProcess(p *problems, path string, proc *specs.Process) {
 }
 
 func validateHooks(p *problems, h *specs.Hooks) {
-	//nolint:staticcheck // Prestart is deprecated but still part of the spec.
 	lists := map[string][]specs.Hook{
+		//lint:ignore SA1019 prestart is deprecated but still part of the spec
 		"prestart": h.Prestart, "createRuntime": h.CreateRuntime, "createContainer": h.CreateContainer,
 		"startContainer": h.StartContainer, "poststart": h.Poststart, "poststop": h.Poststop,
 	}

@@ -38,7 +38,8 @@ func TestHooks(t *testing.T) {
 		CreateRuntime: h("createRuntime"), CreateContainer: h("createContainer"),
 		Poststart: h("poststart"), Poststop: h("poststop"),
 	}
-	e.spec.Hooks.Prestart = h("prestart") //nolint:staticcheck // deprecated, still in the spec
+	//lint:ignore SA1019 prestart is deprecated but still part of the spec
+	e.spec.Hooks.Prestart = h("prestart")
 	e.mustRun()
 	data, _ := os.ReadFile(log)
 	var order []string
