@@ -25,6 +25,9 @@ import (
 // EnvBootstrap names the fd of the bootstrap socket in the child.
 const EnvBootstrap = "_BRIG_BOOTSTRAP"
 
+// envExeFD names the fd init was executed through (closed at once).
+const envExeFD = "_BRIG_EXEFD"
+
 // Namespace to join: its type (as in /proc/PID/ns) and path.
 type Namespace struct {
 	Type string
@@ -79,12 +82,21 @@ func Start(o Options) (p *Process, err error) {
 		parent.Close()
 		return nil, err
 	}
-	cmd := exec.Command(exe, o.Args...)
-	cmd.Args[0] = "brig"
+	// The binary travels as the child's last fd and is executed through
+	// it: a dup to a high fd number here would grow this multi-threaded
+	// process's fd table, which waits for an RCU grace period (~10 ms).
+	cmd := &exec.Cmd{Args: append([]string{"brig"}, o.Args...)}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
 	cmd.ExtraFiles = append(append([]*os.File(nil), o.ExtraFiles...), child)
 	bootFD := 3 + len(o.ExtraFiles)
 	cmd.Env = append([]string{EnvBootstrap + "=" + strconv.Itoa(bootFD)}, o.Env...)
+	if exe.file != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, exe.file)
+		cmd.Path = "/proc/self/fd/" + strconv.Itoa(bootFD+1)
+		cmd.Env = append(cmd.Env, envExeFD+"="+strconv.Itoa(bootFD+1))
+	} else {
+		cmd.Path = exe.path
+	}
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: o.Setsid}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
@@ -229,41 +241,31 @@ func (p *Process) Kill() {
 	p.conn.Close()
 }
 
-var (
-	exeOnce sync.Once
-	exePath string
-	exeErr  error
-)
-
-// Executable returns a path to brig's own binary on a private read-only
-// mount (a detached clone made with open_tree and mount_setattr), so a
-// container process that reaches the binary through /proc/PID/exe can't
-// write to it (CVE-2019-5736). Where the kernel or the caller's privileges
-// don't allow that, it falls back to /proc/self/exe.
-func Executable() (string, error) {
-	exeOnce.Do(func() {
-		fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-		if err != nil {
-			exePath = "/proc/self/exe"
-			return
-		}
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
-			unix.Close(fd)
-			exePath = "/proc/self/exe"
-			return
-		}
-		// Keep the fd away from the low numbers exec.Cmd dup2s ExtraFiles to.
-		high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 1000)
-		unix.Close(fd)
-		if err != nil {
-			exeErr = fmt.Errorf("dup exe fd: %w", err)
-			return
-		}
-		exePath = "/proc/self/fd/" + strconv.Itoa(high)
-	})
-	return exePath, exeErr
+// exe is brig's binary as init is started from it.
+type exe struct {
+	file *os.File // O_PATH handle on a read-only mount, or nil
+	path string   // used when file is nil
 }
+
+var executable = sync.OnceValues(func() (exe, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return exe{path: "/proc/self/exe"}, nil
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		unix.Close(fd)
+		return exe{path: "/proc/self/exe"}, nil
+	}
+	return exe{file: os.NewFile(uintptr(fd), "brig-ro")}, nil
+})
+
+// Executable returns brig's own binary on a private read-only mount (a
+// detached clone made with open_tree and mount_setattr), so a container
+// process that reaches the binary through /proc/PID/exe can't write to it
+// (CVE-2019-5736), and nothing is copied. Where the kernel or the caller's
+// privileges don't allow that, it falls back to /proc/self/exe.
+func Executable() (exe, error) { return executable() }
 
 // FromInit is the child's side: the socket the C constructor used.
 func FromInit() (*Process, error) {
@@ -274,6 +276,11 @@ func FromInit() (*Process, error) {
 	}
 	os.Unsetenv(EnvBootstrap)
 	unix.CloseOnExec(fd)
+	// The binary we were executed from, if it came as an fd.
+	if n, err := strconv.Atoi(os.Getenv(envExeFD)); err == nil && n > 2 {
+		unix.Close(n)
+	}
+	os.Unsetenv(envExeFD)
 	f := os.NewFile(uintptr(fd), "bootstrap")
 	return &Process{conn: f, r: bufio.NewReader(f)}, nil
 }
