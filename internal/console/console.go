@@ -6,8 +6,10 @@ package console
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/containerd/console"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -85,4 +87,93 @@ func BindConsole(slavePath string) error {
 		return fmt.Errorf("bind %s to /dev/console: %w", slavePath, err)
 	}
 	return nil
+}
+
+// Proxy is brig acting as its own console socket, for `run` and `exec`
+// with a terminal but no --console-socket: it receives the pty master and
+// copies between it and brig's own stdio, with the caller's terminal in raw
+// mode and its size forwarded.
+type Proxy struct {
+	Path     string
+	dir      string
+	listener *net.UnixListener
+	master   chan *os.File
+	current  console.Console
+	done     chan struct{}
+}
+
+// NewProxy listens on a socket in a private temporary directory.
+func NewProxy() (*Proxy, error) {
+	dir, err := os.MkdirTemp("", "brig-console-")
+	if err != nil {
+		return nil, err
+	}
+	path := dir + "/console.sock"
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	p := &Proxy{Path: path, dir: dir, listener: l, master: make(chan *os.File, 1), done: make(chan struct{})}
+	go p.accept()
+	return p, nil
+}
+
+func (p *Proxy) accept() {
+	defer close(p.master)
+	conn, err := p.listener.AcceptUnix()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return
+	}
+	p.master <- os.NewFile(uintptr(fds[0]), "pty-master")
+}
+
+// Attach starts copying once the master has arrived; it returns when the
+// copy is set up (or the container never sent one).
+func (p *Proxy) Attach(stdin *os.File, stdout io.Writer) {
+	m, ok := <-p.master
+	if !ok || m == nil {
+		return
+	}
+	if c, err := console.ConsoleFromFile(stdin); err == nil {
+		if err := c.SetRaw(); err == nil {
+			p.current = c
+			if ws, err := c.Size(); err == nil {
+				unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Height, Col: ws.Width})
+			}
+		}
+	}
+	go func() { io.Copy(m, stdin) }()
+	go func() {
+		io.Copy(stdout, m)
+		close(p.done)
+	}()
+}
+
+// Close waits briefly for the output to drain, restores the caller's
+// terminal and removes the socket.
+func (p *Proxy) Close() {
+	select {
+	case <-p.done:
+	case <-time.After(200 * time.Millisecond):
+	}
+	if p.current != nil {
+		p.current.Reset()
+	}
+	p.listener.Close()
+	os.RemoveAll(p.dir)
 }

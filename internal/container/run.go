@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -14,6 +15,7 @@ import (
 	"brig/internal/bootstrap"
 	"brig/internal/console"
 	"brig/internal/initproc"
+	"brig/internal/spec"
 	"brig/internal/state"
 )
 
@@ -23,9 +25,19 @@ import (
 func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	sigs := forwardSignals()
 	defer signal.Stop(sigs)
+	proxy, err := consoleProxy(&o, detach)
+	if err != nil {
+		return -1, err
+	}
+	if proxy != nil {
+		defer proxy.Close()
+	}
 	cr, err := Create(store, o)
 	if err != nil {
 		return -1, err
+	}
+	if proxy != nil {
+		proxy.Attach(os.Stdin, os.Stdout)
 	}
 	if err := Start(store, o.ID, o.Warn); err != nil {
 		Delete(store, o.ID, true, o.Warn)
@@ -39,6 +51,30 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 		return code, err
 	}
 	return code, nil
+}
+
+// consoleProxy makes brig its own console socket when the process wants a
+// terminal and no --console-socket was given (an interactive run).
+// It loads the spec for Create, so config.json is read once.
+func consoleProxy(o *CreateOptions, detach bool) (*console.Proxy, error) {
+	if o.Spec == nil {
+		bundle, err := filepath.Abs(o.Bundle)
+		if err != nil {
+			return nil, err
+		}
+		if o.Spec, err = spec.Load(bundle); err != nil {
+			return nil, err
+		}
+	}
+	if o.ConsoleSocket != "" || detach || o.Spec.Process == nil || !o.Spec.Process.Terminal {
+		return nil, nil
+	}
+	p, err := console.NewProxy()
+	if err != nil {
+		return nil, err
+	}
+	o.ConsoleSocket = p.Path
+	return p, nil
 }
 
 func forwardSignals() chan os.Signal {
@@ -129,9 +165,17 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	for i := 0; i < o.PreserveFDs; i++ {
 		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
+	var proxy *console.Proxy
+	if o.Process.Terminal && o.ConsoleSocket == "" && !o.Detach {
+		if proxy, err = console.NewProxy(); err != nil {
+			return -1, err
+		}
+		defer proxy.Close()
+		o.ConsoleSocket = proxy.Path
+	}
 	if o.Process.Terminal {
 		if o.ConsoleSocket == "" {
-			return -1, errors.New("process.terminal is true: --console-socket is required")
+			return -1, errors.New("process.terminal is true: --console-socket is required with --detach")
 		}
 		sock, err := console.Dial(o.ConsoleSocket)
 		if err != nil {
@@ -186,6 +230,9 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	}
 	if o.Detach {
 		return 0, nil
+	}
+	if proxy != nil {
+		proxy.Attach(os.Stdin, os.Stdout)
 	}
 	return waitForward(proc.Pid, sigs), nil
 }

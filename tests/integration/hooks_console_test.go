@@ -2,8 +2,10 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -175,5 +177,77 @@ func TestTerminalNeedsConsoleSocket(t *testing.T) {
 	r := e.brig("create", "--bundle", e.bundle, e.id)
 	if r.code == 0 || !strings.Contains(r.stderr, "console-socket") {
 		t.Errorf("terminal without console socket: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// openPty returns a pty pair for driving brig as a person at a terminal.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120})
+	return m, s
+}
+
+// TestRunTerminalWithoutConsoleSocket: an interactive `brig run` with
+// process.terminal proxies the container's pty to brig's own terminal.
+func TestRunTerminalWithoutConsoleSocket(t *testing.T) {
+	for _, mode := range []string{"run", "exec"} {
+		t.Run(mode, func(t *testing.T) {
+			m, s := openPty(t)
+			defer m.Close()
+			e := newEnv(t, "sh", "-c", "tty; stty size; read line; echo got:$line; exit 5")
+			var cmd *exec.Cmd
+			if mode == "run" {
+				e.spec.Process.Terminal = true
+				e.write()
+				cmd = exec.Command(e.bin, "--root", e.root, "run", "--bundle", e.bundle, e.id)
+			} else {
+				e.spec.Process.Args = []string{"sleep", "60"}
+				running(t, e)
+				cmd = exec.Command(e.bin, "--root", e.root, "exec", "-t", e.id, "sh", "-c", "tty; stty size; read line; echo got:$line; exit 5")
+			}
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+			cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			var out []byte
+			buf := make([]byte, 4096)
+			deadline := time.Now().Add(15 * time.Second)
+			sent := false
+			for time.Now().Before(deadline) && !strings.Contains(string(out), "got:") {
+				m.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				n, _ := m.Read(buf)
+				out = append(out, buf[:n]...)
+				if !sent && strings.Contains(string(out), "40 120") {
+					m.Write([]byte("hello\r"))
+					sent = true
+				}
+			}
+			err := cmd.Wait()
+			code := cmd.ProcessState.ExitCode()
+			got := string(out)
+			contains(t, got, "/dev/pts/", "tty inside")
+			contains(t, got, "40 120", "terminal size passed through")
+			contains(t, got, "got:hello", "input through the pty")
+			if code != 5 {
+				t.Errorf("exit code %d (%v), want 5; output %q", code, err, got)
+			}
+		})
 	}
 }
