@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -54,7 +55,7 @@ func realMain(args []string, stderr io.Writer) int {
 	g := &global{}
 	fs := flag.NewFlagSet("brig", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&g.root, "root", state.DefaultRoot, "directory for container state")
+	fs.StringVar(&g.root, "root", defaultRoot(), "directory for container state")
 	fs.StringVar(&g.log, "log", "", "log file (default: stderr)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&g.debug, "debug", false, "log debug messages")
@@ -128,6 +129,19 @@ func realMain(args []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "brig: unknown command %q (see brig help)\n", name)
 	return 2
+}
+
+// defaultRoot is /run/brig for root; without root, as runc, the user's
+// runtime directory ($XDG_RUNTIME_DIR/brig), else a per-user directory in
+// the temporary directory.
+func defaultRoot() string {
+	if os.Geteuid() == 0 {
+		return state.DefaultRoot
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "brig")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("brig-%d", os.Geteuid()))
 }
 
 type usageError struct{ msg string }

@@ -179,19 +179,51 @@ func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
 		}
 		return b.String()
 	}
-	if os.Geteuid() != 0 {
-		// Unprivileged: setgroups must be denied before a gid map.
+	if os.Geteuid() == 0 {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/uid_map", pid), []byte(format(uids)), 0); err != nil {
+			return fmt.Errorf("write uid_map (linux.uidMappings): %w", err)
+		}
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/gid_map", pid), []byte(format(gids)), 0); err != nil {
+			return fmt.Errorf("write gid_map (linux.gidMappings): %w", err)
+		}
+		return nil
+	}
+	// Unprivileged: a process may map its own uid and gid (gid only after
+	// setgroups is denied); anything more takes the setuid helpers
+	// newuidmap and newgidmap, as with runc.
+	if ownOnly(uids, os.Geteuid()) && ownOnly(gids, os.Getegid()) {
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/setgroups", pid), []byte("deny"), 0); err != nil {
 			return fmt.Errorf("deny setgroups: %w", err)
 		}
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/uid_map", pid), []byte(format(uids)), 0); err != nil {
+			return fmt.Errorf("write uid_map (linux.uidMappings): %w", err)
+		}
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/gid_map", pid), []byte(format(gids)), 0); err != nil {
+			return fmt.Errorf("write gid_map (linux.gidMappings): %w", err)
+		}
+		return nil
 	}
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/uid_map", pid), []byte(format(uids)), 0); err != nil {
-		return fmt.Errorf("write uid_map (linux.uidMappings): %w", err)
-	}
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/gid_map", pid), []byte(format(gids)), 0); err != nil {
-		return fmt.Errorf("write gid_map (linux.gidMappings): %w", err)
+	for _, h := range []struct {
+		tool, field string
+		maps        []specs.LinuxIDMapping
+	}{{"newuidmap", "linux.uidMappings", uids}, {"newgidmap", "linux.gidMappings", gids}} {
+		path, err := exec.LookPath(h.tool)
+		if err != nil {
+			return fmt.Errorf("%s: mapping more than your own id without root needs %s (Debian package uidmap)", h.field, h.tool)
+		}
+		args := []string{strconv.Itoa(pid)}
+		for _, m := range h.maps {
+			args = append(args, strconv.FormatUint(uint64(m.ContainerID), 10), strconv.FormatUint(uint64(m.HostID), 10), strconv.FormatUint(uint64(m.Size), 10))
+		}
+		if out, err := exec.Command(path, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %s: %v: %s", h.field, h.tool, err, strings.TrimSpace(string(out)))
+		}
 	}
 	return nil
+}
+
+func ownOnly(ms []specs.LinuxIDMapping, id int) bool {
+	return len(ms) == 1 && ms[0].Size == 1 && int(ms[0].HostID) == id
 }
 
 // Send writes one JSON message.

@@ -93,6 +93,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 		s.Linux.MountLabel = ""
 	}
+	if os.Geteuid() != 0 && !hasNewNS(s.Linux, specs.UserNamespace) {
+		return nil, errors.New("linux.namespaces: without root, brig needs a new user namespace (write the config with `brig spec --rootless`)")
+	}
 	capSets, err := resolveCaps(s.Process, o.Warn)
 	if err != nil {
 		return nil, err
@@ -183,13 +186,32 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	// rooted there); limits are written once init is ready, as runc does,
 	// so they bind the container's process and not brig's own set-up (a
 	// pids limit below the Go runtime's thread count would kill init).
-	bo.Placed = cg.Apply
+	noCgroup := false
+	bo.Placed = func(pid int) error {
+		err := cg.Apply(pid)
+		if err != nil && o.Rootless && errors.Is(err, os.ErrPermission) && !wantsLimits(s.Linux.Resources) {
+			// Without root and without a delegated cgroup there is
+			// nothing to join; no limit was asked for, so go on, and say so.
+			noCgroup = true
+			if o.Warn != nil {
+				o.Warn("no cgroup: this user has no delegated cgroup here, so the container runs in the caller's cgroup without limits")
+			}
+			return nil
+		}
+		if err != nil && o.Rootless && errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("linux.resources: limits need a cgroup this user can write (run as root, or delegate a cgroup): %w", err)
+		}
+		return err
+	}
 	if proc, err = bootstrap.Start(bo); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.ID, err)
 	}
 	c.Pid = proc.Pid
 	c.PidStart, _ = startTime(proc.Pid)
 	c.CgroupPaths = cg.GetPaths()
+	if noCgroup {
+		c.CgroupPaths = map[string]string{}
+	}
 	cfg.CgroupPaths = c.CgroupPaths
 	cfg.State = c.specState(specs.StateCreating)
 	if s.Process.OOMScoreAdj != nil {
@@ -203,8 +225,10 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if err := c.converse(proc, s); err != nil {
 		return nil, err
 	}
-	if err := cg.Set(nil); err != nil {
-		return nil, err
+	if !noCgroup {
+		if err := cg.Set(nil); err != nil {
+			return nil, err
+		}
 	}
 	if err := store.Save(c.State); err != nil {
 		return nil, err
@@ -299,6 +323,25 @@ func addDefaultDeviceRules(cg *cgroup.Cgroup, s *specs.Spec) {
 	for _, d := range s.Linux.Devices {
 		r.Resources.Devices = append(r.Resources.Devices, cgroup.AllowDevice(d))
 	}
+}
+
+// wantsLimits reports whether linux.resources asks for any limit (device
+// rules alone don't count: they need a devices cgroup only root has).
+func wantsLimits(r *specs.LinuxResources) bool {
+	if r == nil {
+		return false
+	}
+	return r.Memory != nil || r.CPU != nil || r.Pids != nil || r.BlockIO != nil || len(r.HugepageLimits) > 0 ||
+		r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0
+}
+
+func hasNewNS(l *specs.Linux, t specs.LinuxNamespaceType) bool {
+	for _, ns := range l.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // mappedRoot is the host uid and gid of the container's root in a new

@@ -185,7 +185,9 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 		bo.ExtraFiles = append(bo.ExtraFiles, sock)
 		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
 	}
-	bo.Placed = func(pid int) error { return cg.Apply(pid) }
+	if len(c.CgroupPaths) > 0 {
+		bo.Placed = func(pid int) error { return cg.Apply(pid) }
+	}
 	var sigs chan os.Signal
 	if !o.Detach {
 		sigs = forwardSignals()
