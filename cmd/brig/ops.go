@@ -223,19 +223,50 @@ func cmdEvents(g *global, args []string) (int, error) {
 		return 2, usagef("--interval must be positive")
 	}
 	enc := json.NewEncoder(os.Stdout)
-	for {
+	if *stats {
 		ev, err := container.StatsEvent(g.store(), id)
 		if err != nil {
 			return 1, err
 		}
-		if err := enc.Encode(ev); err != nil {
-			return 1, err
-		}
-		if *stats {
-			return 0, nil
-		}
-		time.Sleep(*interval)
+		return 0, enc.Encode(ev)
 	}
+	// Stats every interval, and an "oom" event (runc's) as soon as the
+	// OOM killer strikes in the container; ends when the container stops.
+	ooms, _ := container.OOMKills(g.store(), id)
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for first := true; ; first = false {
+		if first {
+			if err := emitStats(enc, g, id); err != nil {
+				return 1, err
+			}
+		}
+		select {
+		case <-tick.C:
+			if err := emitStats(enc, g, id); err != nil {
+				return 0, nil // stopped: the stream ends
+			}
+		case <-poll.C:
+			n, err := container.OOMKills(g.store(), id)
+			if err != nil {
+				return 0, nil
+			}
+			if n > ooms {
+				enc.Encode(&container.Event{Type: "oom", ID: id})
+				ooms = n
+			}
+		}
+	}
+}
+
+func emitStats(enc *json.Encoder, g *global, id string) error {
+	ev, err := container.StatsEvent(g.store(), id)
+	if err != nil {
+		return err
+	}
+	return enc.Encode(ev)
 }
 
 func cmdFeatures(g *global, args []string) (int, error) {

@@ -2,7 +2,11 @@ package container
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/moby/sys/capability"
 	"github.com/opencontainers/cgroups"
@@ -199,6 +203,31 @@ func convertStats(s *cgroups.Stats) map[string]any {
 		},
 		"hugetlb": s.HugetlbStats,
 	}
+}
+
+// OOMKills reads how many processes the kernel's OOM killer has killed in
+// the container's cgroup (memory.oom_control on v1, memory.events on v2).
+func OOMKills(store state.Store, id string) (uint64, error) {
+	c, err := Load(store, id)
+	if err != nil {
+		return 0, err
+	}
+	for key, file := range map[string]string{"memory": "memory.oom_control", "": "memory.events"} {
+		dir, ok := c.CgroupPaths[key]
+		if !ok {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
+				return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			}
+		}
+	}
+	return 0, nil
 }
 
 // Features describes what this brig supports (runtime-spec features).

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -272,4 +274,31 @@ func TestHugetlbLimit(t *testing.T) {
 	if strings.TrimSpace(string(got)) != strconv.Itoa(4<<20) {
 		t.Errorf("%s = %s, want %d", file, got, 4<<20)
 	}
+}
+
+func TestEventsReportOOM(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "sleep 0.5; x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done & sleep 60")
+	limit := int64(16 << 20)
+	e.spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
+	running(t, e)
+	outf := filepath.Join(t.TempDir(), "events")
+	f, _ := os.Create(outf)
+	defer f.Close()
+	cmd := exec.Command(e.bin, "--root", e.root, "events", "--interval", "1s", e.id)
+	cmd.Stdout = f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(outf)
+		if strings.Contains(string(data), `"type":"oom"`) {
+			contains(t, string(data), `"type":"stats"`, "stats events too")
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	data, _ := os.ReadFile(outf)
+	t.Errorf("no oom event: %s", data)
 }
