@@ -83,6 +83,10 @@ func Compile(sc *specs.LinuxSeccomp) (*Program, Warnings, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	insns = append(enosysPrefix(sc), insns...)
+	if len(insns) > 4096 {
+		return nil, nil, fmt.Errorf("seccomp: program of %d instructions is over the kernel's 4096", len(insns))
+	}
 	p := &Program{Insns: insns, Flags: unix.SECCOMP_FILTER_FLAG_TSYNC, Notify: UsesNotify(sc)}
 	for _, flag := range sc.Flags {
 		switch flag {
@@ -173,6 +177,11 @@ func build(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 			f.Release()
 		}
 	}()
+	// A binary tree of syscall numbers instead of a linear list: a call
+	// passes O(log n) comparisons instead of up to n.
+	if err := f.SetOptimize(2); err != nil {
+		return nil, nil, fmt.Errorf("seccomp: optimize: %w", err)
+	}
 	for i, a := range sc.Architectures {
 		name, known := archs[a]
 		if !known {

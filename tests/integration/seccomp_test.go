@@ -1,6 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -78,4 +82,68 @@ func TestSeccompWithoutNoNewPrivs(t *testing.T) {
 	out := e.mustRun()
 	contains(t, out, "NoNewPrivs:\t0", "no_new_privs off")
 	contains(t, out, "Seccomp:\t2", "filter loaded anyway")
+}
+
+// TestBuiltinDefaultProfile: the profile `brig seccomp default` prints,
+// put in config.json, lets an ordinary workload run and denies what
+// Docker's default denies — here unshare, even with CAP_SYS_ADMIN granted,
+// because the profile was made for the default capability set.
+func TestBuiltinDefaultProfile(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "ls / >/dev/null && echo works; unshare -m true 2>&1; grep Seccomp: /proc/self/status")
+	r := e.brig("seccomp", "default")
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	var sc specs.LinuxSeccomp
+	if err := json.Unmarshal([]byte(r.stdout), &sc); err != nil {
+		t.Fatal(err)
+	}
+	e.spec.Linux.Seccomp = &sc
+	c := append([]string{"CAP_SYS_ADMIN"}, e.spec.Process.Capabilities.Bounding...)
+	e.spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: c, Effective: c, Permitted: c}
+	out := e.mustRun()
+	contains(t, out, "works", "ordinary calls")
+	contains(t, out, "Operation not permitted", "unshare denied by the profile")
+	contains(t, out, "Seccomp:\t2", "filter mode")
+}
+
+func TestSeccompCLI(t *testing.T) {
+	e := newEnv(t, "true")
+	dir := t.TempDir()
+	deny := filepath.Join(dir, "deny.json")
+	os.WriteFile(deny, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["clock_nanosleep"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644)
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_NOPE"}]}`), 0o644)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"seccomp", "test", deny, "clock_nanosleep"}, 0, "errno 1 (EPERM)"},
+		{[]string{"seccomp", "test", deny, "read"}, 0, "allow"},
+		{[]string{"seccomp", "test", "default", "keyctl"}, 0, "errno 1 (EPERM)"},
+		{[]string{"seccomp", "test", "default", "personality", "0xffffffff"}, 0, "allow"},
+		{[]string{"seccomp", "test", "default", "personality", "0x1"}, 0, "EPERM"},
+		{[]string{"seccomp", "test", "--arch", "x86", "default", "read"}, 0, "allow"},
+		{[]string{"seccomp", "check", deny}, 0, "valid"},
+		{[]string{"seccomp", "check", bad}, 1, "syscalls[0].action"},
+		{[]string{"seccomp", "compile", "default"}, 0, "instructions"},
+		{[]string{"seccomp", "explain", "default"}, 0, "allow-list"},
+		{[]string{"seccomp", "explain", deny}, 0, "deny-list"},
+		{[]string{"seccomp", "diff", deny, deny}, 0, "no differences"},
+		{[]string{"seccomp", "diff", deny, "default"}, 1, "keyctl"},
+		{[]string{"seccomp", "test", deny, "no_such_call"}, 1, "unknown syscall"},
+	} {
+		var r result
+		if tc.code == 1 && strings.Contains(strings.Join(tc.args, " "), "check") {
+			r = e.brig(tc.args...)
+			contains(t, r.stderr, tc.want, strings.Join(tc.args, " "))
+		} else {
+			r = e.brig(tc.args...)
+			contains(t, r.stdout+r.stderr, tc.want, strings.Join(tc.args, " "))
+		}
+		if r.code != tc.code {
+			t.Errorf("%v: exit %d, want %d", tc.args, r.code, tc.code)
+		}
+	}
 }
