@@ -43,6 +43,7 @@ conformance: build
 FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/spec/
+	$(GO) test -run XXX -fuzz FuzzParseCompile -fuzztime $(FUZZTIME) ./internal/seccomp/
 
 test: deps lint unit fuzz conformance integration
 
