@@ -49,6 +49,7 @@ test: deps lint unit fuzz conformance integration
 
 bench: deps build
 	$(GO) run ./tools/bench -brig $(BIN) -n 50
+	$(GO) run ./tools/seccompbench -brig $(BIN)
 
 clean:
 	rm -rf bin
