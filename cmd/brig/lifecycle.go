@@ -136,6 +136,7 @@ func cmdRun(g *global, args []string) (int, error) {
 	addCreateFlags(fs, &f)
 	detach := fs.Bool("detach", false, "return after start instead of waiting")
 	fs.BoolVar(detach, "d", false, "short for --detach")
+	report := fs.Bool("report-denials", false, "at exit, list the calls the seccomp profile denied (brig answers them as the profile would)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
@@ -143,7 +144,12 @@ func cmdRun(g *global, args []string) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	code, err := container.Run(g.store(), g.createOptions(id, &f), *detach)
+	if *report && *detach {
+		return 2, usagef("--report-denials needs run to wait: drop --detach")
+	}
+	o := g.createOptions(id, &f)
+	o.ReportDenials = *report
+	code, err := container.Run(g.store(), o, *detach)
 	if err != nil {
 		return 1, err
 	}

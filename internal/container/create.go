@@ -43,6 +43,9 @@ type CreateOptions struct {
 	Spec *specs.Spec
 	// Warn receives warnings (capabilities the host can't grant...).
 	Warn func(string)
+	// ReportDenials makes run report the calls seccomp denied (see
+	// seccomp.Recorder).
+	ReportDenials bool
 }
 
 // nsFlags maps namespace types to clone flags and /proc/PID/ns names.

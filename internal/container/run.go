@@ -15,6 +15,7 @@ import (
 	"brig/internal/bootstrap"
 	"brig/internal/console"
 	"brig/internal/initproc"
+	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
 )
@@ -31,6 +32,22 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	}
 	if proxy != nil {
 		defer proxy.Close()
+	}
+	var rec *seccomp.Recorder
+	if o.ReportDenials {
+		if o.Spec.Linux == nil || o.Spec.Linux.Seccomp == nil {
+			return -1, errors.New("--report-denials: the config has no linux.seccomp profile")
+		}
+		if rec, err = seccomp.Record(o.Spec.Linux.Seccomp); err != nil {
+			return -1, err
+		}
+		defer func() {
+			if r := rec.Report(); r != "" {
+				fmt.Fprintln(os.Stderr, "brig: seccomp denied:", r)
+			} else {
+				fmt.Fprintln(os.Stderr, "brig: seccomp denied nothing")
+			}
+		}()
 	}
 	cr, err := Create(store, o)
 	if err != nil {

@@ -481,8 +481,8 @@ func compileSeccomp(sc *specs.LinuxSeccomp) (*seccompFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warns {
-		fmt.Fprintln(os.Stderr, "brig: warning:", w)
+	if s := warns.Summary(); s != "" {
+		fmt.Fprintln(os.Stderr, "brig: warning:", s)
 	}
 	return &seccompFilter{prog: f, notify: f.Notify}, nil
 }

@@ -220,7 +220,7 @@ func build(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 		for _, name := range sys.Names {
 			call, err := libseccomp.GetSyscallFromName(name)
 			if err != nil {
-				warn = append(warn, fmt.Sprintf("linux.seccomp.syscalls[%d]: unknown syscall %q skipped", i, name))
+				warn = append(warn, fmt.Sprintf("linux.seccomp.syscalls[%d]: %q, unknown to this libseccomp, skipped", i, name))
 				continue
 			}
 			switch {
@@ -254,6 +254,27 @@ func sameArgTwice(perArg map[uint]int) bool {
 		}
 	}
 	return false
+}
+
+// Summary folds warnings into one line for a container's log.
+func (w Warnings) Summary() string {
+	if len(w) == 0 {
+		return ""
+	}
+	if len(w) == 1 {
+		return w[0]
+	}
+	var names []string
+	for _, x := range w {
+		if i := strings.IndexByte(x, '"'); i >= 0 {
+			if j := strings.IndexByte(x[i+1:], '"'); j >= 0 {
+				names = append(names, x[i+1:i+1+j])
+				continue
+			}
+		}
+		names = append(names, x)
+	}
+	return fmt.Sprintf("linux.seccomp: %d syscall names unknown to this libseccomp skipped: %s", len(w), strings.Join(names, ", "))
 }
 
 // UsesNotify reports whether the profile has SCMP_ACT_NOTIFY anywhere.

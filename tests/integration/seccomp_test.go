@@ -147,3 +147,24 @@ func TestSeccompCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestReportDenials: brig run --report-denials names the calls the profile
+// denied, and the workload still sees the profile's errno.
+func TestReportDenials(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "mkdir /tmp/a 2>&1; mkdir /tmp/b 2>&1; echo done")
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+	e.spec.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: errnoRet(13)}},
+	}
+	e.write()
+	r := e.brig("run", "--report-denials", "--bundle", e.bundle, e.id)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	contains(t, r.stdout, "Permission denied", "the workload sees EACCES")
+	contains(t, r.stdout, "done", "the workload goes on")
+	if !strings.Contains(r.stderr, "mkdir (EACCES) ×2") && !strings.Contains(r.stderr, "mkdirat (EACCES) ×2") {
+		t.Errorf("report: %s", r.stderr)
+	}
+}
