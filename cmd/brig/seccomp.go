@@ -60,7 +60,7 @@ func cmdSeccomp(g *global, args []string) (int, error) {
 	fs := newFlags("seccomp "+sub, "PROFILE")
 	caps := fs.String("caps", strings.Join(spec.DefaultCapabilities, ","), "bounding set the profile's includes/excludes test")
 	dump := fs.Bool("dump", false, "compile: print the disassembly")
-	arch := fs.String("arch", "x86_64", "test: architecture of the call (x86_64, x86, x32)")
+	arch := fs.String("arch", "", "test: architecture of the call (default x86_64); compile: build for this architecture only (x86_64, x86, x32)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2, err
 	}
@@ -99,6 +99,13 @@ func cmdSeccomp(g *global, args []string) (int, error) {
 			return 1, err
 		}
 		p, _, err := seccomp.Compile(sc)
+		if *arch != "" {
+			sa, ok := specArch[*arch]
+			if !ok {
+				return 2, usagef("--arch %q: want x86_64, x86 or x32", *arch)
+			}
+			p, _, err = seccomp.CompileArch(sc, sa)
+		}
 		if err != nil {
 			return 1, err
 		}
@@ -127,6 +134,9 @@ func cmdSeccomp(g *global, args []string) (int, error) {
 		sc, err := load(fs.Arg(0))
 		if err != nil {
 			return 1, err
+		}
+		if *arch == "" {
+			*arch = "x86_64"
 		}
 		v, err := verdict(sc, *arch, fs.Arg(1), fs.Args()[2:])
 		if err != nil {
@@ -166,6 +176,10 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+var specArch = map[string]specs.Arch{
+	"x86_64": specs.ArchX86_64, "amd64": specs.ArchX86_64, "x86": specs.ArchX86, "i386": specs.ArchX86, "x32": specs.ArchX32,
 }
 
 var archByName = map[string]struct {

@@ -51,7 +51,16 @@ func enosysPrefix(sc *specs.LinuxSeccomp) []unix.SockFilter {
 		max := -1
 		for _, s := range sc.Syscalls {
 			for _, n := range s.Names {
-				if nr, err := libseccomp.GetSyscallFromNameByArch(n, a.lib); err == nil && int(nr) > max {
+				nr, err := libseccomp.GetSyscallFromNameByArch(n, a.lib)
+				if err != nil {
+					continue
+				}
+				if int(nr) < 0 && a.lib == libseccomp.ArchX86 {
+					// A socketcall or ipc multiplexed call: libseccomp also
+					// matches its direct number, up to 402 (msgctl) on i386.
+					nr = 402
+				}
+				if int(nr) > max {
 					max = int(nr)
 				}
 			}

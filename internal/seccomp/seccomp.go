@@ -74,11 +74,34 @@ type Program struct {
 
 // Compile builds the filter with libseccomp and exports its BPF.
 func Compile(sc *specs.LinuxSeccomp) (*Program, Warnings, error) {
+	return compile(sc, "")
+}
+
+// CompileArch builds the program for one architecture only (brig seccomp
+// compile --arch): the native one is left out unless it is that one.
+func CompileArch(sc *specs.LinuxSeccomp, arch specs.Arch) (*Program, Warnings, error) {
+	if _, ok := archs[arch]; !ok {
+		return nil, nil, fmt.Errorf("unknown architecture %q", arch)
+	}
+	one := *sc
+	one.Architectures = []specs.Arch{arch}
+	return compile(&one, arch)
+}
+
+func compile(sc *specs.LinuxSeccomp, only specs.Arch) (*Program, Warnings, error) {
 	f, warn, err := build(sc)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Release()
+	if only != "" {
+		native, err := libseccomp.GetNativeArch()
+		if err == nil && archs[only] != native.String() {
+			if err := f.RemoveArch(native); err != nil {
+				return nil, nil, fmt.Errorf("seccomp: drop native arch: %w", err)
+			}
+		}
+	}
 	insns, err := export(f)
 	if err != nil {
 		return nil, nil, err

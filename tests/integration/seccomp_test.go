@@ -2,12 +2,15 @@ package integration
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
 )
 
 func errnoRet(n uint) *uint { return &n }
@@ -128,6 +131,7 @@ func TestSeccompCLI(t *testing.T) {
 		{[]string{"seccomp", "check", deny}, 0, "valid"},
 		{[]string{"seccomp", "check", bad}, 1, "syscalls[0].action"},
 		{[]string{"seccomp", "compile", "default"}, 0, "instructions"},
+		{[]string{"seccomp", "compile", "--arch", "x86", "--dump", "default"}, 0, "ret #"},
 		{[]string{"seccomp", "explain", "default"}, 0, "allow-list"},
 		{[]string{"seccomp", "explain", deny}, 0, "deny-list"},
 		{[]string{"seccomp", "diff", deny, deny}, 0, "no differences"},
@@ -166,5 +170,96 @@ func TestReportDenials(t *testing.T) {
 	contains(t, r.stdout, "done", "the workload goes on")
 	if !strings.Contains(r.stderr, "mkdir (EACCES) ×2") && !strings.Contains(r.stderr, "mkdirat (EACCES) ×2") {
 		t.Errorf("report: %s", r.stderr)
+	}
+}
+
+// TestSeccompActions: every action, seen from outside.
+func TestSeccompActions(t *testing.T) {
+	for _, tc := range []struct {
+		action specs.LinuxSeccompAction
+		code   int
+		stderr string
+	}{
+		{specs.ActAllow, 0, ""},
+		{specs.ActLog, 0, ""},
+		{specs.ActErrno, 1, "Operation not permitted"},
+		{specs.ActTrace, 1, "Function not implemented"}, // no tracer: ENOSYS
+		{specs.ActTrap, 128 + 31, ""},                   // SIGSYS
+		{specs.ActKill, 128 + 31, ""},
+		{specs.ActKillThread, 128 + 31, ""},
+		{specs.ActKillProcess, 128 + 31, ""},
+	} {
+		t.Run(string(tc.action), func(t *testing.T) {
+			e := newEnv(t, "mkdir", "/tmp/x")
+			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: tc.action}}}
+			r := e.run()
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %s)", r.code, tc.code, r.stderr)
+			}
+			if tc.stderr != "" {
+				contains(t, r.stderr, tc.stderr, "error seen by the process")
+			}
+		})
+	}
+}
+
+// TestSeccompNotifyAgent: a seccomp agent at listenerPath gets runc's
+// message (the container process state with the metadata, and the
+// listener fd) and answers the calls: here it makes mkdir succeed without
+// doing anything, which the workload can see.
+func TestSeccompNotifyAgent(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	got := make(chan specs.ContainerProcessState, 1)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 64<<10), make([]byte, 64)
+		n, oobn, _, _, err := c.(*net.UnixConn).ReadMsgUnix(buf, oob)
+		if err != nil {
+			return
+		}
+		var st specs.ContainerProcessState
+		json.Unmarshal(buf[:n], &st)
+		got <- st
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		if len(msgs) == 0 {
+			return
+		}
+		fds, _ := unix.ParseUnixRights(&msgs[0])
+		if len(fds) == 0 {
+			return
+		}
+		for {
+			req, err := libseccomp.NotifReceive(libseccomp.ScmpFd(fds[0]))
+			if err != nil {
+				return
+			}
+			libseccomp.NotifRespond(libseccomp.ScmpFd(fds[0]), &libseccomp.ScmpNotifResp{ID: req.ID, Val: 0, Error: 0})
+		}
+	}()
+	e := newEnv(t, "sh", "-c", "mkdir /tmp/x && echo mkdir-ok; ls /tmp | wc -l")
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+	e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: sock, ListenerMetadata: "hello agent",
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActNotify}}}
+	out := e.mustRun()
+	contains(t, out, "mkdir-ok", "the agent's answer")
+	contains(t, out, "\n0\n", "the agent emulated mkdir: nothing was created")
+	select {
+	case st := <-got:
+		if st.Metadata != "hello agent" || len(st.Fds) != 1 || st.Fds[0] != specs.SeccompFdName || st.State.ID != e.id || st.Pid <= 0 {
+			t.Errorf("agent got %+v", st)
+		}
+	default:
+		t.Error("the agent got no message")
 	}
 }
