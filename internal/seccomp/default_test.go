@@ -131,7 +131,7 @@ func TestCompileMatchesLibseccompReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	profiles := map[string]*specs.LinuxSeccomp{
-		"brig default": DefaultProfile(dockerCaps, "amd64", true),
+		"brig default":   DefaultProfile(dockerCaps, "amd64", true),
 		"docker default": docker,
 		"deny list": {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
 			{Names: []string{"clock_nanosleep", "mkdir"}, Action: specs.ActErrno, ErrnoRet: &acces},
