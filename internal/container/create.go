@@ -103,6 +103,13 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if ll, err := lsm.LandlockFromSpec(s); err != nil {
+		return nil, err
+	} else if ll != nil && o.Warn != nil {
+		if d := ll.Describe(); !strings.Contains(d, "whole rule set") {
+			o.Warn(d)
+		}
+	}
 	lock, err := store.Create(o.ID)
 	if err != nil {
 		return nil, err

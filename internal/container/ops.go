@@ -273,6 +273,8 @@ func Features() *features.Features {
 		Annotations: map[string]string{
 			"org.opencontainers.runc.checkpoint.enabled": "false",
 			"io.github.brig.cgroup.mode":                 cgroup.Mode(),
+			"io.github.brig.landlock.abi":                strconv.Itoa(lsm.LandlockABI()),
+			"io.github.brig.landlock.annotation":         lsm.LandlockAnnotation,
 		},
 	}
 }

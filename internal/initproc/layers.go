@@ -305,8 +305,9 @@ type finalProcess struct {
 	cfg    *Config
 	proc   *specs.Process
 	path   string // resolved executable
-	caps   *caps.Sets
-	filter *seccompFilter
+	caps     *caps.Sets
+	filter   *seccompFilter
+	landlock *lsm.Landlock
 }
 
 // prepare checks and resolves what the last steps need, so errors surface
@@ -319,6 +320,9 @@ func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
 	}
 	var err error
 	if err := lsm.CheckAvailable(proc.ApparmorProfile, proc.SelinuxLabel); err != nil {
+		return nil, err
+	}
+	if fp.landlock, err = lsm.LandlockFromSpec(cfg.Spec); err != nil {
 		return nil, err
 	}
 	if err := setIOPriority(proc.IOPriority); err != nil {
@@ -456,6 +460,13 @@ func (fp *finalProcess) finish() error {
 	}
 	if err := lsm.SetSELinuxExec(proc.SelinuxLabel); err != nil {
 		return err
+	}
+	// Landlock: after the labels, before seccomp (which may not allow the
+	// landlock syscalls); it sets no_new_privs, as Landlock requires.
+	if fp.landlock != nil {
+		if err := fp.landlock.Enforce(); err != nil {
+			return err
+		}
 	}
 	if fp.filter != nil && !fp.filter.loaded {
 		if _, err := fp.filter.load(); err != nil {
