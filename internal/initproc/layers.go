@@ -302,9 +302,9 @@ func setPersonality(p *specs.LinuxPersonality) error {
 
 // finalProcess is a process ready for its last steps.
 type finalProcess struct {
-	cfg    *Config
-	proc   *specs.Process
-	path   string // resolved executable
+	cfg      *Config
+	proc     *specs.Process
+	path     string // resolved executable
 	caps     *caps.Sets
 	filter   *seccompFilter
 	landlock *lsm.Landlock
