@@ -131,7 +131,12 @@ func cmdStart(g *global, args []string) (int, error) {
 }
 
 func cmdRun(g *global, args []string) (int, error) {
-	fs := newFlags("run", "[flags] ID")
+	for _, a := range args {
+		if a == "--" {
+			return cmdSandbox(g, args)
+		}
+	}
+	fs := newFlags("run", "[flags] ID   (or: brig run [flags] -- CMD, see brig run -- --help)")
 	var f createFlags
 	addCreateFlags(fs, &f)
 	detach := fs.Bool("detach", false, "return after start instead of waiting")

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 )
 
 // brig's built-in default profile: an allow-list with the effect of
@@ -163,6 +164,12 @@ func DefaultProfile(bounding []string, arch string, kernelAtLeast48 bool) *specs
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
+	// Leave out calls this host's libseccomp doesn't know (they would
+	// only be skipped with a warning when compiled).
+	names = slices.DeleteFunc(names, func(n string) bool {
+		_, err := libseccomp.GetSyscallFromName(n)
+		return err != nil
+	})
 	p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: names, Action: specs.ActAllow})
 	for _, v := range personalities {
 		p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"personality"}, Action: specs.ActAllow,

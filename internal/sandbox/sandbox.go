@@ -1,0 +1,294 @@
+// Package sandbox builds the OCI configuration for `brig run -- CMD`:
+// confine a command with secure defaults and no image — a read-only view
+// of the host's system directories, a private /tmp, every namespace,
+// Docker's default capabilities, no_new_privs, the built-in seccomp
+// profile and, where the kernel has it, Landlock over the same paths.
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/lsm"
+	"brig/internal/seccomp"
+	"brig/internal/spec"
+)
+
+// SystemDirs are the host directories the sandbox sees, read-only.
+var SystemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
+
+// Options are `brig run --` flags.
+type Options struct {
+	Args     []string
+	Env      []string
+	Cwd      string
+	User     *specs.User
+	RO, RW   []string // extra host paths
+	Volumes  []string // SRC:DST[:ro]
+	Tmpfs    []string
+	Hostname string
+	CapAdd   []string
+	CapDrop  []string
+	Seccomp  string // "", "unconfined" or a profile path
+	NetHost  bool
+	Terminal bool
+	Memory   int64
+	CPUs     float64
+	Pids     int64
+	Degraded []string // layers allowed to be missing
+}
+
+// Build returns the spec, with root.path at rootDir (an empty directory
+// the caller made; brig creates the mount points in it).
+func Build(o *Options, rootDir string) (*specs.Spec, error) {
+	if len(o.Args) == 0 {
+		return nil, errors.New("brig run --: give a command to run after --")
+	}
+	s := spec.Default(false)
+	s.Root = &specs.Root{Path: rootDir, Readonly: true}
+	s.Process.Terminal = o.Terminal
+	s.Process.Args = o.Args
+	s.Process.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/tmp"}, o.Env...)
+	if t := os.Getenv("TERM"); t != "" && o.Terminal {
+		s.Process.Env = append(s.Process.Env, "TERM="+t)
+	}
+	s.Process.Rlimits = nil
+	s.Hostname = o.Hostname
+	if s.Hostname == "" {
+		s.Hostname = "sandbox"
+	}
+	caps := slices.Clone(spec.DefaultCapabilities)
+	for _, c := range o.CapDrop {
+		if strings.EqualFold(c, "ALL") {
+			caps = nil
+			continue
+		}
+		caps = slices.DeleteFunc(caps, func(x string) bool { return strings.EqualFold(x, capName(c)) })
+	}
+	for _, c := range o.CapAdd {
+		if _, ok := spec.CapabilityByName(capName(c)); !ok {
+			return nil, fmt.Errorf("--cap-add %q: unknown capability", c)
+		}
+		caps = append(caps, capName(c))
+	}
+	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	if o.User != nil {
+		s.Process.User = *o.User
+	}
+	// Mounts: the system directories read-only; a private /tmp.
+	var mounts []specs.Mount
+	for _, d := range SystemDirs {
+		if fi, err := os.Lstat(d); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			continue // absent, or a merged-usr link the caller recreates
+		}
+		mounts = append(mounts, bind(d, d, true))
+	}
+	// The private /tmp before the user's paths, which may lie under it.
+	mounts = append(mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
+	for _, p := range o.RO {
+		abs, err := hostPath(p, "--ro")
+		if err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, bind(abs, abs, true))
+	}
+	for _, p := range o.RW {
+		abs, err := hostPath(p, "--rw")
+		if err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, bind(abs, abs, false))
+	}
+	for _, v := range o.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || len(parts) > 3 || (len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw") {
+			return nil, fmt.Errorf("-v %q: want SRC:DST[:ro]", v)
+		}
+		src, err := hostPath(parts[0], "-v")
+		if err != nil {
+			return nil, err
+		}
+		if !filepath.IsAbs(parts[1]) {
+			return nil, fmt.Errorf("-v %q: the destination must be absolute", v)
+		}
+		mounts = append(mounts, bind(src, parts[1], len(parts) == 3 && parts[2] == "ro"))
+	}
+	for _, t := range o.Tmpfs {
+		dst, opts, _ := strings.Cut(t, ":")
+		if !filepath.IsAbs(dst) {
+			return nil, fmt.Errorf("--tmpfs %q: the destination must be absolute", t)
+		}
+		m := specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}}
+		if opts != "" {
+			m.Options = append(m.Options, strings.Split(opts, ",")...)
+		}
+		mounts = append(mounts, m)
+	}
+	// brig's default mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue,
+	// /sys read-only) come first; the cgroup tree is not shown.
+	var base []specs.Mount
+	for _, m := range s.Mounts {
+		if m.Destination != "/sys/fs/cgroup" {
+			base = append(base, m)
+		}
+	}
+	s.Mounts = append(base, mounts...)
+	// cwd: the current directory where it is visible, else /tmp.
+	s.Process.Cwd = "/tmp"
+	if o.Cwd != "" {
+		s.Process.Cwd = o.Cwd
+	} else if wd, err := os.Getwd(); err == nil && visible(wd, s.Mounts) {
+		s.Process.Cwd = wd
+	}
+	if o.NetHost {
+		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
+		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "sysfs" })
+		s.Mounts = append(s.Mounts, bind("/sys", "/sys", true))
+	}
+	if os.Geteuid() != 0 {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}}
+		s.Linux.Resources = nil
+		for i, m := range s.Mounts {
+			if m.Destination == "/dev/pts" {
+				s.Mounts[i].Options = []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+			}
+		}
+	}
+	// Limits, when asked.
+	if o.Memory > 0 || o.CPUs > 0 || o.Pids > 0 {
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		if o.Memory > 0 {
+			s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &o.Memory}
+		}
+		if o.CPUs > 0 {
+			period := uint64(100000)
+			quota := int64(o.CPUs * float64(period))
+			s.Linux.Resources.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+		}
+		if o.Pids > 0 {
+			s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &o.Pids}
+		}
+	}
+	// seccomp: the built-in profile unless told otherwise.
+	switch o.Seccomp {
+	case "unconfined":
+	case "":
+		s.Linux.Seccomp = seccomp.DefaultProfile(caps, runtime.GOARCH, seccomp.KernelAtLeast(4, 8))
+	default:
+		sc, err := seccomp.LoadFile(o.Seccomp, caps)
+		if err != nil {
+			return nil, fmt.Errorf("--security-opt seccomp=%s: %w", o.Seccomp, err)
+		}
+		s.Linux.Seccomp = sc
+	}
+	// Landlock over the same paths, as a second fence.
+	if err := addLandlock(s, o); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func capName(c string) string {
+	c = strings.ToUpper(c)
+	if !strings.HasPrefix(c, "CAP_") {
+		c = "CAP_" + c
+	}
+	return c
+}
+
+func bind(src, dst string, ro bool) specs.Mount {
+	opts := []string{"rbind", "nosuid", "nodev"}
+	if ro {
+		opts = append(opts, "ro", "rro")
+	}
+	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts}
+}
+
+func hostPath(p, flag string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", flag, p, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("%s %q: %w", flag, p, err)
+	}
+	return abs, nil
+}
+
+func visible(dir string, mounts []specs.Mount) bool {
+	for _, m := range mounts {
+		if m.Type == "bind" && (dir == m.Destination || strings.HasPrefix(dir, m.Destination+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// addLandlock restricts the filesystem to what is mounted (reads and
+// execution of the read-only paths, writes where the mount is writable)
+// when the kernel has Landlock.
+func addLandlock(s *specs.Spec, o *Options) error {
+	if lsm.LandlockABI() == 0 {
+		return nil
+	}
+	type rule struct {
+		AllowedAccess []string `json:"allowedAccess"`
+		Paths         []string `json:"paths"`
+	}
+	read := []string{"execute", "read_file", "read_dir"}
+	write := []string{"execute", "read_file", "read_dir", "write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sym", "make_sock", "make_fifo", "truncate"}
+	var ro, rw []string
+	for _, m := range s.Mounts {
+		switch {
+		case m.Destination == "/proc" || m.Destination == "/sys":
+			ro = append(ro, m.Destination)
+		case m.Type == "bind" && slices.Contains(m.Options, "ro"):
+			ro = append(ro, m.Destination)
+		case m.Type == "bind" || m.Type == "tmpfs" || m.Destination == "/dev/pts" || m.Destination == "/dev/mqueue":
+			rw = append(rw, m.Destination)
+		}
+	}
+	// Directories may be listed anywhere (what is mounted is what there is).
+	rules := []rule{{AllowedAccess: []string{"read_dir"}, Paths: []string{"/"}},
+		{AllowedAccess: read, Paths: ro}, {AllowedAccess: append(write, "ioctl_dev"), Paths: rw}}
+	data, err := json.Marshal(map[string]any{"rules": map[string]any{"pathBeneath": rules}})
+	if err != nil {
+		return err
+	}
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[lsm.LandlockAnnotation] = string(data)
+	return nil
+}
+
+// PrepareRoot makes the empty root directory's merged-usr links (/bin →
+// usr/bin and the like), mirroring the host's.
+func PrepareRoot(dir string) error {
+	for _, d := range SystemDirs {
+		fi, err := os.Lstat(d)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		target, err := os.Readlink(d)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(target, filepath.Join(dir, filepath.Base(d))); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sandbox runs `brig run [flags] -- args` in dir.
+func sandbox(t *testing.T, dir string, flagsAndCmd ...string) result {
+	t.Helper()
+	root := t.TempDir()
+	cmd := exec.Command(brigBin, append([]string{"--root", root, "run"}, flagsAndCmd...)...)
+	cmd.Dir = dir
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("brig run -- left state: %v", ents)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+func TestSandboxDefaults(t *testing.T) {
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "secret"), []byte("s3cret"), 0o644)
+	r := sandbox(t, home, "--", "sh", "-c", `
+id -u; hostname; pwd
+grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status
+touch /etc/x 2>/dev/null && echo etc-writable || echo etc-readonly
+echo ok > /tmp/t && cat /tmp/t
+cat `+home+`/secret 2>/dev/null || echo home-hidden
+ls /proc | grep -c '^[0-9]'
+unshare -m true 2>/dev/null && echo unshare-ok || echo unshare-denied
+ls /sys/class/net
+exit 7`)
+	if r.code != 7 {
+		t.Fatalf("exit %d, want the command's 7: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"0\nsandbox\n/tmp\n", "NoNewPrivs:\t1", "Seccomp:\t2", "etc-readonly", "ok\n", "home-hidden", "unshare-denied", "lo\n"} {
+		contains(t, r.stdout, want, "brig run -- defaults")
+	}
+	notContains(t, r.stdout, "s3cret", "host files outside the allow-list")
+}
+
+func TestSandboxAllowLists(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "in"), []byte("data\n"), 0o644)
+	ro := t.TempDir()
+	os.WriteFile(filepath.Join(ro, "f"), []byte("ro-data\n"), 0o644)
+	r := sandbox(t, dir, "--rw", dir, "--ro", ro, "-e", "X=y", "--", "sh", "-c",
+		"pwd; cat in; echo out > out; cat "+ro+"/f; echo z > "+ro+"/g 2>/dev/null || echo ro-denied; echo $X")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{dir + "\n", "data\n", "ro-data\n", "ro-denied", "y\n"} {
+		contains(t, r.stdout, want, "allow-lists")
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "out")); string(data) != "out\n" {
+		t.Errorf("--rw path not written: %q", data)
+	}
+}
+
+func TestSandboxLimitsAndCaps(t *testing.T) {
+	r := sandbox(t, "/", "--pids-limit", "5", "--cap-drop", "ALL", "--", "sh", "-c",
+		"grep CapEff /proc/self/status; for i in 1 2 3 4 5 6 7 8; do sleep 2 & done 2>&1 | head -1; wait")
+	contains(t, r.stdout, "CapEff:\t0000000000000000", "--cap-drop ALL")
+	contains(t, strings.ToLower(r.stdout+r.stderr), "fork", "--pids-limit enforced")
+}
+
+func TestSandboxBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--net", "bridge", "--", "true"}, {"--ro", "/no/such/path", "--", "true"}, {"-v", "nocolon", "--", "true"},
+		{"--cap-add", "NOPE", "--", "true"}, {"--security-opt", "seccomp=/no/such.json", "--", "true"}, {"--"},
+	} {
+		r := sandbox(t, "/", args...)
+		if r.code == 0 || r.stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+}
