@@ -51,9 +51,21 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	cpus := fs.Float64("cpus", 0, "CPU limit in CPUs")
 	pids := fs.Int64("pids-limit", 0, "process limit")
 	tty := fs.Bool("t", false, "allocate a terminal")
+	check := fs.Bool("check", false, "print what this host can enforce, and exit")
+	var degraded stringList
+	fs.Var(&degraded, "allow-degraded", "run even if this default layer can't be applied here: landlock, userns (repeatable)")
 	fs.Bool("i", true, "keep stdin open (always)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
+	}
+	if *check {
+		for _, l := range sandbox.Check() {
+			fmt.Println(l)
+		}
+		return 0, nil
+	}
+	if err := sandbox.Refuse(degraded); err != nil {
+		return 1, err
 	}
 	o := &sandbox.Options{Args: fs.Args(), Env: env, Cwd: *cwd, RO: ro, RW: rw, Volumes: vols, Tmpfs: tmpfs,
 		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: *pids}

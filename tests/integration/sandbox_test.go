@@ -81,3 +81,13 @@ func TestSandboxBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxCheck(t *testing.T) {
+	r := sandbox(t, "/", "--check", "--", "true")
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	for _, want := range []string{"landlock (ABI", "seccomp", "user namespace", "cgroup limits"} {
+		contains(t, r.stdout, want, "--check")
+	}
+}

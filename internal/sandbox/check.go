@@ -1,0 +1,52 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"brig/internal/cgroup"
+	"brig/internal/lsm"
+)
+
+// Check lists, layer by layer, what this host lets `brig run --` enforce.
+func Check() []string {
+	yes := func(ok bool, s string) string {
+		if ok {
+			return "yes  " + s
+		}
+		return "no   " + s
+	}
+	abi := lsm.LandlockABI()
+	out := []string{
+		yes(true, "namespaces: mount, pid, net, ipc, uts, cgroup"),
+		yes(userNSAllowed(), "user namespace without root"),
+		yes(true, "seccomp: built-in default profile"),
+		yes(abi > 0, fmt.Sprintf("landlock (ABI %d)", abi)),
+		yes(os.Geteuid() == 0 || cgroup.Mode() == "v2", fmt.Sprintf("cgroup limits (%s; without root only where delegated)", cgroup.Mode())),
+		yes(lsm.AppArmorEnabled(), "apparmor"),
+		yes(lsm.SELinuxEnabled(), "selinux"),
+	}
+	return out
+}
+
+func userNSAllowed() bool {
+	if data, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(data)) == "0" {
+		return false
+	}
+	data, err := os.ReadFile("/proc/sys/user/max_user_namespaces")
+	return err != nil || strings.TrimSpace(string(data)) != "0"
+}
+
+// Refuse fails when a layer the defaults include can't be applied here,
+// unless allowed names it: no silent fallback to running unconfined.
+func Refuse(allowed []string) error {
+	if lsm.LandlockABI() == 0 && !slices.Contains(allowed, "landlock") {
+		return fmt.Errorf("landlock is not available on this kernel: refusing to run without it (add --allow-degraded landlock to run anyway)")
+	}
+	if os.Geteuid() != 0 && !userNSAllowed() && !slices.Contains(allowed, "userns") {
+		return fmt.Errorf("user namespaces are disabled for unprivileged users here: brig can't confine without root (add --allow-degraded userns, or run as root)")
+	}
+	return nil
+}
