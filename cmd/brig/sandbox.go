@@ -107,7 +107,9 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	if err := os.MkdirAll(store.Root, 0o711); err != nil {
 		return 1, err
 	}
-	rootDir := filepath.Join(store.Root, "."+id+".rootfs")
+	// What a killed brig run -- left behind (its process died with it).
+	container.CollectSandboxes(store, g.logw.Warn)
+	rootDir := filepath.Join(store.Root, container.SandboxRootPrefix+id)
 	if err := os.Mkdir(rootDir, 0o755); err != nil {
 		return 1, fmt.Errorf("sandbox root: %w", err)
 	}
@@ -120,7 +122,7 @@ func cmdSandbox(g *global, args []string) (int, error) {
 		return 2, err
 	}
 	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0}
+		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0, DieWithParent: true}
 	code, err := container.Run(store, co, false)
 	if err != nil {
 		return 1, err

@@ -46,6 +46,8 @@ type CreateOptions struct {
 	// ReportDenials makes run report the calls seccomp denied (see
 	// seccomp.Recorder).
 	ReportDenials bool
+	// DieWithParent kills the container's process if this brig dies.
+	DieWithParent bool
 }
 
 // nsFlags maps namespace types to clone flags and /proc/PID/ns names.
@@ -157,6 +159,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	cfg := &initproc.Config{
 		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
 		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs, Caps: capSets,
+		DieWithParent: o.DieWithParent,
 	}
 	for _, ns := range s.Linux.Namespaces {
 		nf := nsFlags[ns.Type]

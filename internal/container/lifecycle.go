@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/cgroups"
@@ -306,4 +307,36 @@ func (c *Container) sendSeccompListener(pid, fd int, s *specs.Spec) error {
 		return fmt.Errorf("linux.seccomp.listenerPath %s: send: %w", sc.ListenerPath, err)
 	}
 	return nil
+}
+
+// SandboxRootPrefix names the root directories `brig run --` makes in the
+// state root (".rootfs-" + container id).
+const SandboxRootPrefix = ".rootfs-"
+
+// CollectSandboxes removes what `brig run --` containers left when their
+// brig was killed: their process died with it (parent-death signal), so
+// any such container that is stopped is deleted, with its root directory.
+func CollectSandboxes(store state.Store, warn func(string)) {
+	ents, err := os.ReadDir(store.Root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		id, ok := strings.CutPrefix(e.Name(), SandboxRootPrefix)
+		if !ok {
+			continue
+		}
+		c, err := Load(store, id)
+		if err == nil && c.Status() != specs.StateStopped {
+			continue // still running under a live brig
+		}
+		if err != nil {
+			// No state yet: maybe another brig is creating it right now.
+			if fi, serr := e.Info(); serr != nil || time.Since(fi.ModTime()) < time.Minute {
+				continue
+			}
+		}
+		Delete(store, id, true, warn)
+		os.RemoveAll(filepath.Join(store.Root, e.Name()))
+	}
 }

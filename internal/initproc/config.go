@@ -29,6 +29,9 @@ type Config struct {
 	ConsoleFD    int               `json:"consoleFD,omitempty"`
 	PreserveFDs  int               `json:"preserveFDs,omitempty"`
 	State        *specs.State      `json:"state,omitempty"` // for createContainer/startContainer hooks
+	// DieWithParent: the container's process is killed when the brig
+	// command that runs it dies (brig run -- CMD leaves nothing behind).
+	DieWithParent bool `json:"dieWithParent,omitempty"`
 	// Caps are process.capabilities resolved against the host by brig.
 	Caps *caps.Sets `json:"caps,omitempty"`
 	// ApparmorAvailable and SelinuxEnabled are what the host has.

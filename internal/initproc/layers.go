@@ -473,6 +473,16 @@ func (fp *finalProcess) finish() error {
 			return err
 		}
 	}
+	if fp.cfg.DieWithParent {
+		// Set after the credential changes, which would clear it; kept
+		// across this execve.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+			return fmt.Errorf("parent-death signal: %w", err)
+		}
+		if os.Getppid() == 1 {
+			return errors.New("brig exited before the command started")
+		}
+	}
 	env := proc.Env
 	if env == nil {
 		env = []string{}

@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // sandbox runs `brig run [flags] -- args` in dir.
@@ -89,5 +92,48 @@ func TestSandboxCheck(t *testing.T) {
 	}
 	for _, want := range []string{"landlock (ABI", "seccomp", "user namespace", "cgroup limits"} {
 		contains(t, r.stdout, want, "--check")
+	}
+}
+
+// TestSandboxKilledBrigLeavesNothing: when brig run -- is SIGKILLed, the
+// command dies with it, and the next brig run -- removes the leftovers.
+func TestSandboxKilledBrigLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	cmd := exec.Command(brigBin, "--root", root, "run", "--name", "victim", "--", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for i := 0; i < 200 && pid == 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+		out, _ := exec.Command(brigBin, "--root", root, "state", "victim").Output()
+		var st struct {
+			Pid    int    `json:"pid"`
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(out, &st) == nil && st.Status == "running" {
+			pid = st.Pid
+		}
+	}
+	if pid == 0 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("sandbox never ran")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !gone(pid) {
+		t.Errorf("the command (pid %d) outlived its killed brig", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	r := exec.Command(brigBin, "--root", root, "run", "--", "true")
+	if out, err := r.CombinedOutput(); err != nil {
+		t.Fatalf("next run: %v %s", err, out)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("leftovers after the next run: %v", ents)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/pids/brig/victim"); err == nil {
+		t.Error("cgroup of the killed sandbox left")
 	}
 }
