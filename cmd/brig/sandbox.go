@@ -26,10 +26,32 @@ Examples:
   brig run --rw . -- make test            # the current directory writable
   brig run --memory 512m --pids-limit 100 -- ./untrusted-tool
   brig run --cap-drop ALL --security-opt seccomp=profile.json -- sh -c 'echo hi'
+  brig run --profile sandbox.yaml -- ./agent    # settings from a file:
+
+    # sandbox.yaml: keys are the flags' names; lists repeat a flag
+    rw: [.]
+    ro: [/data]
+    home: ro
+    memory: 512m
+    pids-limit: 200
+    cap-drop: [ALL]
+    env: [LANG=C.UTF-8]
 `
 
 // cmdSandbox is `brig run [flags] -- CMD`.
 func cmdSandbox(g *global, args []string) (int, error) {
+	// --profile FILE: its settings come first, so flags given on the
+	// command line add to them or override them.
+	for i := 0; i+1 < len(args) && args[i] != "--"; i++ {
+		if args[i] == "--profile" || args[i] == "-profile" {
+			pre, err := sandbox.ProfileArgs(args[i+1])
+			if err != nil {
+				return 2, err
+			}
+			args = append(append(pre, args[:i]...), args[i+2:]...)
+			break
+		}
+	}
 	fs := newFlags("run", "[flags] -- CMD [ARGS...]")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), sandboxUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	var env, ro, rw, vols, tmpfs, capAdd, capDrop, secOpts stringList
@@ -42,6 +64,8 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	fs.Var(&capAdd, "cap-add", "add a capability (repeatable)")
 	fs.Var(&capDrop, "cap-drop", "drop a capability, or ALL (repeatable)")
 	fs.Var(&secOpts, "security-opt", "seccomp=FILE|unconfined, no-new-privileges")
+	fs.String("profile", "", "load settings from a YAML file (keys are these flags' names)")
+	home := fs.String("home", "none", "the caller's home directory: none, ro or rw")
 	cwd := fs.String("w", "", "working directory (default: the current one if visible, else /tmp)")
 	user := fs.String("u", "", "UID[:GID] to run as")
 	hostname := fs.String("hostname", "", "hostname (default sandbox)")
@@ -66,6 +90,21 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	}
 	if err := sandbox.Refuse(degraded); err != nil {
 		return 1, err
+	}
+	switch *home {
+	case "none":
+	case "ro", "rw":
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return 2, usagef("--home %s: %v", *home, err)
+		}
+		if *home == "ro" {
+			ro = append(ro, h)
+		} else {
+			rw = append(rw, h)
+		}
+	default:
+		return 2, usagef("--home %q: want none, ro or rw", *home)
 	}
 	o := &sandbox.Options{Args: fs.Args(), Env: env, Cwd: *cwd, RO: ro, RW: rw, Volumes: vols, Tmpfs: tmpfs,
 		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: *pids}

@@ -137,3 +137,29 @@ func TestSandboxKilledBrigLeavesNothing(t *testing.T) {
 		t.Error("cgroup of the killed sandbox left")
 	}
 }
+
+func TestSandboxProfileFileAndHome(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "sandbox.yaml")
+	os.WriteFile(prof, []byte("rw: [\""+dir+"\"]\nenv: [A=1]\nhostname: prof\ncap-drop: [ALL]\npids-limit: 50\n"), 0o644)
+	r := sandbox(t, dir, "--profile", prof, "-e", "B=2", "--", "sh", "-c", "echo $A$B; hostname; grep CapEff /proc/self/status; touch ok")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"12\n", "prof\n", "CapEff:\t0000000000000000"} {
+		contains(t, r.stdout, want, "--profile")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ok")); err != nil {
+		t.Errorf("the profile's rw path was not writable: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("nope: 1\n"), 0o644)
+	if r := sandbox(t, dir, "--profile", bad, "--", "true"); r.code == 0 || !strings.Contains(r.stderr, `"nope"`) {
+		t.Errorf("bad profile: exit %d %s", r.code, r.stderr)
+	}
+	home, _ := os.UserHomeDir()
+	r = sandbox(t, "/", "--home", "ro", "--", "sh", "-c", "ls -d "+home+" && (touch "+home+"/x 2>/dev/null && echo home-written || echo home-ro)")
+	contains(t, r.stdout, "home-ro", "--home ro")
+	r = sandbox(t, "/", "--", "sh", "-c", "ls -d "+home+" 2>/dev/null || echo no-home")
+	contains(t, r.stdout, "no-home", "home hidden by default")
+}
