@@ -160,6 +160,12 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	if err != nil {
 		return 2, err
 	}
+	// The container's root makes its mount points in the empty root.
+	if m := s.Linux.UIDMappings; len(m) > 0 && m[0].ContainerID == 0 && int(m[0].HostID) != os.Geteuid() {
+		if err := os.Chown(rootDir, int(m[0].HostID), int(s.Linux.GIDMappings[0].HostID)); err != nil {
+			return 1, fmt.Errorf("sandbox root: %w", err)
+		}
+	}
 	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0, DieWithParent: true}
 	code, err := container.Run(store, co, false)

@@ -153,7 +153,16 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "sysfs" })
 		s.Mounts = append(s.Mounts, bind("/sys", "/sys", true))
 	}
-	if os.Geteuid() != 0 {
+	switch {
+	case os.Geteuid() == 0 && len(o.RW) == 0 && !hasWritableBind(o.Volumes):
+		// As root, root inside is an unprivileged range outside. (With
+		// writable host paths it would own nothing there; those runs keep
+		// the host's user namespace until brig has idmapped mounts, and
+		// brig inspect says so.)
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: RootRange, Size: 65536}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: RootRange, Size: 65536}}
+	case os.Geteuid() != 0:
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}}
@@ -198,6 +207,19 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// RootRange is the first host id root's sandboxes map their users to
+// (65536 ids from it), as Podman's default for root.
+const RootRange = 100000
+
+func hasWritableBind(vols []string) bool {
+	for _, v := range vols {
+		if !strings.HasSuffix(v, ":ro") {
+			return true
+		}
+	}
+	return false
 }
 
 func capName(c string) string {

@@ -14,7 +14,7 @@ import (
 // sandbox runs `brig run [flags] -- args` in dir.
 func sandbox(t *testing.T, dir string, flagsAndCmd ...string) result {
 	t.Helper()
-	root := t.TempDir()
+	root := sandboxRoot(t)
 	cmd := exec.Command(brigBin, append([]string{"--root", root, "run"}, flagsAndCmd...)...)
 	cmd.Dir = dir
 	var out, errb strings.Builder
@@ -98,7 +98,7 @@ func TestSandboxCheck(t *testing.T) {
 // TestSandboxKilledBrigLeavesNothing: when brig run -- is SIGKILLed, the
 // command dies with it, and the next brig run -- removes the leftovers.
 func TestSandboxKilledBrigLeavesNothing(t *testing.T) {
-	root := t.TempDir()
+	root := sandboxRoot(t)
 	cmd := exec.Command(brigBin, "--root", root, "run", "--name", "victim", "--", "sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -162,4 +162,28 @@ func TestSandboxProfileFileAndHome(t *testing.T) {
 	contains(t, r.stdout, "home-ro", "--home ro")
 	r = sandbox(t, "/", "--", "sh", "-c", "ls -d "+home+" 2>/dev/null || echo no-home")
 	contains(t, r.stdout, "no-home", "home hidden by default")
+}
+
+// sandboxRoot is a state root the sandbox's mapped root can traverse, as
+// /run/brig (0711).
+func sandboxRoot(t *testing.T) string {
+	t.Helper()
+	root, err := os.MkdirTemp(workDir, "sbx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(root, 0o711)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	return root
+}
+
+// TestSandboxRootIsNotHostRoot: run as root with no writable host paths,
+// the sandbox's root is an unprivileged range on the host.
+func TestSandboxRootIsNotHostRoot(t *testing.T) {
+	r := sandbox(t, "/", "--", "sh", "-c", "id -u; cat /proc/self/uid_map; cat /etc/shadow >/dev/null 2>&1 && echo shadow-read || echo shadow-denied")
+	f := strings.Fields(r.stdout)
+	if len(f) < 5 || f[0] != "0" || f[2] == "0" {
+		t.Fatalf("uid inside and map: %q (%s)", r.stdout, r.stderr)
+	}
+	contains(t, r.stdout, "shadow-denied", "root inside can't read root-only host files")
 }
