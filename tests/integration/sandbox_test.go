@@ -187,3 +187,54 @@ func TestSandboxRootIsNotHostRoot(t *testing.T) {
 	}
 	contains(t, r.stdout, "shadow-denied", "root inside can't read root-only host files")
 }
+
+// TestSandboxTTYAndSignals: brig run -t -- CMD through a pty gets a
+// terminal inside; a SIGTERM to brig reaches the command.
+func TestSandboxTTYAndSignals(t *testing.T) {
+	root := sandboxRoot(t)
+	m, s := openPty(t)
+	defer m.Close()
+	cmd := exec.Command(brigBin, "--root", root, "run", "-t", "--", "sh", "-c", "tty; stty size; read x; echo got:$x")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var out []byte
+	buf := make([]byte, 4096)
+	sent := false
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !strings.Contains(string(out), "got:"); {
+		m.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _ := m.Read(buf)
+		out = append(out, buf[:n]...)
+		if !sent && strings.Contains(string(out), "40 120") {
+			m.Write([]byte("typed\r"))
+			sent = true
+		}
+	}
+	cmd.Wait()
+	contains(t, string(out), "/dev/pts/", "a terminal inside")
+	contains(t, string(out), "got:typed", "input through the terminal")
+
+	// Signals: the command traps TERM and exits 42.
+	sig := exec.Command(brigBin, "--root", root, "run", "--", "sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done")
+	pr, pw, _ := os.Pipe()
+	sig.Stdout = pw
+	if err := sig.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	rd := make([]byte, 6)
+	pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := pr.Read(rd); err != nil {
+		sig.Process.Kill()
+		sig.Wait()
+		t.Fatalf("sandbox never became ready: %v", err)
+	}
+	sig.Process.Signal(syscall.SIGTERM)
+	sig.Wait()
+	if code := sig.ProcessState.ExitCode(); code != 42 {
+		t.Errorf("SIGTERM to brig: exit %d, want the trap's 42", code)
+	}
+}
