@@ -2,7 +2,10 @@ module brig/tests/conformance
 
 go 1.23
 
-require github.com/opencontainers/runtime-tools v0.9.0
+require (
+	github.com/opencontainers/runtime-tools v0.9.0
+	golang.org/x/sys v0.13.0
+)
 
 require (
 	github.com/blang/semver v3.5.1+incompatible // indirect
@@ -23,6 +26,5 @@ require (
 	github.com/xeipuuv/gojsonpointer v0.0.0-20180127040702-4e3ac2762d5f // indirect
 	github.com/xeipuuv/gojsonreference v0.0.0-20180127040603-bd5ef7bd5415 // indirect
 	github.com/xeipuuv/gojsonschema v1.2.0 // indirect
-	golang.org/x/sys v0.13.0 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 )

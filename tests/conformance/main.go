@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const module = "github.com/opencontainers/runtime-tools"
@@ -56,6 +58,7 @@ func main() {
 			before := containerIDs(rt)
 			results[p][rt] = runOne(*work, p, rt)
 			cleanup(rt, before)
+			unmountLeftovers()
 		}
 	}
 	removeTestCgroups()
@@ -123,6 +126,32 @@ func cleanup(rt string, before map[string]bool) {
 	for id := range containerIDs(rt) {
 		if !before[id] {
 			exec.Command(rt, "delete", "--force", id).Run()
+		}
+	}
+}
+
+// unmountLeftovers detaches mounts a runtime left in brig's own mount
+// namespace under the validation programs' bundles (runc, given a config
+// without a mount namespace, mounts the rootfs where it runs).
+func unmountLeftovers() {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	prefix := filepath.Join(os.TempDir(), "ocitest")
+	seen := map[string]bool{}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 || !strings.HasPrefix(f[4], prefix) {
+			continue
+		}
+		top := f[4]
+		if i := strings.IndexByte(top[len(prefix):], '/'); i >= 0 {
+			top = top[:len(prefix)+i]
+		}
+		if !seen[top] {
+			seen[top] = true
+			unix.Unmount(top, unix.MNT_DETACH)
 		}
 	}
 }

@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 	os.Chmod(workDir, 0o755)
 	code := 1
 	defer func() {
+		stopDocker()
 		os.RemoveAll(workDir)
 		for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified", ""} {
 			os.Remove(filepath.Join("/sys/fs/cgroup", ctl, "brigtest"))

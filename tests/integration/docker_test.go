@@ -1,0 +1,219 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// dockerd is a private Docker daemon (its own data root, exec root and
+// socket) with brig added as a runtime; stopped by pid at the end.
+type dockerd struct {
+	dir, sock string
+	cmd       *exec.Cmd
+}
+
+var (
+	dockerOnce sync.Once
+	dockerD    *dockerd
+	dockerErr  error
+)
+
+const dockerImage = "brigtest-busybox:latest"
+
+func startDocker(t *testing.T) *dockerd {
+	t.Helper()
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		t.Skip("dockerd not installed (make deps installs docker.io)")
+	}
+	dockerOnce.Do(func() {
+		dir, err := os.MkdirTemp(workDir, "docker-")
+		if err != nil {
+			dockerErr = err
+			return
+		}
+		d := &dockerd{dir: dir, sock: filepath.Join(dir, "docker.sock")}
+		d.cmd = exec.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+			"--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+d.sock, "--bridge", "none", "--iptables=false",
+			"--ip-masq=false", "--ip6tables=false", "--storage-driver", "vfs", "--add-runtime", "brig="+brigBin)
+		logf, _ := os.Create(filepath.Join(dir, "dockerd.log"))
+		d.cmd.Stdout, d.cmd.Stderr = logf, logf
+		if err := d.cmd.Start(); err != nil {
+			dockerErr = err
+			return
+		}
+		for i := 0; i < 150; i++ {
+			if exec.Command("docker", "-H", "unix://"+d.sock, "version").Run() == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		tar := exec.Command("tar", "-C", rootfs, "-c", ".")
+		imp := exec.Command("docker", "-H", "unix://"+d.sock, "import", "-", dockerImage)
+		imp.Stdin, _ = tar.StdoutPipe()
+		if err := imp.Start(); err != nil {
+			dockerErr = err
+			return
+		}
+		tar.Run()
+		if err := imp.Wait(); err != nil {
+			data, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
+			dockerErr = fmt.Errorf("docker import: %v\n%s", err, data)
+			return
+		}
+		dockerD = d
+	})
+	if dockerErr != nil {
+		t.Fatalf("dockerd: %v", dockerErr)
+	}
+	return dockerD
+}
+
+// stopDocker is called from TestMain's cleanup.
+func stopDocker() {
+	if dockerD == nil {
+		return
+	}
+	if out, _ := exec.Command("docker", "-H", "unix://"+dockerD.sock, "ps", "-aq").Output(); len(out) > 0 {
+		exec.Command("docker", append([]string{"-H", "unix://" + dockerD.sock, "rm", "-f"}, strings.Fields(string(out))...)...).Run()
+	}
+	dockerD.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { dockerD.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		dockerD.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (d *dockerd) docker(args ...string) result {
+	cmd := exec.Command("docker", append([]string{"-H", "unix://" + d.sock}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// TestDocker runs the docker run matrix with brig and with runc and
+// expects the same results.
+func TestDocker(t *testing.T) {
+	d := startDocker(t)
+	seccompFile := filepath.Join(d.dir, "deny-mkdir.json")
+	os.WriteFile(seccompFile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644)
+	vol := t.TempDir()
+	os.WriteFile(filepath.Join(vol, "f"), []byte("vol\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string // docker run flags before the image
+		cmd  string
+		want string
+		code int
+	}{
+		{"exit code", nil, "exit 3", "", 3},
+		{"env workdir user", []string{"-e", "A=b", "-w", "/tmp", "-u", "1000:1000"}, "echo $A; pwd; id", "b\n/tmp\nuid=1000 gid=1000", 0},
+		{"read-only", []string{"--read-only"}, "touch /x 2>&1", "Read-only file system", 1},
+		{"volume rw and ro", []string{"-v", vol + ":/v", "-v", vol + ":/vro:ro"}, "cat /v/f; echo x > /vro/g 2>&1", "vol\n", 1},
+		{"tmpfs", []string{"--read-only", "--tmpfs", "/scratch"}, "echo ok > /scratch/a && cat /scratch/a", "ok", 0},
+		{"memory", []string{"--memory", "64m"}, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes", "67108864", 0},
+		{"cpus", []string{"--cpus", "0.5"}, "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000", 0},
+		{"pids-limit", []string{"--pids-limit", "33"}, "cat /sys/fs/cgroup/pids/pids.max", "33", 0},
+		{"cap-drop cap-add", []string{"--cap-drop", "ALL", "--cap-add", "CHOWN"}, "grep CapEff /proc/self/status", "0000000000000001", 0},
+		{"no-new-privileges", []string{"--security-opt", "no-new-privileges"}, "grep NoNewPrivs /proc/self/status", "NoNewPrivs:\t1", 0},
+		{"seccomp file", []string{"--security-opt", "seccomp=" + seccompFile}, "mkdir /tmp/d 2>&1", "Operation not permitted", 1},
+		{"seccomp unconfined", []string{"--security-opt", "seccomp=unconfined"}, "grep Seccomp: /proc/self/status", "Seccomp:\t0", 0},
+		{"default seccomp", nil, "grep Seccomp: /proc/self/status", "Seccomp:\t2", 0},
+		{"hostname", []string{"--hostname", "dk1"}, "hostname", "dk1", 0},
+		{"network none", []string{"--network", "none"}, "ls /sys/class/net", "lo", 0},
+		{"init", []string{"--init"}, "cat /proc/1/cmdline | tr '\\0' ' '", "init", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			results := map[string]result{}
+			for _, rt := range []string{"brig", "runc"} {
+				args := append(append([]string{"run", "--rm", "--runtime", rt}, tc.args...), dockerImage, "sh", "-c", tc.cmd)
+				results[rt] = d.docker(args...)
+			}
+			b, r := results["brig"], results["runc"]
+			if b.code != tc.code {
+				t.Errorf("brig: exit %d, want %d (stderr %s)", b.code, tc.code, b.stderr)
+			}
+			contains(t, b.stdout, tc.want, "brig")
+			if b.code != r.code || b.stdout != r.stdout {
+				t.Errorf("brig and runc differ:\nbrig (%d): %q\nrunc (%d): %q", b.code, b.stdout, r.code, r.stdout)
+			}
+		})
+	}
+}
+
+func TestDockerLifecycle(t *testing.T) {
+	d := startDocker(t)
+	if r := d.docker("run", "-d", "--name", "lc", "--runtime", "brig", dockerImage, "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"); r.code != 0 {
+		t.Fatalf("run -d: %s", r.stderr)
+	}
+	defer d.docker("rm", "-f", "lc")
+	if r := d.docker("exec", "-u", "1000", "-e", "Z=1", "lc", "sh", "-c", "id -u; echo $Z"); r.stdout != "1000\n1\n" {
+		t.Errorf("exec: %q %s", r.stdout, r.stderr)
+	}
+	if r := d.docker("exec", "-t", "lc", "tty"); !strings.Contains(r.stdout, "/dev/pts/") {
+		t.Errorf("exec -t: %q %s", r.stdout, r.stderr)
+	}
+	if r := d.docker("top", "lc"); !strings.Contains(r.stdout, "sleep") && !strings.Contains(r.stdout, "sh -c") {
+		t.Errorf("top: %q %s", r.stdout, r.stderr)
+	}
+	if r := d.docker("pause", "lc"); r.code != 0 {
+		t.Errorf("pause: %s", r.stderr)
+	}
+	if r := d.docker("inspect", "-f", "{{.State.Status}}", "lc"); strings.TrimSpace(r.stdout) != "paused" {
+		t.Errorf("status after pause: %q", r.stdout)
+	}
+	if r := d.docker("unpause", "lc"); r.code != 0 {
+		t.Errorf("unpause: %s", r.stderr)
+	}
+	if r := d.docker("update", "--memory", "48m", "--memory-swap", "96m", "lc"); r.code != 0 {
+		t.Errorf("update: %s", r.stderr)
+	}
+	if r := d.docker("exec", "lc", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); strings.TrimSpace(r.stdout) != "50331648" {
+		t.Errorf("memory after update: %q", r.stdout)
+	}
+	if r := d.docker("stats", "--no-stream", "--format", "{{.MemUsage}}", "lc"); !strings.Contains(r.stdout, "48MiB") {
+		t.Errorf("stats: %q %s", r.stdout, r.stderr)
+	}
+	if r := d.docker("stop", "-t", "5", "lc"); r.code != 0 {
+		t.Errorf("stop: %s", r.stderr)
+	}
+	if r := d.docker("logs", "lc"); !strings.Contains(r.stdout, "started") || !strings.Contains(r.stdout, "bye") {
+		t.Errorf("logs (SIGTERM reached the trap): %q", r.stdout)
+	}
+	if r := d.docker("inspect", "-f", "{{.State.ExitCode}}", "lc"); strings.TrimSpace(r.stdout) != "0" {
+		t.Errorf("exit code after stop: %q", r.stdout)
+	}
+	if r := d.docker("start", "lc"); r.code != 0 {
+		t.Errorf("restart: %s", r.stderr)
+	}
+	if r := d.docker("kill", "-s", "KILL", "lc"); r.code != 0 {
+		t.Errorf("kill: %s", r.stderr)
+	}
+	if r := d.docker("wait", "lc"); strings.TrimSpace(r.stdout) != "137" {
+		t.Errorf("wait after kill -s KILL: %q", r.stdout)
+	}
+	// OOM kill as Docker reports it.
+	r := d.docker("run", "--name", "oom", "--runtime", "brig", "--memory", "16m", "--memory-swap", "16m", dockerImage, "sh", "-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done")
+	defer d.docker("rm", "-f", "oom")
+	if r.code != 137 {
+		t.Errorf("oom: exit %d", r.code)
+	}
+	if r := d.docker("inspect", "-f", "{{.State.OOMKilled}}", "oom"); strings.TrimSpace(r.stdout) != "true" {
+		t.Errorf("OOMKilled: %q", r.stdout)
+	}
+	// --privileged: brig grants what this host's bounding set holds (runc fails here).
+	if r := d.docker("run", "--rm", "--runtime", "brig", "--privileged", dockerImage, "true"); r.code != 0 {
+		t.Errorf("--privileged: %s", r.stderr)
+	}
+}
