@@ -92,6 +92,12 @@ func stopDocker() {
 		dockerD.cmd.Process.Kill()
 		<-done
 	}
+	// dockerd's cgroup parent, empty once its containers are gone.
+	ctls, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, c := range ctls {
+		os.Remove(filepath.Join("/sys/fs/cgroup", c.Name(), "docker"))
+	}
+	os.Remove("/sys/fs/cgroup/docker")
 }
 
 func (d *dockerd) docker(args ...string) result {
