@@ -75,15 +75,6 @@ func Resolve(c *specs.LinuxCapabilities) (*Sets, error) {
 	return s, nil
 }
 
-// Missing lists the names in c that this host can't grant.
-func Missing(c *specs.LinuxCapabilities) ([]string, error) {
-	s, err := Resolve(c)
-	if err != nil {
-		return nil, err
-	}
-	return s.Missing, nil
-}
-
 // ApplyBounding drops every capability not in the bounding set. It needs
 // CAP_SETPCAP, so it runs before the uid change. Nothing is read from
 // /proc: the sets are built from s alone.

@@ -98,7 +98,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 		s.Linux.MountLabel = ""
 	}
-	if os.Geteuid() != 0 && !hasNewNS(s.Linux, specs.UserNamespace) {
+	if os.Geteuid() != 0 && !spec.HasNewNamespace(s.Linux.Namespaces, specs.UserNamespace) {
 		return nil, errors.New("linux.namespaces: without root, brig needs a new user namespace (write the config with `brig spec --rootless`)")
 	}
 	capSets, err := resolveCaps(s.Process, o.Warn)
@@ -346,15 +346,6 @@ func wantsLimits(r *specs.LinuxResources) bool {
 	}
 	return r.Memory != nil || r.CPU != nil || r.Pids != nil || r.BlockIO != nil || len(r.HugepageLimits) > 0 ||
 		r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0
-}
-
-func hasNewNS(l *specs.Linux, t specs.LinuxNamespaceType) bool {
-	for _, ns := range l.Namespaces {
-		if ns.Type == t && ns.Path == "" {
-			return true
-		}
-	}
-	return false
 }
 
 // mappedRoot is the host uid and gid of the container's root in a new

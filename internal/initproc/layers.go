@@ -20,6 +20,7 @@ import (
 	"brig/internal/lsm"
 	"brig/internal/rootfs"
 	"brig/internal/seccomp"
+	"brig/internal/spec"
 )
 
 // Main is the entry point of `brig init`. The C constructor has already
@@ -69,7 +70,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	}
 	// 2. Mounts, while the host's filesystem is still reachable: root
 	// propagation, bind of the rootfs, every mounts[] entry, /dev.
-	if hasNS(l, specs.MountNamespace) {
+	if spec.HasNamespace(l.Namespaces, specs.MountNamespace) {
 		rc := &rootfs.Config{
 			Root: s.Root.Path, Mounts: s.Mounts, Propagation: l.RootfsPropagation,
 			Devices: l.Devices, MountLabel: l.MountLabel, InUserNS: cfg.UserNS,
@@ -104,7 +105,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 		unix.CloseOnExec(cfg.ConsoleFD)
 	}
 	// 4. The root: pivot_root (or move + chroot with --no-pivot).
-	if hasNS(l, specs.MountNamespace) {
+	if spec.HasNamespace(l.Namespaces, specs.MountNamespace) {
 		if cfg.NoPivot {
 			err = rootfs.MoveRoot(s.Root.Path)
 		} else {
@@ -130,7 +131,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 			return err
 		}
 		consoleSock.Close()
-		if hasNS(l, specs.MountNamespace) {
+		if spec.HasNamespace(l.Namespaces, specs.MountNamespace) {
 			if err := console.BindConsole(slave); err != nil {
 				return err
 			}
@@ -147,7 +148,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	if err := rootfs.MaskPaths(l.MaskedPaths, l.MountLabel); err != nil {
 		return err
 	}
-	if s.Root.Readonly && hasNS(l, specs.MountNamespace) {
+	if s.Root.Readonly && spec.HasNamespace(l.Namespaces, specs.MountNamespace) {
 		if err := rootfs.ReadonlyRoot(); err != nil {
 			return err
 		}
@@ -244,15 +245,6 @@ func ask(p *bootstrap.Process, m Message) error {
 		return errors.New(r.Error)
 	}
 	return nil
-}
-
-func hasNS(l *specs.Linux, t specs.LinuxNamespaceType) bool {
-	for _, ns := range l.Namespaces {
-		if ns.Type == t {
-			return true
-		}
-	}
-	return false
 }
 
 func writeSysctls(sysctl map[string]string) error {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -475,6 +474,3 @@ func openDevNull() (*os.File, error) {
 	}
 	return f, nil
 }
-
-// Clean makes a mount destination absolute and clean.
-func Clean(dest string) string { return filepath.Clean("/" + strings.TrimSpace(dest)) }

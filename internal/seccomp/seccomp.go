@@ -312,12 +312,3 @@ func UsesNotify(sc *specs.LinuxSeccomp) bool {
 	}
 	return false
 }
-
-// Summary is a short description for logs.
-func Summary(sc *specs.LinuxSeccomp) string {
-	n := 0
-	for _, s := range sc.Syscalls {
-		n += len(s.Names)
-	}
-	return fmt.Sprintf("default %s, %d syscall rules, arches %s", sc.DefaultAction, n, strings.Trim(fmt.Sprint(sc.Architectures), "[]"))
-}

@@ -61,7 +61,7 @@ func Validate(s *specs.Spec) error {
 	// A uts namespace of the container's own, new or joined (as runc):
 	// never the host's.
 	if s.Hostname != "" || s.Domainname != "" {
-		if s.Linux == nil || !hasNamespace(s.Linux.Namespaces, specs.UTSNamespace) {
+		if s.Linux == nil || !HasNamespace(s.Linux.Namespaces, specs.UTSNamespace) {
 			if s.Hostname != "" {
 				p.add("hostname", "needs a uts namespace (linux.namespaces)")
 			} else {
@@ -182,7 +182,7 @@ func validateLinux(p *problems, s *specs.Spec) {
 			p.add(np+".path", "contains a newline")
 		}
 	}
-	newUser := hasNewNamespace(l.Namespaces, specs.UserNamespace)
+	newUser := HasNewNamespace(l.Namespaces, specs.UserNamespace)
 	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !newUser {
 		p.add("linux.uidMappings", "id mappings need a new user namespace")
 	}
@@ -196,7 +196,7 @@ func validateLinux(p *problems, s *specs.Spec) {
 			}
 		}
 	}
-	if len(l.TimeOffsets) > 0 && !hasNewNamespace(l.Namespaces, specs.TimeNamespace) {
+	if len(l.TimeOffsets) > 0 && !HasNewNamespace(l.Namespaces, specs.TimeNamespace) {
 		p.add("linux.timeOffsets", "needs a new time namespace")
 	}
 	for clock := range l.TimeOffsets {
@@ -305,15 +305,15 @@ func checkSysctl(key string, nss []specs.LinuxNamespace) error {
 	}
 	switch {
 	case ipc[key] || strings.HasPrefix(key, "fs.mqueue."):
-		if !hasNewNamespace(nss, specs.IPCNamespace) {
+		if !HasNewNamespace(nss, specs.IPCNamespace) {
 			return errors.New("needs a new ipc namespace")
 		}
 	case strings.HasPrefix(key, "net."):
-		if !hasNamespace(nss, specs.NetworkNamespace) {
+		if !HasNamespace(nss, specs.NetworkNamespace) {
 			return errors.New("needs a network namespace")
 		}
 	case key == "kernel.hostname" || key == "kernel.domainname":
-		if !hasNewNamespace(nss, specs.UTSNamespace) {
+		if !HasNewNamespace(nss, specs.UTSNamespace) {
 			return errors.New("needs a new uts namespace")
 		}
 	default:
@@ -322,7 +322,8 @@ func checkSysctl(key string, nss []specs.LinuxNamespace) error {
 	return nil
 }
 
-func hasNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
+// HasNamespace reports whether nss has a namespace of type t, new or joined.
+func HasNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
 	for _, ns := range nss {
 		if ns.Type == t {
 			return true
@@ -331,7 +332,8 @@ func hasNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
 	return false
 }
 
-func hasNewNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
+// HasNewNamespace reports whether nss creates a new namespace of type t.
+func HasNewNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
 	for _, ns := range nss {
 		if ns.Type == t && ns.Path == "" {
 			return true
