@@ -11,6 +11,8 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v crun >/dev/null 2>&1 || need+=(crun)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
@@ -27,4 +29,9 @@ gobin="$(go env GOPATH 2>/dev/null || echo /root/go)/bin"
 if [ ! -x "$gobin/staticcheck" ] && command -v go >/dev/null 2>&1; then
 	echo "installing staticcheck"
 	GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+# crictl, the CRI client the Kubernetes tests drive containerd with.
+if [ ! -x "$gobin/crictl" ] && command -v go >/dev/null 2>&1; then
+	echo "installing crictl"
+	GOFLAGS= go install sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
 fi

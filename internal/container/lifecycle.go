@@ -85,21 +85,28 @@ func Kill(store state.Store, id string, sig unix.Signal, all bool) error {
 	if err != nil {
 		return err
 	}
-	if c.Status() == specs.StateStopped {
-		return errNotRunning(id)
-	}
+	stopped := c.Status() == specs.StateStopped
 	if all {
-		return c.signalAll(sig)
+		// As runc: --all reaches every process left in the cgroup, also
+		// after init has exited (a shim kills the children of an init
+		// that shared its PID namespace this way). Nothing left is no error.
+		return c.signalAll(sig, stopped)
+	}
+	if stopped {
+		return errNotRunning(id)
 	}
 	return c.signal(sig)
 }
 
-func (c *Container) signalAll(sig unix.Signal) error {
+func (c *Container) signalAll(sig unix.Signal, stopped bool) error {
 	cg, err := c.cgroup()
 	if err != nil {
 		return err
 	}
 	pids, err := cg.GetAllPids()
+	if err != nil && stopped {
+		return nil // the cgroup is gone with the processes
+	}
 	if err != nil {
 		return fmt.Errorf("list container processes: %w", err)
 	}
@@ -159,7 +166,7 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 // kill SIGKILLs every process of the container and waits for init to die.
 func (c *Container) kill() {
 	if c.sharesPIDNamespace() {
-		c.signalAll(unix.SIGKILL)
+		c.signalAll(unix.SIGKILL, false)
 	} else {
 		c.signal(unix.SIGKILL)
 		if cg, err := c.cgroup(); err == nil {

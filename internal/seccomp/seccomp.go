@@ -110,7 +110,14 @@ func compile(sc *specs.LinuxSeccomp, only specs.Arch) (*Program, Warnings, error
 	if len(insns) > 4096 {
 		return nil, nil, fmt.Errorf("seccomp: program of %d instructions is over the kernel's 4096", len(insns))
 	}
-	p := &Program{Insns: insns, Flags: unix.SECCOMP_FILTER_FLAG_TSYNC, Notify: UsesNotify(sc)}
+	// No TSYNC: the filter goes on the calling thread only, the one that
+	// then calls execve (which ends every other thread). With TSYNC the Go
+	// runtime's own threads (sysmon sleeps in nanosleep, idle Ms wait in
+	// futex) would run under the container's profile between load and
+	// exec, and a profile that kills such a call would kill brig's init
+	// instead of the workload (as the CRI test with a profile that kills
+	// nanosleep showed).
+	p := &Program{Insns: insns, Notify: UsesNotify(sc)}
 	for _, flag := range sc.Flags {
 		switch flag {
 		case specs.LinuxSeccompFlagLog:
@@ -124,9 +131,7 @@ func compile(sc *specs.LinuxSeccomp, only specs.Arch) (*Program, Warnings, error
 		}
 	}
 	if p.Notify {
-		// A listener with TSYNC needs TSYNC_ESRCH (else the return value
-		// is ambiguous).
-		p.Flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+		p.Flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
 	} else {
 		p.Flags &^= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 	}
@@ -166,7 +171,8 @@ func export(f *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
 	return insns, nil
 }
 
-// Load installs the program on every thread of the process. With NOTIFY
+// Load installs the program on the calling thread, which must be locked to
+// its goroutine and go on to execve (the new program keeps it). With NOTIFY
 // it returns the listener fd.
 func (p *Program) Load() (*os.File, error) {
 	prog := unix.SockFprog{Len: uint16(len(p.Insns)), Filter: &p.Insns[0]}

@@ -101,36 +101,49 @@ func stopDocker() {
 }
 
 func (d *dockerd) docker(args ...string) result {
-	cmd := exec.Command("docker", append([]string{"-H", "unix://" + d.sock}, args...)...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Run()
-	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	return d.dockerIn("", args...)
 }
 
-// TestDocker runs the docker run matrix with brig and with runc and
-// expects the same results.
-func TestDocker(t *testing.T) {
-	d := startDocker(t)
-	seccompFile := filepath.Join(d.dir, "deny-mkdir.json")
+func (d *dockerd) dockerIn(stdin string, args ...string) result {
+	cmd := exec.Command("docker", append([]string{"-H", "unix://" + d.sock}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(cmd)
+}
+
+// engineCase is one `docker run` / `podman run` case: flags before the
+// image, a shell command, and what it must print and exit with.
+type engineCase struct {
+	name string
+	args []string
+	cmd  string
+	want string
+	code int
+}
+
+// engineMatrix is the run matrix Docker and Podman share (both take the
+// docker run flags); dir holds the files the cases refer to.
+func engineMatrix(dir string) []engineCase {
+	seccompFile := filepath.Join(dir, "deny-mkdir.json")
 	os.WriteFile(seccompFile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644)
-	vol := t.TempDir()
+	vol := filepath.Join(dir, "vol")
+	os.MkdirAll(vol, 0o755)
 	os.WriteFile(filepath.Join(vol, "f"), []byte("vol\n"), 0o644)
-	for _, tc := range []struct {
-		name string
-		args []string // docker run flags before the image
-		cmd  string
-		want string
-		code int
-	}{
+	disk := rootDisk()
+	return []engineCase{
 		{"exit code", nil, "exit 3", "", 3},
-		{"env workdir user", []string{"-e", "A=b", "-w", "/tmp", "-u", "1000:1000"}, "echo $A; pwd; id", "b\n/tmp\nuid=1000 gid=1000", 0},
+		{"stdin", []string{"-i"}, "cat", "from stdin", 0},
+		{"env workdir user", []string{"-e", "A=b", "-w", "/tmp", "-u", "1000:1000"}, "echo $A; pwd; id -u; id -g", "b\n/tmp\n1000\n1000", 0},
 		{"read-only", []string{"--read-only"}, "touch /x 2>&1", "Read-only file system", 1},
 		{"volume rw and ro", []string{"-v", vol + ":/v", "-v", vol + ":/vro:ro"}, "cat /v/f; echo x > /vro/g 2>&1", "vol\n", 1},
 		{"tmpfs", []string{"--read-only", "--tmpfs", "/scratch"}, "echo ok > /scratch/a && cat /scratch/a", "ok", 0},
-		{"memory", []string{"--memory", "64m"}, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes", "67108864", 0},
-		{"cpus", []string{"--cpus", "0.5"}, "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000", 0},
+		{"memory", []string{"--memory", "64m", "--memory-reservation", "32m", "--memory-swap", "128m"},
+			"cd /sys/fs/cgroup/memory; cat memory.limit_in_bytes memory.soft_limit_in_bytes memory.memsw.limit_in_bytes 2>/dev/null", "67108864\n33554432", 0},
+		{"cpus", []string{"--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0"},
+			"cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus", "50000\n512\n0", 0},
 		{"pids-limit", []string{"--pids-limit", "33"}, "cat /sys/fs/cgroup/pids/pids.max", "33", 0},
+		{"blkio", []string{"--blkio-weight", "300", "--device-read-bps", disk + ":1mb", "--device-write-iops", disk + ":100"},
+			"cd /sys/fs/cgroup/blkio; cat blkio.throttle.read_bps_device blkio.throttle.write_iops_device; cat blkio.weight blkio.bfq.weight 2>/dev/null | head -1", "1048576", 0},
+		{"device", []string{"--device", "/dev/loop-control"}, "ls -l /dev/loop-control | cut -c1", "c", 0},
 		{"cap-drop cap-add", []string{"--cap-drop", "ALL", "--cap-add", "CHOWN"}, "grep CapEff /proc/self/status", "0000000000000001", 0},
 		{"no-new-privileges", []string{"--security-opt", "no-new-privileges"}, "grep NoNewPrivs /proc/self/status", "NoNewPrivs:\t1", 0},
 		{"seccomp file", []string{"--security-opt", "seccomp=" + seccompFile}, "mkdir /tmp/d 2>&1", "Operation not permitted", 1},
@@ -138,15 +151,34 @@ func TestDocker(t *testing.T) {
 		{"default seccomp", nil, "grep Seccomp: /proc/self/status", "Seccomp:\t2", 0},
 		{"hostname", []string{"--hostname", "dk1"}, "hostname", "dk1", 0},
 		{"network none", []string{"--network", "none"}, "ls /sys/class/net", "lo", 0},
-		{"init", []string{"--init"}, "cat /proc/1/cmdline | tr '\\0' ' '", "init", 0},
-	} {
+	}
+}
+
+// rootDisk is the block device holding the root filesystem (the whole
+// disk, not a partition), for the I/O throttle cases.
+func rootDisk() string {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/", &st); err != nil {
+		return "/dev/null"
+	}
+	sys := fmt.Sprintf("/sys/dev/block/%d:%d", st.Dev>>8&0xfff, st.Dev&0xff|st.Dev>>12&0xfff00)
+	if _, err := os.Stat(filepath.Join(sys, "partition")); err == nil {
+		sys = filepath.Join(sys, "..")
+	}
+	real, err := filepath.EvalSymlinks(sys)
+	if err != nil {
+		return "/dev/null"
+	}
+	return "/dev/" + filepath.Base(real)
+}
+
+// runEngineMatrix runs each case with brig and with runc through run (an
+// engine's `run --rm --runtime RT FLAGS IMAGE sh -c CMD`) and expects the
+// same output and exit code.
+func runEngineMatrix(t *testing.T, cases []engineCase, run func(rt string, tc engineCase) result) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			results := map[string]result{}
-			for _, rt := range []string{"brig", "runc"} {
-				args := append(append([]string{"run", "--rm", "--runtime", rt}, tc.args...), dockerImage, "sh", "-c", tc.cmd)
-				results[rt] = d.docker(args...)
-			}
-			b, r := results["brig"], results["runc"]
+			b, r := run("brig", tc), run("runc", tc)
 			if b.code != tc.code {
 				t.Errorf("brig: exit %d, want %d (stderr %s)", b.code, tc.code, b.stderr)
 			}
@@ -156,6 +188,17 @@ func TestDocker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDocker runs the docker run matrix with brig and with runc and
+// expects the same results.
+func TestDocker(t *testing.T) {
+	d := startDocker(t)
+	cases := append(engineMatrix(t.TempDir()), engineCase{"init", []string{"--init"}, "cat /proc/1/cmdline | tr '\\0' ' '", "init", 0})
+	runEngineMatrix(t, cases, func(rt string, tc engineCase) result {
+		args := append(append([]string{"run", "--rm", "--runtime", rt}, tc.args...), dockerImage, "sh", "-c", tc.cmd)
+		return d.dockerIn("from stdin\n", args...)
+	})
 }
 
 func TestDockerLifecycle(t *testing.T) {

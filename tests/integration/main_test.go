@@ -42,6 +42,8 @@ func TestMain(m *testing.M) {
 	code := 1
 	defer func() {
 		stopDocker()
+		stopContainerd()
+		stopPodman()
 		os.RemoveAll(workDir)
 		for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified", ""} {
 			os.Remove(filepath.Join("/sys/fs/cgroup", ctl, "brigtest"))

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,6 +68,36 @@ func TestKillAll(t *testing.T) {
 		if !gone(p) {
 			t.Errorf("process %d survived kill --all", p)
 		}
+	}
+}
+
+// TestKillAllAfterInitExit: without its own PID namespace a container's
+// children outlive its init; containerd's shim then runs `kill --all`
+// on the stopped container, which must reach them and succeed (runc does;
+// the shim sends no exit event while it fails).
+func TestKillAllAfterInitExit(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "sleep 60 & echo $! > /tmp/child; sleep 0.3")
+	e.dropNamespace(specs.PIDNamespace)
+	running(t, e)
+	e.waitStatus("stopped")
+	data, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids/brigtest", e.id, "cgroup.procs"))
+	var pids []int
+	for _, f := range strings.Fields(string(data)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	if len(pids) != 1 {
+		t.Fatalf("want the orphaned sleep alone in the cgroup, got %v", pids)
+	}
+	if r := e.brig("kill", e.id, "KILL"); r.code == 0 {
+		t.Errorf("kill without --all of a stopped container succeeded")
+	}
+	if r := e.brig("kill", "--all", e.id, "KILL"); r.code != 0 {
+		t.Fatalf("kill --all after init exit: %s", r.stderr)
+	}
+	if !gone(pids[0]) {
+		t.Errorf("orphan %d survived kill --all", pids[0])
 	}
 }
 
