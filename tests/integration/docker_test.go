@@ -20,12 +20,19 @@ type dockerd struct {
 }
 
 var (
-	dockerOnce sync.Once
-	dockerD    *dockerd
-	dockerErr  error
+	dockerBridgeMade bool
+	dockerOnce       sync.Once
+	dockerD          *dockerd
+	dockerErr        error
 )
 
-const dockerImage = "brigtest-busybox:latest"
+const (
+	dockerImage = "brigtest-busybox:latest"
+	// dockerBridge is the default bridge network's device, made by the
+	// test (dockerd runs without iptables rules) and removed at the end.
+	dockerBridge   = "brigtest0"
+	dockerBridgeIP = "10.213.77.1"
+)
 
 func startDocker(t *testing.T) *dockerd {
 	t.Helper()
@@ -39,8 +46,20 @@ func startDocker(t *testing.T) *dockerd {
 			return
 		}
 		d := &dockerd{dir: dir, sock: filepath.Join(dir, "docker.sock")}
+		for _, c := range [][]string{
+			{"link", "add", dockerBridge, "type", "bridge"},
+			{"addr", "add", dockerBridgeIP + "/24", "dev", dockerBridge},
+			{"link", "set", dockerBridge, "up"},
+		} {
+			if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+				dockerErr = fmt.Errorf("ip %v: %v: %s", c, err, out)
+				exec.Command("ip", "link", "del", dockerBridge).Run()
+				return
+			}
+		}
+		dockerBridgeMade = true
 		d.cmd = exec.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-			"--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+d.sock, "--bridge", "none", "--iptables=false",
+			"--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+d.sock, "--bridge", dockerBridge, "--iptables=false",
 			"--ip-masq=false", "--ip6tables=false", "--storage-driver", "vfs", "--add-runtime", "brig="+brigBin)
 		logf, _ := os.Create(filepath.Join(dir, "dockerd.log"))
 		d.cmd.Stdout, d.cmd.Stderr = logf, logf
@@ -77,6 +96,9 @@ func startDocker(t *testing.T) *dockerd {
 
 // stopDocker is called from TestMain's cleanup.
 func stopDocker() {
+	if dockerBridgeMade {
+		defer exec.Command("ip", "link", "del", dockerBridge).Run()
+	}
 	if dockerD == nil {
 		return
 	}
@@ -132,6 +154,7 @@ func engineMatrix(dir string) []engineCase {
 	return []engineCase{
 		{"exit code", nil, "exit 3", "", 3},
 		{"stdin", []string{"-i"}, "cat", "from stdin", 0},
+		{"tty", []string{"-t"}, "tty", "/dev/pts/0", 0},
 		{"env workdir user", []string{"-e", "A=b", "-w", "/tmp", "-u", "1000:1000"}, "echo $A; pwd; id -u; id -g", "b\n/tmp\n1000\n1000", 0},
 		{"read-only", []string{"--read-only"}, "touch /x 2>&1", "Read-only file system", 1},
 		{"volume rw and ro", []string{"-v", vol + ":/v", "-v", vol + ":/vro:ro"}, "cat /v/f; echo x > /vro/g 2>&1", "vol\n", 1},
@@ -141,8 +164,9 @@ func engineMatrix(dir string) []engineCase {
 		{"cpus", []string{"--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0"},
 			"cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus", "50000\n512\n0", 0},
 		{"pids-limit", []string{"--pids-limit", "33"}, "cat /sys/fs/cgroup/pids/pids.max", "33", 0},
-		{"blkio", []string{"--blkio-weight", "300", "--device-read-bps", disk + ":1mb", "--device-write-iops", disk + ":100"},
-			"cd /sys/fs/cgroup/blkio; cat blkio.throttle.read_bps_device blkio.throttle.write_iops_device; cat blkio.weight blkio.bfq.weight 2>/dev/null | head -1", "1048576", 0},
+		{"blkio", []string{"--blkio-weight", "300", "--device-read-bps", disk + ":1mb", "--device-write-bps", disk + ":2mb",
+			"--device-read-iops", disk + ":50", "--device-write-iops", disk + ":100"},
+			"cd /sys/fs/cgroup/blkio; cat blkio.throttle.read_bps_device blkio.throttle.write_bps_device blkio.throttle.read_iops_device blkio.throttle.write_iops_device; cat blkio.weight blkio.bfq.weight 2>/dev/null | head -1", "1048576", 0},
 		{"device", []string{"--device", "/dev/loop-control"}, "ls -l /dev/loop-control | cut -c1", "c", 0},
 		{"cap-drop cap-add", []string{"--cap-drop", "ALL", "--cap-add", "CHOWN"}, "grep CapEff /proc/self/status", "0000000000000001", 0},
 		{"no-new-privileges", []string{"--security-opt", "no-new-privileges"}, "grep NoNewPrivs /proc/self/status", "NoNewPrivs:\t1", 0},
@@ -199,6 +223,39 @@ func TestDocker(t *testing.T) {
 		args := append(append([]string{"run", "--rm", "--runtime", rt}, tc.args...), dockerImage, "sh", "-c", tc.cmd)
 		return d.dockerIn("from stdin\n", args...)
 	})
+}
+
+// TestDockerBridgeAndRestart: the default bridge network (a veth into the
+// daemon's bridge, an address from its subnet, the host reachable) and a
+// restart policy, with brig and with runc.
+func TestDockerBridgeAndRestart(t *testing.T) {
+	d := startDocker(t)
+	for _, rt := range []string{"brig", "runc"} {
+		r := d.docker("run", "--rm", "--runtime", rt, dockerImage, "sh", "-c",
+			"ip -4 addr show eth0 | grep -o 'inet 10.213.77.[0-9]*'; ping -c1 -W2 "+dockerBridgeIP+" >/dev/null && echo reached")
+		if r.code != 0 || !strings.Contains(r.stdout, "inet 10.213.77.") || !strings.Contains(r.stdout, "reached") {
+			t.Errorf("%s: bridge network: exit %d %q %s", rt, r.code, r.stdout, r.stderr)
+		}
+		name := "restart-" + rt
+		if r := d.docker("run", "-d", "--name", name, "--restart", "on-failure:2", "--runtime", rt, dockerImage, "sh", "-c", "exit 1"); r.code != 0 {
+			t.Fatalf("%s: run --restart: %s", rt, r.stderr)
+		}
+		defer d.docker("rm", "-f", name)
+		state := ""
+		for i := 0; i < 300; i++ {
+			state = strings.TrimSpace(d.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", name).stdout)
+			if state == "2 exited 1" {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if state != "2 exited 1" {
+			t.Errorf("%s: restart policy on-failure:2: %q, want 2 restarts then exited 1", rt, state)
+		}
+	}
+	if out, _ := exec.Command("ip", "-o", "link", "show", "master", dockerBridge).Output(); len(out) > 0 {
+		t.Errorf("veths left on the bridge: %s", out)
+	}
 }
 
 func TestDockerLifecycle(t *testing.T) {
