@@ -270,6 +270,17 @@ func TestDockerLifecycle(t *testing.T) {
 	if r := d.docker("exec", "-t", "lc", "tty"); !strings.Contains(r.stdout, "/dev/pts/") {
 		t.Errorf("exec -t: %q %s", r.stdout, r.stderr)
 	}
+	if r := d.docker("exec", "-d", "lc", "sh", "-c", "echo detached > /tmp/d"); r.code != 0 {
+		t.Errorf("exec -d: %s", r.stderr)
+	}
+	got := ""
+	for i := 0; i < 50 && got != "detached"; i++ {
+		got = strings.TrimSpace(d.docker("exec", "lc", "cat", "/tmp/d").stdout)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got != "detached" {
+		t.Errorf("exec -d did not run: %q", got)
+	}
 	if r := d.docker("top", "lc"); !strings.Contains(r.stdout, "sleep") && !strings.Contains(r.stdout, "sh -c") {
 		t.Errorf("top: %q %s", r.stdout, r.stderr)
 	}
@@ -317,6 +328,23 @@ func TestDockerLifecycle(t *testing.T) {
 	}
 	if r := d.docker("inspect", "-f", "{{.State.OOMKilled}}", "oom"); strings.TrimSpace(r.stdout) != "true" {
 		t.Errorf("OOMKilled: %q", r.stdout)
+	}
+	// rm -f of a running container.
+	if r := d.docker("run", "-d", "--name", "rmf", "--runtime", "brig", dockerImage, "sleep", "60"); r.code != 0 {
+		t.Fatalf("run -d: %s", r.stderr)
+	}
+	id := strings.TrimSpace(d.docker("inspect", "-f", "{{.Id}}", "rmf").stdout)
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory/docker", id)); err != nil {
+		t.Errorf("running container's cgroup: %v", err)
+	}
+	if r := d.docker("rm", "-f", "rmf"); r.code != 0 {
+		t.Errorf("rm -f: %s", r.stderr)
+	}
+	if r := d.docker("inspect", "rmf"); r.code == 0 {
+		t.Errorf("container still known after rm -f")
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory/docker", id)); err == nil {
+		t.Errorf("cgroup left after rm -f")
 	}
 	// --privileged: brig grants what this host's bounding set holds (runc fails here).
 	if r := d.docker("run", "--rm", "--runtime", "brig", "--privileged", dockerImage, "true"); r.code != 0 {
