@@ -312,7 +312,14 @@ func TestDockerLifecycle(t *testing.T) {
 		t.Errorf("exit code after stop: %q", r.stdout)
 	}
 	if r := d.docker("start", "lc"); r.code != 0 {
+		t.Errorf("start again: %s", r.stderr)
+	}
+	pid1 := d.docker("inspect", "-f", "{{.State.Pid}}", "lc").stdout
+	if r := d.docker("restart", "-t", "2", "lc"); r.code != 0 {
 		t.Errorf("restart: %s", r.stderr)
+	}
+	if pid2 := d.docker("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "lc").stdout; !strings.HasPrefix(pid2, "running ") || strings.Fields(pid2)[1] == strings.TrimSpace(pid1) {
+		t.Errorf("after restart: %q (pid before %q)", pid2, pid1)
 	}
 	if r := d.docker("kill", "-s", "KILL", "lc"); r.code != 0 {
 		t.Errorf("kill: %s", r.stderr)
