@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/brig
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps demo test unit fuzz integration conformance lint bench clean
+.PHONY: all build deps demo test unit fuzz integration conformance vm lint bench clean
 
 all: build
 
@@ -45,7 +45,12 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/spec/
 	$(GO) test -run XXX -fuzz FuzzParseCompile -fuzztime $(FUZZTIME) ./internal/seccomp/
 
-test: deps lint unit fuzz conformance integration
+# The VM lane: the integration suite again in a qemu guest running Debian's
+# kernel with pure cgroup v2 and AppArmor (what this host can't show).
+vm:
+	scripts/vm.sh
+
+test: deps lint unit fuzz conformance integration vm
 
 bench: deps build
 	$(GO) run ./tools/bench -brig $(BIN) -n 50

@@ -98,6 +98,16 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 		s.Linux.MountLabel = ""
 	}
+	// The profile is settled here, in the host's mount namespace (loading
+	// brig's default needs apparmor_parser and securityfs), and kept in the
+	// saved spec so exec'd processes get it too.
+	if s.Process.ApparmorProfile, err = lsm.ResolveAppArmor(s.Process.ApparmorProfile); errors.Is(err, lsm.ErrAppArmorDefaultNeedsRoot) {
+		if o.Warn != nil {
+			o.Warn(err.Error())
+		}
+	} else if err != nil {
+		return nil, err
+	}
 	if os.Geteuid() != 0 && !spec.HasNewNamespace(s.Linux.Namespaces, specs.UserNamespace) {
 		return nil, errors.New("linux.namespaces: without root, brig needs a new user namespace (write the config with `brig spec --rootless`)")
 	}

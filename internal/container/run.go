@@ -15,6 +15,7 @@ import (
 	"brig/internal/bootstrap"
 	"brig/internal/console"
 	"brig/internal/initproc"
+	"brig/internal/lsm"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
@@ -169,6 +170,16 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	capSets, err := resolveCaps(o.Process, nil)
 	if err != nil {
 		return -1, err
+	}
+	// An exec'd process stays under the container's profile unless it
+	// names its own (containerd's --process files often name none).
+	if o.Process.ApparmorProfile == "" && c.Spec.Process != nil {
+		o.Process.ApparmorProfile = c.Spec.Process.ApparmorProfile
+	}
+	if o.Process.ApparmorProfile != "" {
+		if o.Process.ApparmorProfile, err = lsm.ResolveAppArmor(o.Process.ApparmorProfile); err != nil {
+			return -1, err
+		}
 	}
 	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
 	cfg := &initproc.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, Process: o.Process, PreserveFDs: o.PreserveFDs, Caps: capSets}

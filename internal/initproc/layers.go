@@ -447,7 +447,13 @@ func (fp *finalProcess) finish() error {
 			return fmt.Errorf("no_new_privs: %w", err)
 		}
 	}
-	if err := lsm.SetAppArmorExec(proc.ApparmorProfile); err != nil {
+	enterAppArmor := func() error { return nil }
+	if fp.cfg.DieWithParent {
+		var err error
+		if enterAppArmor, err = lsm.PrepareAppArmorChange(proc.ApparmorProfile); err != nil {
+			return err
+		}
+	} else if err := lsm.SetAppArmorExec(proc.ApparmorProfile); err != nil {
 		return err
 	}
 	if err := lsm.SetSELinuxExec(proc.SelinuxLabel); err != nil {
@@ -459,6 +465,11 @@ func (fp *finalProcess) finish() error {
 		if err := fp.landlock.Enforce(); err != nil {
 			return err
 		}
+	}
+	// A process that dies with its parent enters its profile only now
+	// (lsm.PrepareAppArmorChange says why).
+	if err := enterAppArmor(); err != nil {
+		return err
 	}
 	if fp.filter != nil && !fp.filter.loaded {
 		if _, err := fp.filter.load(); err != nil {

@@ -141,6 +141,7 @@ func cgroupFile(t *testing.T, pid int, controller, file string) string {
 }
 
 func TestCgroupResources(t *testing.T) {
+	needV1(t)
 	e := newEnv(t, "sleep", "60")
 	limit, res, swap := int64(64<<20), int64(32<<20), int64(128<<20)
 	shares, quota, period := uint64(512), int64(50000), uint64(100000)

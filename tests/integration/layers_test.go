@@ -124,7 +124,13 @@ func TestAllCapabilitiesGrantsWhatTheHostHas(t *testing.T) {
 	}
 	host := statusField(t, os.Getpid(), "CapBnd")
 	contains(t, r.stdout, host, "CapEff equals the host's bounding set")
-	contains(t, r.stderr, "CAP_SYS_RESOURCE", "warning about capabilities the host can't grant")
+	// This host's bounding set may lack CAP_SYS_RESOURCE (bit 24): then
+	// brig says so.
+	if bnd, err := strconv.ParseUint(host, 16, 64); err == nil && bnd&(1<<24) == 0 {
+		contains(t, r.stderr, "CAP_SYS_RESOURCE", "warning about capabilities the host can't grant")
+	} else {
+		notContains(t, r.stderr, "CAP_SYS_RESOURCE", "no warning when the host has them all")
+	}
 }
 
 var capNames = []string{

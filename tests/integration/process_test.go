@@ -80,7 +80,11 @@ func TestKillAllAfterInitExit(t *testing.T) {
 	e.dropNamespace(specs.PIDNamespace)
 	running(t, e)
 	e.waitStatus("stopped")
-	data, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids/brigtest", e.id, "cgroup.procs"))
+	procs := filepath.Join("/sys/fs/cgroup/pids/brigtest", e.id, "cgroup.procs")
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		procs = filepath.Join("/sys/fs/cgroup/brigtest", e.id, "cgroup.procs") // v2
+	}
+	data, _ := os.ReadFile(procs)
 	var pids []int
 	for _, f := range strings.Fields(string(data)) {
 		if p, err := strconv.Atoi(f); err == nil {

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The VM lane: boots Debian's kernel under qemu (software emulation: KVM
+# guests hang on this kind of host) with a small initramfs holding busybox,
+# brig, the integration test binary and AppArmor's parser, runs the tests
+# that only such a kernel can show, and exits with their status.
+#
+#   scripts/vm.sh [-m v2-apparmor] [-r REGEXP] [-k] [-- extra test flags]
+#
+#   -m v2-apparmor  pure cgroup v2 (cgroup_no_v1=all) with AppArmor (default)
+#   -r REGEXP       tests to run (default: all; the engines' tests skip, the
+#                   cgroup v2 and AppArmor ones run only here)
+#   -k              keep the work directory
+#
+# Everything comes from Debian's packages (qemu-system-x86, a kernel
+# image, busybox-static, apparmor, xz-utils, cpio), installed when missing;
+# the kernel is cached in $BRIG_VM_CACHE (default /var/cache/brig-vm).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+mode=v2-apparmor
+run='.' 
+keep=0
+while getopts "m:r:k" o; do
+	case $o in
+	m) mode=$OPTARG ;;
+	r) run=$OPTARG ;;
+	k) keep=1 ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ "${1:-}" = "--" ] && shift
+case $mode in
+v2-apparmor) cmdline="cgroup_no_v1=all apparmor=1 security=apparmor" ;;
+*) echo "vm.sh: unknown mode $mode (want v2-apparmor)" >&2; exit 2 ;;
+esac
+
+need=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+command -v apparmor_parser >/dev/null 2>&1 || need+=(apparmor)
+command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v cpio >/dev/null 2>&1 || need+=(cpio)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "vm.sh: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/local/go/bin"
+
+# The kernel: the package linux-image-amd64 points at, unpacked once.
+cache="${BRIG_VM_CACHE:-/var/cache/brig-vm}"
+mkdir -p "$cache"
+pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')"
+[ -n "$pkg" ] || { echo "vm.sh: no kernel package found (apt-get update?)" >&2; exit 1; }
+kdir="$cache/$pkg"
+if [ ! -f "$kdir/vmlinux" ]; then
+	echo "vm.sh: fetching $pkg"
+	tmp="$(mktemp -d)"
+	(cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1) || { apt-get update -qq && (cd "$tmp" && apt-get download "$pkg" >/dev/null); }
+	dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+	mkdir -p "$kdir"
+	vmlinuz="$(ls "$tmp"/x/boot/vmlinuz-*)"
+	# The uncompressed ELF image boots through PVH, skipping the slow
+	# decompression under emulation. The payload is xz in Debian's images.
+	off="$(grep -abo "$(printf '\3757zXZ')" "$vmlinuz" | head -1 | cut -d: -f1)"
+	# (xz stops at the end of its stream: no pipe, whose writer would die
+	# of SIGPIPE under pipefail.)
+	xz -dc --single-stream < <(tail -c +$((off + 1)) "$vmlinuz") >"$kdir/vmlinux.tmp"
+	mv "$kdir/vmlinux.tmp" "$kdir/vmlinux"
+	find "$tmp/x/lib/modules" -name brd.ko -exec cp {} "$kdir/" \;
+	rm -rf "$tmp"
+fi
+
+work="$(mktemp -d /tmp/brig-vm.XXXXXX)"
+cleanup() { [ "$keep" = 1 ] && echo "vm.sh: kept $work" || rm -rf "$work"; }
+trap cleanup EXIT
+root="$work/root"
+mkdir -p "$root"/{bin,sbin,lib,lib64,etc,proc,sys,dev,tmp,run,root,tests,var/log,usr/lib,usr/bin,opt}
+chmod 1777 "$root/tmp"
+
+echo "vm.sh: building brig and the tests"
+(cd "$here" && go build -o "$root/bin/brig" ./cmd/brig)
+(cd "$here" && go test -c -o "$work/integration.test" ./tests/integration)
+cp "$(command -v busybox)" "$root/bin/busybox"
+for a in $(busybox --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
+# Dynamically linked programs and the libraries they load.
+copy_bin() {
+	cp "$1" "$root$2"
+	ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+copy_bin "$root/bin/brig" /bin/brig.tmp && mv "$root/bin/brig.tmp" "$root/bin/brig"
+copy_bin "$work/integration.test" /tests/integration.test
+copy_bin "$(command -v apparmor_parser)" /sbin/apparmor_parser
+# runc and crun, for the differential tests (crun works on pure v2).
+for rt in runc crun; do
+	command -v $rt >/dev/null 2>&1 && copy_bin "$(command -v $rt)" /bin/$rt
+done
+mkdir -p "$root/etc/apparmor.d"
+cp -a /etc/apparmor.d/tunables /etc/apparmor.d/abstractions /etc/apparmor.d/abi "$root/etc/apparmor.d/"
+mkdir -p "$root/usr/share"
+cp -a /usr/share/apparmor-features "$root/usr/share/"
+[ -d /etc/apparmor ] && cp -a /etc/apparmor "$root/etc/"
+cp "$kdir/brd.ko" "$root/lib/brd.ko"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+printf '%s\n' "$run" >"$root/tests/run"
+printf '%s\n' "$*" >"$root/tests/flags"
+
+cat >"$root/init" <<'EOF'
+#!/bin/sh
+# pivot_root can't leave the initramfs: move everything to a tmpfs first.
+if [ ! -e /.switched ]; then
+	mount -t proc proc /proc
+	mkdir -p /newroot
+	mount -t tmpfs -o size=75% tmpfs /newroot
+	for d in /*; do
+		case $d in /proc|/newroot) ;; *) cp -a "$d" /newroot/ ;; esac
+	done
+	mkdir -p /newroot/proc
+	touch /newroot/.switched
+	umount /proc
+	exec switch_root /newroot /init
+fi
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm /dev/mqueue
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs shm /dev/shm
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+if grep -q cgroup2 /proc/filesystems; then
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup
+	echo "+cpu +cpuset +io +memory +pids +hugetlb" > /sys/fs/cgroup/cgroup.subtree_control
+fi
+mount -t hugetlbfs none /dev/hugepages 2>/dev/null
+ip link set lo up
+insmod /lib/brd.ko rd_nr=1 rd_size=16384
+export PATH=/bin:/sbin HOME=/root BRIG=/bin/brig TMPDIR=/tmp
+echo "lsm: $(cat /sys/kernel/security/lsm 2>/dev/null)"
+cd /tests
+./integration.test -test.v -test.count=1 -test.timeout=40m -test.run "$(cat run)" $(cat flags)
+echo "BRIG-VM-EXIT=$?"
+sync
+reboot -f # with -no-reboot, qemu exits
+EOF
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd"
+
+bios=()
+[ -f /usr/share/qemu/qboot.rom ] && bios=(-bios /usr/share/qemu/qboot.rom)
+echo "vm.sh: booting $pkg ($mode) under emulation"
+log="$work/console.log"
+set +e
+timeout 45m qemu-system-x86_64 -accel tcg,thread=multi -M pc -cpu max -smp 2 -m 3072 "${bios[@]}" \
+	-kernel "$kdir/vmlinux" -initrd "$work/initrd" \
+	-append "console=ttyS0 acpi=off panic=-1 reboot=t quiet loglevel=3 $cmdline" \
+	-nographic -no-reboot -nic none 2>&1 | tee "$log"
+set -e
+code="$(tr -d '\r' <"$log" | sed -n 's/^BRIG-VM-EXIT=\([0-9]*\)$/\1/p' | tail -1)"
+if [ -z "$code" ]; then
+	echo "vm.sh: the guest ended without a test result" >&2
+	exit 1
+fi
+exit "$code"
