@@ -45,10 +45,12 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/spec/
 	$(GO) test -run XXX -fuzz FuzzParseCompile -fuzztime $(FUZZTIME) ./internal/seccomp/
 
-# The VM lane: the integration suite again in a qemu guest running Debian's
-# kernel with pure cgroup v2 and AppArmor (what this host can't show).
+# The VM lane: the integration suite and the OCI conformance suite again in
+# a qemu guest running Debian's kernel with pure cgroup v2 and AppArmor
+# (what this host can't show).
 vm:
 	scripts/vm.sh
+	scripts/vm.sh -c
 
 test: deps lint unit fuzz conformance integration vm
 

@@ -4,11 +4,14 @@
 # brig, the integration test binary and AppArmor's parser, runs the tests
 # that only such a kernel can show, and exits with their status.
 #
-#   scripts/vm.sh [-m v2-apparmor] [-r REGEXP] [-k] [-- extra test flags]
+#   scripts/vm.sh [-m v2-apparmor] [-r REGEXP] [-c] [-k] [-- extra test flags]
 #
 #   -m v2-apparmor  pure cgroup v2 (cgroup_no_v1=all) with AppArmor (default)
 #   -r REGEXP       tests to run (default: all; the engines' tests skip, the
 #                   cgroup v2 and AppArmor ones run only here)
+#   -c              run the OCI conformance suite (tests/conformance) instead,
+#                   with brig, runc and crun
+#   -x 'COMMANDS'   run these shell commands in the guest instead (debugging)
 #   -k              keep the work directory
 #
 # Everything comes from Debian's packages (qemu-system-x86, a kernel
@@ -19,10 +22,14 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 mode=v2-apparmor
 run='.' 
 keep=0
-while getopts "m:r:k" o; do
+suite=integration
+shell=""
+while getopts "m:r:cx:k" o; do
 	case $o in
 	m) mode=$OPTARG ;;
 	r) run=$OPTARG ;;
+	c) suite=conformance ;;
+	x) shell=$OPTARG ;;
 	k) keep=1 ;;
 	*) exit 2 ;;
 	esac
@@ -79,9 +86,14 @@ root="$work/root"
 mkdir -p "$root"/{bin,sbin,lib,lib64,etc,proc,sys,dev,tmp,run,root,tests,var/log,usr/lib,usr/bin,opt}
 chmod 1777 "$root/tmp"
 
-echo "vm.sh: building brig and the tests"
+echo "vm.sh: building brig and the $suite tests"
 (cd "$here" && go build -o "$root/bin/brig" ./cmd/brig)
-(cd "$here" && go test -c -o "$work/integration.test" ./tests/integration)
+if [ "$suite" = conformance ]; then
+	(cd "$here/tests/conformance" && go run . -build-only -work "$root/conformance" &&
+		CGO_ENABLED=0 go build -o "$root/tests/conformance" .)
+else
+	(cd "$here" && go test -c -o "$work/integration.test" ./tests/integration)
+fi
 cp "$(command -v busybox)" "$root/bin/busybox"
 for a in $(busybox --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
 # Dynamically linked programs and the libraries they load.
@@ -93,7 +105,9 @@ copy_bin() {
 	done
 }
 copy_bin "$root/bin/brig" /bin/brig.tmp && mv "$root/bin/brig.tmp" "$root/bin/brig"
-copy_bin "$work/integration.test" /tests/integration.test
+[ "$suite" = integration ] && copy_bin "$work/integration.test" /tests/integration.test
+# GNU tar: the conformance programs unpack a gzipped rootfs with `tar -xf`.
+rm -f "$root/bin/tar" && copy_bin "$(command -v tar)" /bin/tar
 copy_bin "$(command -v apparmor_parser)" /sbin/apparmor_parser
 # runc and crun, for the differential tests (crun works on pure v2).
 for rt in runc crun; do
@@ -109,6 +123,8 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 printf '%s\n' "$run" >"$root/tests/run"
 printf '%s\n' "$*" >"$root/tests/flags"
+printf '%s\n' "$suite" >"$root/tests/suite"
+[ -z "$shell" ] || printf '%s\n' "$shell" >"$root/tests/shell"
 
 cat >"$root/init" <<'EOF'
 #!/bin/sh
@@ -142,7 +158,15 @@ insmod /lib/brd.ko rd_nr=1 rd_size=16384
 export PATH=/bin:/sbin HOME=/root BRIG=/bin/brig TMPDIR=/tmp
 echo "lsm: $(cat /sys/kernel/security/lsm 2>/dev/null)"
 cd /tests
-./integration.test -test.v -test.count=1 -test.timeout=40m -test.run "$(cat run)" $(cat flags)
+if [ -s shell ]; then
+	sh -c "$(cat shell)"
+elif [ "$(cat suite)" = conformance ]; then
+	# At least as many programs must pass as on the hybrid host (30): a
+	# guest that breaks them all must not look like a pass.
+	CONFORMANCE_VERBOSE=1 ./conformance -no-build -work /conformance -brig /bin/brig -min-pass 30 $(cat flags)
+else
+	./integration.test -test.v -test.count=1 -test.timeout=40m -test.run "$(cat run)" $(cat flags)
+fi
 echo "BRIG-VM-EXIT=$?"
 sync
 reboot -f # with -no-reboot, qemu exits

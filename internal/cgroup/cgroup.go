@@ -94,6 +94,24 @@ func (c *Cgroup) Apply(pid int) error {
 	return nil
 }
 
+// KillAll SIGKILLs every process in the cgroup through cgroup.kill (cgroup
+// v2, kernel 5.14+), which reaches processes forked while it runs. It
+// reports false where there is no cgroup.kill, and the caller signals the
+// processes one by one.
+func (c *Cgroup) KillAll() (bool, error) {
+	if Mode() != "v2" {
+		return false, nil
+	}
+	dir := c.Manager.Path("")
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
+		return false, nil
+	}
+	if err := cgroups.WriteFile(dir, "cgroup.kill", "1"); err != nil {
+		return true, fmt.Errorf("cgroup.kill: %w", err)
+	}
+	return true, nil
+}
+
 // Set writes the resources (nil: those given to New).
 func (c *Cgroup) Set(r *cgroups.Resources) error {
 	if r == nil {

@@ -103,6 +103,11 @@ func (c *Container) signalAll(sig unix.Signal, stopped bool) error {
 	if err != nil {
 		return err
 	}
+	if sig == unix.SIGKILL {
+		if done, err := cg.KillAll(); done {
+			return err
+		}
+	}
 	pids, err := cg.GetAllPids()
 	if err != nil && stopped {
 		return nil // the cgroup is gone with the processes

@@ -37,6 +37,16 @@ func Main() {
 		fmt.Fprintln(os.Stderr, "brig init: read config:", err)
 		os.Exit(1)
 	}
+	if cfg.DieWithParent {
+		// As early as possible: a parent killed between here and the
+		// execve must take the process with it (inside a PID namespace
+		// getppid can't tell that the parent is gone). Credential changes
+		// may clear it; it is set again just before execve.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "brig init: parent-death signal:", err)
+			os.Exit(1)
+		}
+	}
 	if cfg.Exec {
 		err = execLayers(p, &cfg)
 	} else {
@@ -300,6 +310,23 @@ type finalProcess struct {
 	caps     *caps.Sets
 	filter   *seccompFilter
 	landlock *lsm.Landlock
+	labelled bool // exec labels already set (before an early filter)
+}
+
+// setExecLabels sets the AppArmor and SELinux labels the execve enters.
+// It runs before an early seccomp filter (as runc orders it), since the
+// profile may deny what the writes through procfs need (statx, openat2).
+func (fp *finalProcess) setExecLabels() error {
+	if fp.labelled {
+		return nil
+	}
+	fp.labelled = true
+	if !fp.cfg.DieWithParent {
+		if err := lsm.SetAppArmorExec(fp.proc.ApparmorProfile); err != nil {
+			return err
+		}
+	}
+	return lsm.SetSELinuxExec(fp.proc.SelinuxLabel)
 }
 
 // prepare checks and resolves what the last steps need, so errors surface
@@ -411,6 +438,9 @@ func (fp *finalProcess) seccompEarly(p *bootstrap.Process) error {
 	if fp.filter == nil || (!fp.filter.notify && fp.proc.NoNewPrivileges) {
 		return nil
 	}
+	if err := fp.setExecLabels(); err != nil {
+		return err
+	}
 	fd, err := fp.filter.load()
 	if err != nil {
 		return err
@@ -453,10 +483,8 @@ func (fp *finalProcess) finish() error {
 		if enterAppArmor, err = lsm.PrepareAppArmorChange(proc.ApparmorProfile); err != nil {
 			return err
 		}
-	} else if err := lsm.SetAppArmorExec(proc.ApparmorProfile); err != nil {
-		return err
 	}
-	if err := lsm.SetSELinuxExec(proc.SelinuxLabel); err != nil {
+	if err := fp.setExecLabels(); err != nil {
 		return err
 	}
 	// Landlock: after the labels, before seccomp (which may not allow the

@@ -262,6 +262,15 @@ func TestAppArmorDefaultProfile(t *testing.T) {
 	r := sandbox(t, t.TempDir(), "--", "sh", "-c", "cat /proc/self/attr/current; mount -t tmpfs none /tmp 2>&1")
 	contains(t, r.stdout, "brig-default (enforce)", "brig run -- label")
 
+	// A profile loaded early (no no_new_privs) that denies statx and
+	// openat2, which brig's verified procfs writes use: the labels are set
+	// before such a filter, so the container still starts and is confined.
+	early := newEnv(t, "cat", "/proc/self/attr/current")
+	early.spec.Process.NoNewPrivileges = false
+	early.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"statx", "openat2"}, Action: specs.ActErrno, ErrnoRet: errnoRet(38)}}}
+	contains(t, early.mustRun(), "brig-default (enforce)", "label with an early seccomp filter")
+
 	// "unconfined" names no profile.
 	u := newEnv(t, "cat", "/proc/self/attr/current")
 	u.spec.Process.ApparmorProfile = "unconfined"
