@@ -108,6 +108,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	} else if err != nil {
 		return nil, err
 	}
+	if err := lsm.CheckSELinux(s.Process.SelinuxLabel); err != nil {
+		return nil, err
+	}
 	if os.Geteuid() != 0 && !spec.HasNewNamespace(s.Linux.Namespaces, specs.UserNamespace) {
 		return nil, errors.New("linux.namespaces: without root, brig needs a new user namespace (write the config with `brig spec --rootless`)")
 	}

@@ -181,6 +181,9 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 			return -1, err
 		}
 	}
+	if err := lsm.CheckSELinux(o.Process.SelinuxLabel); err != nil {
+		return -1, err
+	}
 	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
 	cfg := &initproc.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, Process: o.Process, PreserveFDs: o.PreserveFDs, Caps: capSets}
 	for _, ns := range c.Spec.Linux.Namespaces {

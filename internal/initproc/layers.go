@@ -338,9 +338,6 @@ func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
 		fp.caps = &caps.Sets{}
 	}
 	var err error
-	if err := lsm.CheckAvailable(proc.ApparmorProfile, proc.SelinuxLabel); err != nil {
-		return nil, err
-	}
 	if fp.landlock, err = lsm.LandlockFromSpec(cfg.Spec); err != nil {
 		return nil, err
 	}

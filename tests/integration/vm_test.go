@@ -271,6 +271,12 @@ func TestAppArmorDefaultProfile(t *testing.T) {
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"statx", "openat2"}, Action: specs.ActErrno, ErrnoRet: errnoRet(38)}}}
 	contains(t, early.mustRun(), "brig-default (enforce)", "label with an early seccomp filter")
 
+	// No /sys in the container: the init must not decide from the
+	// container's view that the host has no AppArmor.
+	nosys := newEnv(t, "cat", "/proc/self/attr/current")
+	nosys.spec.Mounts = withoutMount(withoutMount(nosys.spec.Mounts, "/sys/fs/cgroup"), "/sys")
+	contains(t, nosys.mustRun(), "brig-default (enforce)", "label without /sys in the container")
+
 	// "unconfined" names no profile.
 	u := newEnv(t, "cat", "/proc/self/attr/current")
 	u.spec.Process.ApparmorProfile = "unconfined"
