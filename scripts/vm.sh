@@ -58,8 +58,10 @@ export PATH="$PATH:/usr/local/go/bin"
 # The kernel: the package linux-image-amd64 points at, unpacked once.
 cache="${BRIG_VM_CACHE:-/var/cache/brig-vm}"
 mkdir -p "$cache"
-pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')"
-[ -n "$pkg" ] || { echo "vm.sh: no kernel package found (apt-get update?)" >&2; exit 1; }
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'; }
+pkg="$(kernel_pkg)"
+[ -n "$pkg" ] || { apt-get update -qq && pkg="$(kernel_pkg)"; }
+[ -n "$pkg" ] || { echo "vm.sh: no package linux-image-amd64 in the apt lists" >&2; exit 1; }
 kdir="$cache/$pkg"
 if [ ! -f "$kdir/vmlinux" ]; then
 	echo "vm.sh: fetching $pkg"
