@@ -44,6 +44,7 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/spec/
 	$(GO) test -run XXX -fuzz FuzzParseCompile -fuzztime $(FUZZTIME) ./internal/seccomp/
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/egress/
 
 # The VM lane: the integration suite and the OCI conformance suite again in
 # a qemu guest running Debian's kernel with pure cgroup v2 and AppArmor

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"brig/internal/egress"
 	"brig/internal/initproc"
 	_ "brig/internal/nsenter" // the C constructor that enters namespaces
 	"brig/internal/state"
@@ -47,6 +48,9 @@ func register(c command) { commands = append(commands, c) }
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		initproc.Main() // never returns
+	}
+	if len(os.Args) > 1 && os.Args[1] == egress.HolderArg {
+		egress.HolderMain() // never returns
 	}
 	os.Exit(realMain(os.Args[1:], os.Stderr))
 }

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"brig/internal/container"
+	"brig/internal/egress"
 	"brig/internal/sandbox"
 )
 
@@ -17,7 +19,7 @@ const sandboxUsage = `Usage: brig run [flags] -- CMD [ARGS...]
 
 Runs CMD confined, with no image: a read-only view of the host's /usr, /bin,
 /sbin, /lib*, /etc and /opt, a private writable /tmp, fresh /proc, a minimal
-/dev, every namespace (no network unless --net host), Docker's default
+/dev, every namespace (no network unless --net host or --allow-net), Docker's default
 capabilities, no_new_privs, brig's default seccomp profile, and Landlock
 over the same paths where the kernel has it.
 
@@ -26,6 +28,8 @@ Examples:
   brig run --rw . -- make test            # the current directory writable
   brig run --memory 512m --pids-limit 100 -- ./untrusted-tool
   brig run --cap-drop ALL --security-opt seccomp=profile.json -- sh -c 'echo hi'
+  brig run --allow-net pypi.org:443 --allow-net 192.0.2.7 -- pip download x
+                                          # only these destinations answer
   brig run --profile sandbox.yaml -- ./agent    # settings from a file:
 
     # sandbox.yaml: keys are the flags' names; lists repeat a flag
@@ -36,6 +40,16 @@ Examples:
     pids-limit: 200
     cap-drop: [ALL]
     env: [LANG=C.UTF-8]
+    allow-net: [api.example.com:443]
+
+--allow-net HOST[:PORT] (IPv4 address, prefix or name; names are resolved
+when the sandbox starts and written to its /etc/hosts, as DNS is not
+passed): the command gets a network namespace whose only way out is
+slirp4netns (user-mode networking from the host's stack), filtered by
+nftables rules the command can't change (it has no CAP_NET_ADMIN or
+CAP_NET_RAW there), and, when every destination names a port, Landlock
+lets connect() reach only those ports (loopback included). Without root
+this needs /dev/net/tun usable by the caller.
 `
 
 // cmdSandbox is `brig run [flags] -- CMD`.
@@ -76,8 +90,10 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	pids := fs.Int64("pids-limit", 0, "process limit")
 	tty := fs.Bool("t", false, "allocate a terminal")
 	check := fs.Bool("check", false, "print what this host can enforce, and exit")
+	var allowNet stringList
+	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else (repeatable; names are resolved now)")
 	var degraded stringList
-	fs.Var(&degraded, "allow-degraded", "run even if this default layer can't be applied here: landlock, userns (repeatable)")
+	fs.Var(&degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup (repeatable)")
 	fs.Bool("i", true, "keep stdin open (always)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
@@ -156,6 +172,30 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	if err := sandbox.PrepareRoot(rootDir); err != nil {
 		return 1, err
 	}
+	if len(allowNet) > 0 {
+		dests, err := egress.Parse(allowNet, egress.ResolveHost)
+		if err != nil {
+			return 2, err
+		}
+		hosts := rootDir + ".hosts"
+		h := o.Hostname
+		if h == "" {
+			h = "sandbox"
+		}
+		if err := os.WriteFile(hosts, egress.Hosts(h, dests), 0o644); err != nil {
+			return 1, fmt.Errorf("--allow-net: %w", err)
+		}
+		defer os.Remove(hosts)
+		fence, err := egress.Start(egress.Allows(dests), os.Geteuid() != 0, os.Geteuid(), os.Getegid())
+		if err != nil {
+			return 1, err
+		}
+		defer fence.Close()
+		o.Egress = &sandbox.Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts}
+		if ports, ok := egress.Ports(dests); ok {
+			o.Egress.Ports = ports
+		}
+	}
 	s, err := sandbox.Build(o, rootDir)
 	if err != nil {
 		return 2, err
@@ -167,8 +207,11 @@ func cmdSandbox(g *global, args []string) (int, error) {
 		}
 	}
 	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0, DieWithParent: true}
+		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0, DieWithParent: true, OptionalLimits: slices.Contains(degraded, "cgroup")}
 	code, err := container.Run(store, co, false)
+	if err != nil && co.Rootless && strings.Contains(err.Error(), "linux.resources: limits need a cgroup") {
+		return 1, fmt.Errorf("%w (or add --allow-degraded cgroup to run without the limits)", err)
+	}
 	if err != nil {
 		return 1, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ type CreateOptions struct {
 	ReportDenials bool
 	// DieWithParent kills the container's process if this brig dies.
 	DieWithParent bool
+	// OptionalLimits: without root and without a cgroup this user can
+	// write, run without the limits (and say so) instead of failing.
+	OptionalLimits bool
 }
 
 // nsFlags maps namespace types to clone flags and /proc/PID/ns names.
@@ -111,8 +115,10 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if err := lsm.CheckSELinux(s.Process.SelinuxLabel); err != nil {
 		return nil, err
 	}
-	if os.Geteuid() != 0 && !spec.HasNewNamespace(s.Linux.Namespaces, specs.UserNamespace) {
-		return nil, errors.New("linux.namespaces: without root, brig needs a new user namespace (write the config with `brig spec --rootless`)")
+	// Without root: a new user namespace, or one the caller owns, joined by
+	// path (the kernel refuses any other).
+	if os.Geteuid() != 0 && !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }) {
+		return nil, errors.New("linux.namespaces: without root, brig needs a user namespace (write the config with `brig spec --rootless`)")
 	}
 	capSets, err := resolveCaps(s.Process, o.Warn)
 	if err != nil {
@@ -176,15 +182,15 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	}
 	for _, ns := range s.Linux.Namespaces {
 		nf := nsFlags[ns.Type]
+		if ns.Type == specs.UserNamespace {
+			cfg.UserNS = true // new or joined: no mknod, no host groups
+		}
 		if ns.Path != "" {
 			bo.Join = append(bo.Join, bootstrap.Namespace{Type: nf.name, Path: ns.Path})
 			continue
 		}
 		bo.CloneFlags |= nf.flag
-		switch ns.Type {
-		case specs.UserNamespace:
-			cfg.UserNS = true
-		case specs.CgroupNamespace:
+		if ns.Type == specs.CgroupNamespace {
 			cfg.CgroupNS = true
 		}
 	}
@@ -221,6 +227,13 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			noCgroup = true
 			if o.Warn != nil {
 				o.Warn("no cgroup: this user has no delegated cgroup here, so the container runs in the caller's cgroup without limits")
+			}
+			return nil
+		}
+		if err != nil && o.Rootless && errors.Is(err, os.ErrPermission) && o.OptionalLimits {
+			noCgroup = true
+			if o.Warn != nil {
+				o.Warn("no cgroup: this user has no delegated cgroup here, so the limits asked for are left out")
 			}
 			return nil
 		}

@@ -338,6 +338,7 @@ func CollectSandboxes(store state.Store, warn func(string)) {
 		if !ok {
 			continue
 		}
+		id = strings.TrimSuffix(id, ".hosts") // --allow-net's /etc/hosts
 		c, err := Load(store, id)
 		if err == nil && c.Status() != specs.StateStopped {
 			continue // still running under a live brig
@@ -349,6 +350,7 @@ func CollectSandboxes(store state.Store, warn func(string)) {
 			}
 		}
 		Delete(store, id, true, warn)
-		os.RemoveAll(filepath.Join(store.Root, e.Name()))
+		os.RemoveAll(filepath.Join(store.Root, SandboxRootPrefix+id))
+		os.Remove(filepath.Join(store.Root, SandboxRootPrefix+id+".hosts"))
 	}
 }

@@ -24,7 +24,7 @@ type Config struct {
 	NoNewKeyring bool              `json:"noNewKeyring,omitempty"`
 	FifoPath     string            `json:"fifoPath,omitempty"`
 	CgroupPaths  map[string]string `json:"cgroupPaths,omitempty"`
-	UserNS       bool              `json:"userNS,omitempty"`   // a new user namespace
+	UserNS       bool              `json:"userNS,omitempty"`   // in a user namespace of its own (new or joined)
 	CgroupNS     bool              `json:"cgroupNS,omitempty"` // a new cgroup namespace
 	ConsoleFD    int               `json:"consoleFD,omitempty"`
 	PreserveFDs  int               `json:"preserveFDs,omitempty"`

@@ -42,6 +42,11 @@ func userNSAllowed() bool {
 // Refuse fails when a layer the defaults include can't be applied here,
 // unless allowed names it: no silent fallback to running unconfined.
 func Refuse(allowed []string) error {
+	for _, a := range allowed {
+		if !slices.Contains([]string{"landlock", "userns", "cgroup"}, a) {
+			return fmt.Errorf("--allow-degraded %q: want landlock, userns or cgroup", a)
+		}
+	}
 	if lsm.LandlockABI() == 0 && !slices.Contains(allowed, "landlock") {
 		return fmt.Errorf("landlock is not available on this kernel: refusing to run without it (add --allow-degraded landlock to run anyway)")
 	}

@@ -44,6 +44,15 @@ type Options struct {
 	CPUs     float64
 	Pids     int64
 	Degraded []string // layers allowed to be missing
+	Egress   *Egress  // --allow-net: join a fenced network namespace
+}
+
+// Egress is a running egress fence the sandbox joins (see internal/egress).
+type Egress struct {
+	NetNS  string   // network namespace path
+	UserNS string   // user namespace path, without root (it owns NetNS)
+	Hosts  string   // host file bound over /etc/hosts
+	Ports  []uint16 // TCP ports Landlock lets connect() reach; nil: any
 }
 
 // Build returns the spec, with root.path at rootDir (an empty directory
@@ -77,7 +86,14 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		if _, ok := spec.CapabilityByName(capName(c)); !ok {
 			return nil, fmt.Errorf("--cap-add %q: unknown capability", c)
 		}
+		if o.Egress != nil && (capName(c) == "CAP_NET_ADMIN" || capName(c) == "CAP_NET_RAW") {
+			return nil, fmt.Errorf("--cap-add %s: not with --allow-net (it would let the command rewrite or bypass the egress rules)", c)
+		}
 		caps = append(caps, capName(c))
+	}
+	if o.Egress != nil {
+		// Raw and packet sockets bypass the output hook the fence filters.
+		caps = slices.DeleteFunc(caps, func(x string) bool { return x == "CAP_NET_RAW" || x == "CAP_NET_ADMIN" })
 	}
 	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
 	if o.User != nil {
@@ -148,12 +164,34 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 	} else if wd, err := os.Getwd(); err == nil && visible(wd, s.Mounts) {
 		s.Process.Cwd = wd
 	}
+	if o.NetHost && o.Egress != nil {
+		return nil, errors.New("--net host and --allow-net: choose one (--allow-net gives the command a network of its own)")
+	}
 	if o.NetHost {
 		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
 		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "sysfs" })
 		s.Mounts = append(s.Mounts, bind("/sys", "/sys", true))
 	}
+	if e := o.Egress; e != nil {
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = e.NetNS
+			}
+		}
+		if os.Geteuid() == 0 {
+			// A sysfs mount needs a network namespace of the mounter's
+			// user namespace; this one is the host's.
+			s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "sysfs" })
+			s.Mounts = append(s.Mounts, bind("/sys", "/sys", true))
+		}
+		s.Mounts = append(s.Mounts, bind(e.Hosts, "/etc/hosts", true))
+	}
 	switch {
+	case o.Egress != nil && os.Geteuid() != 0:
+		// The fence's user namespace, whose root owns the fenced network.
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: o.Egress.UserNS})
+		s.Linux.Resources = nil
+		rootlessPts(s)
 	case os.Geteuid() == 0 && len(o.RW) == 0 && !hasWritableBind(o.Volumes):
 		// As root, root inside is an unprivileged range outside. (With
 		// writable host paths it would own nothing there; those runs keep
@@ -167,11 +205,7 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}}
 		s.Linux.Resources = nil
-		for i, m := range s.Mounts {
-			if m.Destination == "/dev/pts" {
-				s.Mounts[i].Options = []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
-			}
-		}
+		rootlessPts(s)
 	}
 	// Limits, when asked.
 	if o.Memory > 0 || o.CPUs > 0 || o.Pids > 0 {
@@ -207,6 +241,16 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// rootlessPts drops devpts's gid= option: without root there is no tty
+// group to map.
+func rootlessPts(s *specs.Spec) {
+	for i, m := range s.Mounts {
+		if m.Destination == "/dev/pts" {
+			s.Mounts[i].Options = []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+		}
+	}
 }
 
 // RootRange is the first host id root's sandboxes map their users to
@@ -271,21 +315,44 @@ func addLandlock(s *specs.Spec, o *Options) error {
 	}
 	read := []string{"execute", "read_file", "read_dir"}
 	write := []string{"execute", "read_file", "read_dir", "write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sym", "make_sock", "make_fifo", "truncate"}
-	var ro, rw []string
+	var ro, rw, roFiles, rwFiles []string
 	for _, m := range s.Mounts {
+		file := false
+		if m.Type == "bind" {
+			fi, err := os.Stat(m.Source)
+			file = err == nil && !fi.IsDir()
+		}
 		switch {
 		case m.Destination == "/proc" || m.Destination == "/sys":
 			ro = append(ro, m.Destination)
+		case m.Type == "bind" && slices.Contains(m.Options, "ro") && file:
+			roFiles = append(roFiles, m.Destination)
 		case m.Type == "bind" && slices.Contains(m.Options, "ro"):
 			ro = append(ro, m.Destination)
+		case m.Type == "bind" && file:
+			rwFiles = append(rwFiles, m.Destination)
 		case m.Type == "bind" || m.Type == "tmpfs" || m.Destination == "/dev/pts" || m.Destination == "/dev/mqueue":
 			rw = append(rw, m.Destination)
 		}
 	}
 	// Directories may be listed anywhere (what is mounted is what there is).
+	// A bound file gets only the rights a file can have.
 	rules := []rule{{AllowedAccess: []string{"read_dir"}, Paths: []string{"/"}},
 		{AllowedAccess: read, Paths: ro}, {AllowedAccess: append(write, "ioctl_dev"), Paths: rw}}
-	data, err := json.Marshal(map[string]any{"rules": map[string]any{"pathBeneath": rules}})
+	if len(roFiles) > 0 {
+		rules = append(rules, rule{AllowedAccess: []string{"execute", "read_file"}, Paths: roFiles})
+	}
+	if len(rwFiles) > 0 {
+		rules = append(rules, rule{AllowedAccess: []string{"execute", "read_file", "write_file", "truncate", "ioctl_dev"}, Paths: rwFiles})
+	}
+	ll := map[string]any{"rules": map[string]any{"pathBeneath": rules}}
+	if e := o.Egress; e != nil && e.Ports != nil && lsm.LandlockABI() >= 4 {
+		// connect() only to the allowed ports (loopback included: Landlock
+		// doesn't know addresses), the second fence after nftables.
+		ll["ruleset"] = map[string]any{"handledAccessNetwork": []string{"connect_tcp"}} // and every FS right, as without
+		ll["rules"].(map[string]any)["netPort"] = []map[string]any{{"allowedAccess": []string{"connect_tcp"}, "ports": e.Ports}}
+	}
+	data, err := json.Marshal(ll)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,6 +78,7 @@ func TestSandboxBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--net", "bridge", "--", "true"}, {"--ro", "/no/such/path", "--", "true"}, {"-v", "nocolon", "--", "true"},
 		{"--cap-add", "NOPE", "--", "true"}, {"--security-opt", "seccomp=/no/such.json", "--", "true"}, {"--"},
+		{"--allow-degraded", "seccomp", "--", "true"},
 	} {
 		r := sandbox(t, "/", args...)
 		if r.code == 0 || r.stderr == "" {
@@ -236,5 +238,44 @@ func TestSandboxTTYAndSignals(t *testing.T) {
 	sig.Wait()
 	if code := sig.ProcessState.ExitCode(); code != 42 {
 		t.Errorf("SIGTERM to brig: exit %d, want the trap's 42", code)
+	}
+}
+
+// TestSandboxRootless: brig run -- as an unprivileged user: the caller is
+// root in its own user namespace and nothing more; the defaults hold; what
+// had to be left out (cgroup limits without delegation) is said.
+func TestSandboxRootless(t *testing.T) {
+	if data, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(data)) == "0" {
+		t.Skip("unprivileged user namespaces are disabled on this host")
+	}
+	r := sandboxAs(t, rootlessUID, "--", "sh", "-c", `
+id -u; cat /proc/self/uid_map
+grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status
+touch /etc/x 2>/dev/null && echo etc-writable || echo etc-readonly
+cat /etc/shadow >/dev/null 2>&1 && echo shadow-read || echo shadow-denied
+ls /proc | grep -c '^[0-9]'
+unshare -m true 2>/dev/null && echo unshare-ok || echo unshare-denied
+exit 5`)
+	if r.code != 5 {
+		t.Fatalf("exit %d, want the command's 5: %s", r.code, r.stderr)
+	}
+	f := strings.Fields(r.stdout)
+	if len(f) < 4 || f[0] != "0" || f[1] != "0" || f[2] != strconv.Itoa(rootlessUID) || f[3] != "1" {
+		t.Errorf("uid and uid_map inside: %q", r.stdout)
+	}
+	for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2", "etc-readonly", "shadow-denied", "unshare-denied"} {
+		contains(t, r.stdout, want, "rootless brig run --")
+	}
+	if lines := strings.Split(r.stdout, "\n"); len(lines) < 7 {
+		t.Fatalf("output: %q", r.stdout)
+	} else if n, _ := strconv.Atoi(lines[6]); n == 0 || n > 5 {
+		t.Errorf("%d processes visible, want only the command's own", n)
+	}
+	// Limits without a delegated cgroup: refused, unless allowed to go.
+	if r := sandboxAs(t, rootlessUID, "--memory", "64m", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "--allow-degraded cgroup") {
+		t.Errorf("rootless --memory without delegation: exit %d, want a refusal naming --allow-degraded cgroup: %s", r.code, r.stderr)
+	}
+	if r := sandboxAs(t, rootlessUID, "--memory", "64m", "--allow-degraded", "cgroup", "--", "true"); r.code != 0 || !strings.Contains(r.stderr, "limits asked for are left out") {
+		t.Errorf("rootless --memory --allow-degraded cgroup: exit %d, want 0 and a warning: %s", r.code, r.stderr)
 	}
 }

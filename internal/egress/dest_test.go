@@ -1,0 +1,113 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func fakeLookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	switch host {
+	case "api.example.com":
+		return []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::ffff:192.0.2.11")}, nil
+	case "v6only.example.com":
+		return []netip.Addr{netip.MustParseAddr("2001:db8::2")}, nil
+	case "lo.example.com":
+		return []netip.Addr{netip.MustParseAddr("127.0.0.53")}, nil
+	}
+	return nil, errors.New("no such host")
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    Dest
+		wantErr string
+	}{
+		{in: "192.0.2.1", want: Dest{Host: "192.0.2.1", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}}},
+		{in: "192.0.2.1:443", want: Dest{Host: "192.0.2.1", Port: 443, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}}},
+		{in: "198.51.100.7/24:80", want: Dest{Host: "198.51.100.7/24", Port: 80, Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}},
+		{in: "api.example.com:443", want: Dest{Host: "api.example.com", Port: 443, Named: true,
+			Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("192.0.2.11/32")}}},
+		{in: "v6only.example.com", wantErr: "has no IPv4 address"},
+		{in: "lo.example.com", wantErr: "loopback"},
+		{in: "nowhere.example.com", wantErr: "resolving nowhere.example.com: no such host"},
+		{in: "127.0.0.1:80", wantErr: "loopback"},
+		{in: "0.0.0.0", wantErr: "not a destination"},
+		{in: "224.0.0.1", wantErr: "not a destination"},
+		{in: "10.0.0.0/8", wantErr: "overlaps the sandbox's own network"},
+		{in: "10.0.2.3:53", wantErr: "overlaps"},
+		{in: "192.0.2.1:0", wantErr: `port "0"`},
+		{in: "192.0.2.1:65536", wantErr: `port "65536"`},
+		{in: "192.0.2.1:http", wantErr: `port "http"`},
+		{in: ":80", wantErr: "want HOST[:PORT]"},
+		{in: "192.0.2.1:", wantErr: "empty port"},
+		{in: "[2001:db8::1]:443", wantErr: "IPv6"},
+		{in: "2001:db8::1", wantErr: "IPv6"},
+		{in: "300.1.1.1", wantErr: "not an IPv4 address"},
+		{in: "192.0.2.1/33", wantErr: "IPv4 prefix"},
+		{in: "bad host", wantErr: "neither an IPv4 address nor a host name"},
+		{in: "-x.example.com", wantErr: "neither"},
+	} {
+		got, err := Parse([]string{tc.in}, fakeLookup)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), `"`+tc.in+`"`) {
+				t.Errorf("%q: error %v, want one naming the value and saying %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		if !reflect.DeepEqual(got[0], tc.want) {
+			t.Errorf("%q: got %+v, want %+v", tc.in, got[0], tc.want)
+		}
+	}
+}
+
+func TestPortsAndHosts(t *testing.T) {
+	ds, err := Parse([]string{"api.example.com:443", "192.0.2.1:8080"}, fakeLookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := Ports(ds); !ok || !reflect.DeepEqual(p, []uint16{443, 8080}) {
+		t.Errorf("Ports = %v %v", p, ok)
+	}
+	if got := Allows(ds); len(got) != 3 || got[2] != (Allow{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Port: 8080}) {
+		t.Errorf("Allows = %v", got)
+	}
+	h := string(Hosts("box", ds))
+	for _, want := range []string{"127.0.0.1\tlocalhost\n", "127.0.1.1\tbox\n", "192.0.2.10\tapi.example.com\n", "192.0.2.11\tapi.example.com\n"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("hosts file lacks %q:\n%s", want, h)
+		}
+	}
+	if strings.Contains(h, "192.0.2.1\t") {
+		t.Errorf("an address destination got a hosts line:\n%s", h)
+	}
+	ds, _ = Parse([]string{"192.0.2.1", "192.0.2.2:22"}, fakeLookup)
+	if _, ok := Ports(ds); ok {
+		t.Error("Ports: a destination without a port allows every port")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"192.0.2.1:443", "api.example.com", "10.0.0.0/8:1", "[::1]:2", "a:b:c", ":"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ds, err := Parse([]string{s}, fakeLookup)
+		if err != nil {
+			return
+		}
+		for _, p := range ds[0].Prefixes {
+			if !p.Addr().Is4() || p.Addr().IsLoopback() || p.Overlaps(Network) {
+				t.Fatalf("%q accepted as %v", s, p)
+			}
+		}
+	})
+}

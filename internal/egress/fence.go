@@ -1,0 +1,224 @@
+package egress
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// HolderArg is the hidden command that makes brig the namespace holder.
+const HolderArg = "egress-holder"
+
+// Fence is a running egress fence: the holder process, whose network
+// namespace (and, without root, user namespace) the sandbox joins, and
+// slirp4netns, its only way out.
+type Fence struct {
+	holder, slirp *exec.Cmd
+	holderIn      io.WriteCloser
+	exitW         *os.File
+	slirpErr      *bytes.Buffer
+}
+
+// Available says whether this host has what the fence needs.
+func Available() error {
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		return errors.New("--allow-net needs slirp4netns for the sandbox's network (Debian: apt-get install slirp4netns)")
+	}
+	return nil
+}
+
+// Start makes the namespace, installs the rules, and connects it to the
+// host's network through slirp4netns. Without root the namespace is owned
+// by a new user namespace mapping uid and gid to root; the sandbox joins
+// that too. With root the namespace belongs to the host's user namespace,
+// so the sandbox's root (root only in its own user namespace) holds no
+// capability over it at all.
+func Start(allows []Allow, rootless bool, uid, gid int) (*Fence, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	if rootless {
+		// slirp4netns opens the tap device as the caller.
+		if err := unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK); err != nil {
+			mode := ""
+			if fi, serr := os.Stat("/dev/net/tun"); serr == nil {
+				mode = fmt.Sprintf(" (it is mode %04o here; Debian's udev rules make it 0666)", fi.Mode().Perm())
+			}
+			return nil, fmt.Errorf("--allow-net without root needs /dev/net/tun readable and writable by you%s: %w", mode, err)
+		}
+	}
+	f := &Fence{}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	h := exec.Command("/proc/self/exe", HolderArg)
+	h.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	h.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if rootless {
+		h.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
+		h.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		h.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
+		h.SysProcAttr.GidMappingsEnableSetgroups = false
+	}
+	var herr bytes.Buffer
+	h.Stderr = &herr
+	in, err := h.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := h.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Start(); err != nil {
+		return nil, fmt.Errorf("--allow-net: starting the network namespace holder: %w", err)
+	}
+	f.holder, f.holderIn = h, in
+	if err := json.NewEncoder(in).Encode(allows); err != nil {
+		return nil, fmt.Errorf("--allow-net: holder: %w", err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		msg := strings.TrimSpace(strings.TrimPrefix(line, "error: "))
+		if msg == "" {
+			msg = strings.TrimSpace(herr.String())
+		}
+		return nil, fmt.Errorf("--allow-net: setting up the network namespace: %s", msg)
+	}
+
+	// slirp4netns joins the holder's namespaces by its PID (the holder is
+	// our unwaited child, so the PID can't be reused), configures tap0
+	// (10.0.2.100, gateway 10.0.2.2) and reports on the ready fd; closing
+	// the exit fd (or our death) ends it.
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer readyR.Close()
+	exitR, exitW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return nil, err
+	}
+	f.exitW = exitW
+	s := exec.Command("slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+		"--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4", strconv.Itoa(h.Process.Pid), "tap0")
+	s.ExtraFiles = []*os.File{readyW, exitR}
+	f.slirpErr = &bytes.Buffer{}
+	s.Stderr = f.slirpErr
+	s.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = s.Start()
+	readyW.Close()
+	exitR.Close()
+	if err != nil {
+		return nil, fmt.Errorf("--allow-net: starting slirp4netns: %w", err)
+	}
+	f.slirp = s
+	ready := make(chan error, 1)
+	go func() {
+		b := make([]byte, 1)
+		_, err := readyR.Read(b)
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return nil, fmt.Errorf("--allow-net: slirp4netns failed: %s", strings.TrimSpace(f.slirpErr.String()))
+		}
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("--allow-net: slirp4netns did not come up within 10s")
+	}
+	ok = true
+	return f, nil
+}
+
+// NetNS is the path of the namespace the sandbox joins.
+func (f *Fence) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", f.holder.Process.Pid) }
+
+// UserNS is the holder's user namespace (the sandbox joins it without root).
+func (f *Fence) UserNS() string { return fmt.Sprintf("/proc/%d/ns/user", f.holder.Process.Pid) }
+
+// Close stops slirp4netns and the holder and waits for both.
+func (f *Fence) Close() {
+	if f.exitW != nil {
+		f.exitW.Close()
+	}
+	if f.holderIn != nil {
+		f.holderIn.Close()
+	}
+	for _, c := range []*exec.Cmd{f.slirp, f.holder} {
+		if c == nil || c.Process == nil {
+			continue
+		}
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			c.Process.Kill()
+			<-done
+		}
+	}
+}
+
+// HolderMain is the holder: it runs in the new namespaces, reads the
+// rules on stdin, brings lo up, installs the rules, says "ready" and then
+// holds the namespaces until its stdin closes (brig ended or died).
+func HolderMain() {
+	r := bufio.NewReader(os.Stdin)
+	fail := func(err error) {
+		fmt.Printf("error: %v\n", err)
+		os.Exit(1)
+	}
+	var allows []Allow
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		fail(fmt.Errorf("reading the rules: %w", err))
+	}
+	if err := json.Unmarshal(line, &allows); err != nil {
+		fail(fmt.Errorf("reading the rules: %w", err))
+	}
+	if err := loopbackUp(); err != nil {
+		fail(err)
+	}
+	if err := install(allows); err != nil {
+		fail(err)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, r)
+	os.Exit(0)
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	return nil
+}

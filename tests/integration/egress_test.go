@@ -1,0 +1,290 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Servers for the --allow-net tests: a network namespace held by a
+// process the test starts, joined to the host by a veth (host side
+// 10.215.0.1), with busybox httpd on 8080 and 9090 at two addresses.
+const (
+	srvA = "10.215.0.2"
+	srvB = "10.215.0.3"
+)
+
+func egressServers(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		t.Skip("slirp4netns is not installed (make deps installs it)")
+	}
+	holder := exec.Command("unshare", "--net", "--", "sleep", "600")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	hostIf := fmt.Sprintf("bteg%d", os.Getpid()%100000)
+	t.Cleanup(func() {
+		holder.Process.Kill()
+		holder.Wait()
+		exec.Command("ip", "link", "del", hostIf).Run() // gone with the namespace already
+		if exec.Command("ip", "link", "show", hostIf).Run() == nil {
+			t.Errorf("veth %s left", hostIf)
+		}
+	})
+	pid := strconv.Itoa(holder.Process.Pid)
+	var nsReady bool
+	for i := 0; i < 100 && !nsReady; i++ {
+		a, _ := os.Readlink("/proc/self/ns/net")
+		b, _ := os.Readlink("/proc/" + pid + "/ns/net")
+		nsReady = b != "" && a != b
+		if !nsReady {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	in := func(args ...string) []string { return append([]string{"nsenter", "-t", pid, "-n"}, args...) }
+	for _, c := range [][]string{
+		{"ip", "link", "add", hostIf, "type", "veth", "peer", "name", "srv0", "netns", pid},
+		{"ip", "addr", "add", "10.215.0.1/24", "dev", hostIf},
+		{"ip", "link", "set", hostIf, "up"},
+		in("ip", "addr", "add", srvA+"/24", "dev", "srv0"),
+		in("ip", "addr", "add", srvB+"/24", "dev", "srv0"),
+		in("ip", "link", "set", "srv0", "up"),
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c, err, out)
+		}
+	}
+	www := t.TempDir()
+	os.Chmod(www, 0o755)
+	for _, addr := range []string{srvA, srvB} {
+		for _, port := range []string{"8080", "9090"} {
+			os.WriteFile(filepath.Join(www, "id"), []byte("server\n"), 0o644)
+			sub := filepath.Join(www, addr+"_"+port)
+			os.Mkdir(sub, 0o755)
+			os.WriteFile(filepath.Join(sub, "id"), []byte(addr+":"+port+"\n"), 0o644)
+			c := in("busybox", "httpd", "-f", "-p", addr+":"+port, "-h", sub)
+			srv := exec.Command(c[0], c[1:]...)
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+		}
+	}
+	// The servers answer the host before any sandbox asks.
+	for _, u := range []string{srvA + ":8080", srvA + ":9090", srvB + ":8080", srvB + ":9090"} {
+		var out []byte
+		for i := 0; i < 100; i++ {
+			if out, _ = exec.Command("sh", "-c", strings.TrimSuffix(fetch(u), "; ")).Output(); strings.HasSuffix(string(out), ": "+u+"\n") {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if string(out) != u+": "+u+"\n" {
+			t.Fatalf("server %s not answering the host: %q", u, out)
+		}
+	}
+}
+
+// fetch is a shell line printing "HOST:PORT: body" or "HOST:PORT: the
+// error" (busybox nc: the static busybox's wget crashes on this host).
+func fetch(hostPort string) string {
+	h, p, _ := strings.Cut(hostPort, ":")
+	return fmt.Sprintf(`echo "%s: $(printf 'GET /id HTTP/1.0\r\n\r\n' | busybox nc -w 3 %s %s 2>&1 | tail -n 1)"; `, hostPort, h, p)
+}
+
+// sandboxAs runs brig run as uid (0: as root).
+func sandboxAs(t *testing.T, uid int, args ...string) result {
+	t.Helper()
+	if uid == 0 {
+		return sandbox(t, "/", args...)
+	}
+	root := sandboxRoot(t)
+	os.Chown(root, uid, uid)
+	cmd := exec.Command(brigBin, append([]string{"--root", root, "run"}, args...)...)
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("brig run -- left state: %v", ents)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// tunForUsers gives /dev/net/tun Debian's default mode (0666) for the
+// test, as slirp4netns needs it without root, and restores the mode.
+func tunForUsers(t *testing.T) {
+	fi, err := os.Stat("/dev/net/tun")
+	if err != nil {
+		t.Skip("no /dev/net/tun")
+	}
+	if fi.Mode().Perm() == 0o666 {
+		return
+	}
+	old := fi.Mode().Perm()
+	// Without it brig says what is missing.
+	if r := sandboxAs(t, rootlessUID, "--allow-net", srvA+":8080", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "/dev/net/tun") {
+		t.Errorf("rootless --allow-net without tun access: exit %d, %s", r.code, r.stderr)
+	}
+	if err := os.Chmod("/dev/net/tun", 0o666); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod("/dev/net/tun", old) })
+}
+
+// TestSandboxAllowNet: only the allowed destinations answer; the address
+// rule (nftables) and the port rule (Landlock) each hold on their own;
+// the command can't open the raw or packet sockets that would bypass the
+// output hook. As root and without root.
+func TestSandboxAllowNet(t *testing.T) {
+	egressServers(t)
+	for _, tc := range []struct {
+		name string
+		uid  int
+	}{{"root", 0}, {"rootless", rootlessUID}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.uid != 0 {
+				tunForUsers(t)
+			}
+			r := sandboxAs(t, tc.uid, "--allow-net", srvA+":8080", "--", "sh", "-c",
+				fetch(srvA+":8080")+fetch(srvA+":9090")+fetch(srvB+":8080")+
+					`busybox httpd -p 127.0.0.1:9999 -h /tmp; `+fetch("127.0.0.1:9999")+
+					`echo "arping: $(busybox arping -c 1 -w 1 -I tap0 10.0.2.2 2>&1)"; `+
+					`grep CapEff /proc/self/status`)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+			}
+			contains(t, r.stdout, srvA+":8080: "+srvA+":8080\n", "the allowed destination answers")
+			// 9090 is refused by Landlock before any packet leaves.
+			contains(t, r.stdout, srvA+":9090: nc: can't connect to remote host ("+srvA+"): Permission denied", "another port of the allowed host")
+			// 8080 on another address passes Landlock; nftables resets it.
+			contains(t, r.stdout, srvB+":8080: nc: can't connect to remote host ("+srvB+"): Connection refused", "the allowed port on another host")
+			// Loopback passes nftables; Landlock's port rule holds.
+			contains(t, r.stdout, "127.0.0.1:9999: nc: can't connect to remote host (127.0.0.1): Permission denied", "a local port not allowed")
+			contains(t, r.stdout, "not permitted", "a packet socket (arping)")
+			if f := strings.Fields(r.stdout[strings.LastIndex(r.stdout, "CapEff:"):]); len(f) < 2 {
+				t.Fatalf("no CapEff in %q", r.stdout)
+			} else if v, _ := strconv.ParseUint(f[1], 16, 64); v&(1<<12|1<<13) != 0 {
+				t.Errorf("CAP_NET_ADMIN or CAP_NET_RAW held with --allow-net: %s", f[1])
+			}
+
+			// A host with no port: every port of it, nothing else; no
+			// Landlock port rule, so loopback works.
+			r = sandboxAs(t, tc.uid, "--allow-net", srvB, "--", "sh", "-c",
+				fetch(srvB+":9090")+fetch(srvB+":8080")+fetch(srvA+":8080")+
+					`busybox httpd -p 127.0.0.1:9999 -h /etc; busybox nc -w 3 127.0.0.1 9999 </dev/null && echo local-ok`)
+			contains(t, r.stdout, srvB+":9090: "+srvB+":9090\n", "a host allowed on every port")
+			contains(t, r.stdout, srvB+":8080: "+srvB+":8080\n", "a host allowed on every port")
+			contains(t, r.stdout, srvA+":8080: nc: can't connect to remote host ("+srvA+"): Connection refused", "a host not allowed")
+			contains(t, r.stdout, "local-ok", "loopback without a port rule")
+		})
+	}
+	// The same from a --profile file.
+	prof := filepath.Join(t.TempDir(), "net.yaml")
+	os.WriteFile(prof, []byte("allow-net: [\""+srvA+":9090\"]\n"), 0o644)
+	r := sandbox(t, "/", "--profile", prof, "--", "sh", "-c", fetch(srvA+":9090")+fetch(srvA+":8080"))
+	contains(t, r.stdout, srvA+":9090: "+srvA+":9090\n", "allow-net from a profile")
+	contains(t, r.stdout, srvA+":8080: nc: can't connect", "allow-net from a profile")
+}
+
+// TestSandboxAllowNetBadValues: each bad value is named, exit 2, nothing
+// started or left.
+func TestSandboxAllowNetBadValues(t *testing.T) {
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		t.Skip("slirp4netns is not installed")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--allow-net", "10.1.2.3:99999"}, `"10.1.2.3:99999": port "99999"`},
+		{[]string{"--allow-net", "localhost:80"}, "loopback"},
+		{[]string{"--allow-net", "127.0.0.1"}, "loopback"},
+		{[]string{"--allow-net", "10.0.2.7:80"}, "overlaps the sandbox's own network"},
+		{[]string{"--allow-net", "[2001:db8::1]:443"}, "IPv6"},
+		{[]string{"--allow-net", "no-such-host.invalid"}, `resolving no-such-host.invalid`},
+		{[]string{"--allow-net", "bad_host!:80"}, "neither an IPv4 address nor a host name"},
+		{[]string{"--allow-net", "10.1.2.3", "--net", "host"}, "--net host and --allow-net"},
+		{[]string{"--allow-net", "10.1.2.3", "--cap-add", "NET_ADMIN"}, "--cap-add NET_ADMIN: not with --allow-net"},
+	} {
+		r := sandbox(t, "/", append(tc.args, "--", "true")...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, want 2 and %q in: %s", tc.args, r.code, tc.want, r.stderr)
+		}
+	}
+}
+
+// TestSandboxAllowNetKilledBrig: the holder and slirp4netns die with a
+// killed brig.
+func TestSandboxAllowNetKilledBrig(t *testing.T) {
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		t.Skip("slirp4netns is not installed")
+	}
+	root := sandboxRoot(t)
+	cmd := exec.Command(brigBin, "--root", root, "run", "--name", "egress-victim", "--allow-net", srvA+":80", "--", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var kids []int
+	for i := 0; i < 300; i++ {
+		time.Sleep(20 * time.Millisecond)
+		out, _ := exec.Command(brigBin, "--root", root, "state", "egress-victim").Output()
+		if strings.Contains(string(out), `"running"`) {
+			kids = children(cmd.Process.Pid) // holder, slirp4netns, the container's init
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(kids) < 3 {
+		t.Fatalf("brig run --allow-net started %v, want the holder, slirp4netns and the command", kids)
+	}
+	for _, pid := range kids {
+		if !gone(pid) {
+			t.Errorf("pid %d (%s) outlived its killed brig", pid, comm(pid))
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if out, err := exec.Command(brigBin, "--root", root, "run", "--", "true").CombinedOutput(); err != nil {
+		t.Fatalf("next run: %v %s", err, out)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("leftovers after the next run: %v", ents)
+	}
+}
+
+// children lists the PIDs whose parent is ppid.
+func children(ppid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func comm(pid int) string {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(data))
+}
