@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"brig/internal/egress"
+	"brig/internal/idmap"
 	"brig/internal/initproc"
 	_ "brig/internal/nsenter" // the C constructor that enters namespaces
 	"brig/internal/state"
@@ -51,6 +52,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == egress.HolderArg {
 		egress.HolderMain() // never returns
+	}
+	if len(os.Args) > 1 && os.Args[1] == idmap.HolderArg {
+		idmap.HolderMain() // never returns
 	}
 	os.Exit(realMain(os.Args[1:], os.Stderr))
 }

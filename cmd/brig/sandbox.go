@@ -12,6 +12,7 @@ import (
 
 	"brig/internal/container"
 	"brig/internal/egress"
+	"brig/internal/idmap"
 	"brig/internal/sandbox"
 )
 
@@ -194,6 +195,20 @@ func cmdSandbox(g *global, args []string) (int, error) {
 		o.Egress = &sandbox.Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts}
 		if ports, ok := egress.Ports(dests); ok {
 			o.Egress.Ports = ports
+		}
+	}
+	if os.Geteuid() == 0 {
+		// Writable host paths are id-mapped into the sandbox's user
+		// namespace where their filesystems allow it.
+		paths := sandbox.WritablePaths(o)
+		o.IdmapRW = len(paths) > 0
+		for _, p := range paths {
+			abs, _ := filepath.Abs(p)
+			if err := idmap.Probe(abs, sandbox.RootMapping(), sandbox.RootMapping()); err != nil {
+				g.logw.Warn(fmt.Sprintf("%s: %v: the sandbox keeps the host's user namespace (root inside is root outside)", p, err))
+				o.IdmapRW = false
+				break
+			}
 		}
 	}
 	s, err := sandbox.Build(o, rootDir)

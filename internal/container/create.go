@@ -19,6 +19,7 @@ import (
 	"brig/internal/cgroup"
 	"brig/internal/console"
 	"brig/internal/hooks"
+	"brig/internal/idmap"
 	"brig/internal/initproc"
 	"brig/internal/lsm"
 	"brig/internal/spec"
@@ -200,6 +201,38 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	for i := 0; i < o.PreserveFDs; i++ {
 		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
+	if o.DieWithParent {
+		// A pidfd of this brig: the init checks it after its last
+		// parent-death signal is set (credential changes clear the
+		// signal, and in a PID namespace getppid can't tell).
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			return nil, fmt.Errorf("pidfd: %w", err)
+		}
+		pf := os.NewFile(uintptr(fd), "brig-pidfd")
+		defer pf.Close()
+		bo.ExtraFiles = append(bo.ExtraFiles, pf)
+		cfg.ParentFD = 3 + len(bo.ExtraFiles) - 1
+	}
+	// Bind-mount sources of a container with a user namespace of its own
+	// are cloned here, with the host's privileges (and id-mapped where
+	// asked), and attached by the init.
+	trees, err := sourceTrees(s, bundle, o.Rootless)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, t := range trees {
+			t.Close()
+		}
+	}()
+	for i, t := range trees {
+		bo.ExtraFiles = append(bo.ExtraFiles, t)
+		if cfg.TreeFDs == nil {
+			cfg.TreeFDs = map[int]int{}
+		}
+		cfg.TreeFDs[i] = 3 + len(bo.ExtraFiles) - 1
+	}
 	if s.Process.Terminal {
 		if o.ConsoleSocket == "" {
 			return nil, errors.New("process.terminal is true: --console-socket is required")
@@ -342,6 +375,68 @@ func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec) error {
 			return fmt.Errorf("container init: unexpected message %q", m.Type)
 		}
 	}
+}
+
+// sourceTrees clones the sources of bind mounts: those asking for an
+// id-mapped mount (one user namespace per distinct mapping), and, when
+// the container gets a new user namespace from a root brig, every other
+// one too — its root, an unprivileged id on the host, may not be able to
+// reach them (runc does the same).
+func sourceTrees(s *specs.Spec, bundle string, rootless bool) (map[int]*os.File, error) {
+	cloneAll := !rootless && spec.HasNewNamespace(s.Linux.Namespaces, specs.UserNamespace) && spec.HasNamespace(s.Linux.Namespaces, specs.MountNamespace)
+	trees := map[int]*os.File{}
+	nss := map[string]*os.File{}
+	defer func() {
+		for _, ns := range nss {
+			ns.Close()
+		}
+	}()
+	fail := func(err error) (map[int]*os.File, error) {
+		for _, t := range trees {
+			t.Close()
+		}
+		return nil, err
+	}
+	for i, m := range s.Mounts {
+		opts := spec.ParseMountOptions(m.Options)
+		if !opts.Bind && m.Type != "bind" {
+			continue
+		}
+		src := m.Source
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(bundle, src)
+		}
+		uids, gids, recursive, ok := idmap.Wanted(m, s.Linux)
+		if !ok && cloneAll {
+			t, err := idmap.Clone(src, opts.Recursive)
+			if err != nil {
+				return fail(fmt.Errorf("mounts[%d] (bind on %s): %w", i, m.Destination, err))
+			}
+			trees[i] = t
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if rootless {
+			return fail(fmt.Errorf("mounts[%d]: id-mapped mounts need root (the host's user namespace owns the filesystem)", i))
+		}
+		key := fmt.Sprint(uids, gids)
+		ns := nss[key]
+		if ns == nil {
+			var err error
+			if ns, err = idmap.UserNS(uids, gids); err != nil {
+				return fail(fmt.Errorf("mounts[%d]: %w", i, err))
+			}
+			nss[key] = ns
+		}
+		t, err := idmap.Tree(src, ns, opts.Recursive, recursive)
+		if err != nil {
+			return fail(fmt.Errorf("mounts[%d] (bind on %s): %w", i, m.Destination, err))
+		}
+		trees[i] = t
+	}
+	return trees, nil
 }
 
 func errString(err error) string {

@@ -246,14 +246,15 @@ func Features() *features.Features {
 		MountOptions: []string{
 			"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "lazytime", "loud",
 			"mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime", "nostrictatime",
-			"nosuid", "private", "rbind", "rdev", "relatime", "remount", "ro", "rprivate", "rro", "rrw", "rshared",
+			"idmap", "nosuid", "private", "rbind", "rdev", "relatime", "remount", "ridmap", "ro", "rprivate", "rro", "rrw", "rshared",
 			"rslave", "rnodev", "rnoexec", "rnosuid", "rnosymfollow", "runbindable", "rw", "shared", "silent",
 			"slave", "strictatime", "suid", "sync", "unbindable",
 		},
 		Linux: &features.Linux{
-			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
-			Capabilities: capNames,
-			Cgroup:       &features.Cgroup{V1: &t, V2: &t, Systemd: &t},
+			Namespaces:      []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
+			Capabilities:    capNames,
+			Cgroup:          &features.Cgroup{V1: &t, V2: &t, Systemd: &t},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &t}},
 			Seccomp: &features.Seccomp{
 				Enabled: &t,
 				Actions: []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",

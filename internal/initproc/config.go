@@ -27,11 +27,14 @@ type Config struct {
 	UserNS       bool              `json:"userNS,omitempty"`   // in a user namespace of its own (new or joined)
 	CgroupNS     bool              `json:"cgroupNS,omitempty"` // a new cgroup namespace
 	ConsoleFD    int               `json:"consoleFD,omitempty"`
+	TreeFDs      map[int]int       `json:"treeFDs,omitempty"` // mounts[i] → fd of its source's tree, made by brig
 	PreserveFDs  int               `json:"preserveFDs,omitempty"`
 	State        *specs.State      `json:"state,omitempty"` // for createContainer/startContainer hooks
 	// DieWithParent: the container's process is killed when the brig
 	// command that runs it dies (brig run -- CMD leaves nothing behind).
 	DieWithParent bool `json:"dieWithParent,omitempty"`
+	// ParentFD is a pidfd of that brig command (with DieWithParent).
+	ParentFD int `json:"parentFD,omitempty"`
 	// Caps are process.capabilities resolved against the host by brig.
 	Caps *caps.Sets `json:"caps,omitempty"`
 	// ApparmorAvailable and SelinuxEnabled are what the host has.

@@ -84,7 +84,10 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 		rc := &rootfs.Config{
 			Root: s.Root.Path, Mounts: s.Mounts, Propagation: l.RootfsPropagation,
 			Devices: l.Devices, MountLabel: l.MountLabel, InUserNS: cfg.UserNS,
-			CgroupNS: cfg.CgroupNS, CgroupPaths: cfg.CgroupPaths,
+			CgroupNS: cfg.CgroupNS, CgroupPaths: cfg.CgroupPaths, Trees: map[int]*os.File{},
+		}
+		for i, fd := range cfg.TreeFDs {
+			rc.Trees[i] = os.NewFile(uintptr(fd), fmt.Sprintf("mounts[%d]-source", i))
 		}
 		if err := rootfs.Prepare(rc); err != nil {
 			return err
@@ -507,8 +510,13 @@ func (fp *finalProcess) finish() error {
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 			return fmt.Errorf("parent-death signal: %w", err)
 		}
-		if os.Getppid() == 1 {
-			return errors.New("brig exited before the command started")
+		// brig may have died while the signal was cleared: its pidfd
+		// is readable once it has exited.
+		if fp.cfg.ParentFD > 0 {
+			pfd := []unix.PollFd{{Fd: int32(fp.cfg.ParentFD), Events: unix.POLLIN}}
+			if n, err := unix.Poll(pfd, 0); err == nil && n > 0 {
+				return errors.New("brig exited before the command started")
+			}
 		}
 	}
 	env := proc.Env

@@ -30,6 +30,11 @@ type Config struct {
 	CgroupNS bool
 	// CgroupPaths are the container's cgroups by controller ("" for v2).
 	CgroupPaths map[string]string
+	// Trees are detached clones of bind-mount sources the brig command made
+	// for mounts[i] (id-mapped where asked, see internal/idmap), attached
+	// instead of a clone of the source made here: a container root mapped
+	// to an unprivileged id may not reach the source itself.
+	Trees map[int]*os.File
 }
 
 // Prepare does everything before pivot_root: it runs in the container's
@@ -60,7 +65,7 @@ func Prepare(c *Config) error {
 	devBound := false
 	for i := range c.Mounts {
 		m := &c.Mounts[i]
-		if err := mountEntry(c, root, m); err != nil {
+		if err := mountEntry(c, root, m, c.Trees[i]); err != nil {
 			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
@@ -157,7 +162,7 @@ func openTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 	return h, nil
 }
 
-func mountEntry(c *Config, root *os.File, m *specs.Mount) error {
+func mountEntry(c *Config, root *os.File, m *specs.Mount, tree *os.File) error {
 	opts := spec.ParseMountOptions(m.Options)
 	data := opts.Data
 	if c.MountLabel != "" && m.Type != "proc" && m.Type != "sysfs" && m.Type != "cgroup" && m.Type != "cgroup2" && !opts.Bind && m.Type != "bind" {
@@ -165,7 +170,7 @@ func mountEntry(c *Config, root *os.File, m *specs.Mount) error {
 	}
 	switch {
 	case opts.Bind || m.Type == "bind":
-		return bindMount(root, m, opts)
+		return bindMount(root, m, opts, tree)
 	case m.Type == "cgroup":
 		return mountCgroup(c, root, m, opts)
 	}
@@ -221,10 +226,13 @@ func checkProcTarget(target *os.File, dest string) error {
 	return nil
 }
 
-func bindMount(root *os.File, m *specs.Mount, opts spec.MountOptions) error {
-	src, err := os.OpenFile(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("bind source: %w", err)
+func bindMount(root *os.File, m *specs.Mount, opts spec.MountOptions, prepared *os.File) error {
+	src := prepared
+	if src == nil {
+		var err error
+		if src, err = os.OpenFile(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("bind source: %w", err)
+		}
 	}
 	defer src.Close()
 	var st unix.Stat_t
@@ -240,11 +248,13 @@ func bindMount(root *os.File, m *specs.Mount, opts spec.MountOptions) error {
 	// to every mount below it too.
 	set := msFlagsToAttr(opts.Flags)
 	clr := msFlagsToAttr(opts.ClearFlags)
-	tree, err := cloneTree(src, opts.Recursive)
-	if err != nil {
-		return err
+	tree := int(src.Fd())
+	if prepared == nil {
+		if tree, err = cloneTree(src, opts.Recursive); err != nil {
+			return err
+		}
+		defer unix.Close(tree)
 	}
-	defer unix.Close(tree)
 	if err := setAttr(tree, set, clr, false); err != nil {
 		return err
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Pids     int64
 	Degraded []string // layers allowed to be missing
 	Egress   *Egress  // --allow-net: join a fenced network namespace
+	// IdmapRW: as root, the writable host paths can be id-mapped (the
+	// caller probed them), so the sandbox keeps its own user namespace.
+	IdmapRW bool
 }
 
 // Egress is a running egress fence the sandbox joins (see internal/egress).
@@ -192,14 +195,20 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: o.Egress.UserNS})
 		s.Linux.Resources = nil
 		rootlessPts(s)
-	case os.Geteuid() == 0 && len(o.RW) == 0 && !hasWritableBind(o.Volumes):
-		// As root, root inside is an unprivileged range outside. (With
-		// writable host paths it would own nothing there; those runs keep
-		// the host's user namespace until brig has idmapped mounts, and
-		// brig inspect says so.)
+	case os.Geteuid() == 0 && (o.IdmapRW || len(o.RW) == 0 && !hasWritableBind(o.Volumes)):
+		// As root, root inside is an unprivileged range outside. Writable
+		// host paths are id-mapped through the same range, so their files
+		// keep their owners inside and what root inside writes there
+		// belongs to root outside. (Where a path can't be id-mapped, the
+		// run keeps the host's user namespace, and brig inspect says so.)
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: RootRange, Size: 65536}}
-		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: RootRange, Size: 65536}}
+		s.Linux.UIDMappings = RootMapping()
+		s.Linux.GIDMappings = RootMapping()
+		for i, m := range s.Mounts {
+			if m.Type == "bind" && !slices.Contains(m.Options, "ro") {
+				s.Mounts[i].Options = append(s.Mounts[i].Options, "ridmap")
+			}
+		}
 	case os.Geteuid() != 0:
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
@@ -251,6 +260,23 @@ func rootlessPts(s *specs.Spec) {
 			s.Mounts[i].Options = []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
 		}
 	}
+}
+
+// RootMapping is root's sandboxes' id mapping.
+func RootMapping() []specs.LinuxIDMapping {
+	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: RootRange, Size: 65536}}
+}
+
+// WritablePaths are the host paths the sandbox may write: --rw and the
+// sources of writable -v binds.
+func WritablePaths(o *Options) []string {
+	out := slices.Clone(o.RW)
+	for _, v := range o.Volumes {
+		if parts := strings.Split(v, ":"); len(parts) >= 2 && !(len(parts) == 3 && parts[2] == "ro") {
+			out = append(out, parts[0])
+		}
+	}
+	return out
 }
 
 // RootRange is the first host id root's sandboxes map their users to

@@ -46,6 +46,19 @@ func TestValidate(t *testing.T) {
 		{"mount without destination", func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Type: "tmpfs"}) }, "destination: missing"},
 		{"bind without source", func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind"}) }, ".source: missing"},
 		{"hostname without uts", func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] }, "hostname"},
+		{"idmap on tmpfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "tmpfs", Options: []string{"idmap"}})
+		}, "id-mapped mounts are bind mounts"},
+		{"idmap without any mapping", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/x", Options: []string{"ridmap"}})
+		}, "idmap without mappings"},
+		{"idmap uid only", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/x", UIDMappings: []specs.LinuxIDMapping{{Size: 1}}})
+		}, "mounts["},
+		{"idmap zero size", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/x",
+				UIDMappings: []specs.LinuxIDMapping{{Size: 1}}, GIDMappings: []specs.LinuxIDMapping{{Size: 0}}})
+		}, ".gidMappings[0].size"},
 		{"dup namespace", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"})
 		}, "duplicate namespace"},

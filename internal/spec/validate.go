@@ -52,11 +52,11 @@ func Validate(s *specs.Spec) error {
 		if m.Destination == "" {
 			p.add(path+".destination", "missing")
 		}
-		if m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") {
-			if m.Source == "" {
-				p.add(path+".source", "missing for a bind mount")
-			}
+		bind := m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind")
+		if bind && m.Source == "" {
+			p.add(path+".source", "missing for a bind mount")
 		}
+		validateIdmap(&p, path, m, bind, s.Linux)
 	}
 	// A uts namespace of the container's own, new or joined (as runc):
 	// never the host's.
@@ -76,6 +76,31 @@ func Validate(s *specs.Spec) error {
 		validateLinux(&p, s)
 	}
 	return errors.Join(p...)
+}
+
+// validateIdmap checks an id-mapped mount: a bind mount, with both
+// mappings of its own, or the container's user namespace's.
+func validateIdmap(p *problems, path string, m specs.Mount, bind bool, l *specs.Linux) {
+	opt := hasOption(m.Options, "idmap") || hasOption(m.Options, "ridmap")
+	if !opt && len(m.UIDMappings) == 0 && len(m.GIDMappings) == 0 {
+		return
+	}
+	if !bind {
+		p.add(path+".options", "id-mapped mounts are bind mounts (type %q)", m.Type)
+	}
+	if (len(m.UIDMappings) == 0) != (len(m.GIDMappings) == 0) {
+		p.add(path+".uidMappings", "give both uidMappings and gidMappings, or neither")
+	}
+	if len(m.UIDMappings) == 0 && len(m.GIDMappings) == 0 && (l == nil || len(l.UIDMappings) == 0) {
+		p.add(path+".options", "idmap without mappings needs linux.uidMappings/gidMappings to map through")
+	}
+	for name, maps := range map[string][]specs.LinuxIDMapping{".uidMappings": m.UIDMappings, ".gidMappings": m.GIDMappings} {
+		for i, mp := range maps {
+			if mp.Size == 0 {
+				p.add(fmt.Sprintf("%s%s[%d].size", path, name, i), "must be positive")
+			}
+		}
+	}
 }
 
 // ValidateProcess checks a process given to exec (--process FILE).

@@ -155,11 +155,17 @@ func TestSandboxAllowNet(t *testing.T) {
 			if tc.uid != 0 {
 				tunForUsers(t)
 			}
-			r := sandboxAs(t, tc.uid, "--allow-net", srvA+":8080", "--", "sh", "-c",
+			dir, err := os.MkdirTemp(workDir, "rw-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			os.Chown(dir, tc.uid, tc.uid)
+			r := sandboxAs(t, tc.uid, "--allow-net", srvA+":8080", "--rw", dir, "--", "sh", "-c",
 				fetch(srvA+":8080")+fetch(srvA+":9090")+fetch(srvB+":8080")+
 					`busybox httpd -p 127.0.0.1:9999 -h /tmp; `+fetch("127.0.0.1:9999")+
 					`echo "arping: $(busybox arping -c 1 -w 1 -I tap0 10.0.2.2 2>&1)"; `+
-					`grep CapEff /proc/self/status`)
+					`echo "fds: $(ls /proc/self/fd | tr '\n' ' ')"; grep CapEff /proc/self/status`)
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
 			}
@@ -171,6 +177,7 @@ func TestSandboxAllowNet(t *testing.T) {
 			// Loopback passes nftables; Landlock's port rule holds.
 			contains(t, r.stdout, "127.0.0.1:9999: nc: can't connect to remote host (127.0.0.1): Permission denied", "a local port not allowed")
 			contains(t, r.stdout, "not permitted", "a packet socket (arping)")
+			contains(t, r.stdout, "fds: 0 1 2 3 \n", "no fd of brig's (holder pipes, pidfd, mount trees) in the command")
 			if f := strings.Fields(r.stdout[strings.LastIndex(r.stdout, "CapEff:"):]); len(f) < 2 {
 				t.Fatalf("no CapEff in %q", r.stdout)
 			} else if v, _ := strconv.ParseUint(f[1], 16, 64); v&(1<<12|1<<13) != 0 {

@@ -188,6 +188,25 @@ func TestSandboxRootIsNotHostRoot(t *testing.T) {
 		t.Fatalf("uid inside and map: %q (%s)", r.stdout, r.stderr)
 	}
 	contains(t, r.stdout, "shadow-denied", "root inside can't read root-only host files")
+
+	// With a writable host path too: id-mapped into the sandbox's range,
+	// files keep their owners inside, and what root inside writes belongs
+	// to root outside (not to an unmapped id).
+	dir, err := os.MkdirTemp(workDir, "rw-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "mine"), []byte("x"), 0o644)
+	os.Chown(filepath.Join(dir, "mine"), 1234, 1234)
+	r = sandbox(t, "/", "--rw", dir, "--", "sh", "-c", "cat /proc/self/uid_map; stat -c %u "+dir+"/mine; echo y > "+dir+"/new && echo wrote")
+	f = strings.Fields(r.stdout)
+	if len(f) < 5 || f[1] == "0" || f[3] != "1234" || f[4] != "wrote" {
+		t.Fatalf("--rw as root: uid_map, owner inside, write: %q (%s)", r.stdout, r.stderr)
+	}
+	if got := hostOwner(t, filepath.Join(dir, "new")); got != 0 {
+		t.Errorf("written through --rw: host owner %d, want 0", got)
+	}
 }
 
 // TestSandboxTTYAndSignals: brig run -t -- CMD through a pty gets a
