@@ -51,6 +51,7 @@ fuzz:
 # (what this host can't show).
 vm:
 	scripts/vm.sh
+	scripts/vm.sh -m v2-selinux -r TestSELinux
 	scripts/vm.sh -c
 
 test: deps lint unit fuzz conformance integration vm

@@ -7,6 +7,10 @@
 #   scripts/vm.sh [-m v2-apparmor] [-r REGEXP] [-c] [-k] [-- extra test flags]
 #
 #   -m v2-apparmor  pure cgroup v2 (cgroup_no_v1=all) with AppArmor (default)
+#   -m v2-selinux   pure cgroup v2 with SELinux enforcing: Debian's reference
+#                   policy plus tests/vm/brig_container.cil (a container
+#                   domain), built here with semodule into a private copy of
+#                   the policy store and loaded by the guest's /init
 #   -r REGEXP       tests to run (default: all; the engines' tests skip, the
 #                   cgroup v2 and AppArmor ones run only here)
 #   -c              run the OCI conformance suite (tests/conformance) instead,
@@ -38,7 +42,8 @@ shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 case $mode in
 v2-apparmor) cmdline="cgroup_no_v1=all apparmor=1 security=apparmor" ;;
-*) echo "vm.sh: unknown mode $mode (want v2-apparmor)" >&2; exit 2 ;;
+v2-selinux) cmdline="cgroup_no_v1=all selinux=1 security=selinux enforcing=0" ;;
+*) echo "vm.sh: unknown mode $mode (want v2-apparmor or v2-selinux)" >&2; exit 2 ;;
 esac
 
 need=()
@@ -47,6 +52,10 @@ command -v apparmor_parser >/dev/null 2>&1 || need+=(apparmor)
 command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
+if [ "$mode" = v2-selinux ]; then
+	[ -d /var/lib/selinux/default ] || need+=(selinux-policy-default)
+	command -v semodule >/dev/null 2>&1 || need+=(policycoreutils)
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	echo "vm.sh: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -79,6 +88,27 @@ if [ ! -f "$kdir/vmlinux" ]; then
 	mv "$kdir/vmlinux.tmp" "$kdir/vmlinux"
 	find "$tmp/x/lib/modules" -name brd.ko -exec cp {} "$kdir/" \;
 	rm -rf "$tmp"
+fi
+
+# SELinux: the reference policy with brig's container module, compiled
+# once per module and policy version into a private copy of the store (the
+# host's own store and policy are not touched).
+policy=""
+if [ "$mode" = v2-selinux ]; then
+	cil="$here/tests/vm/brig_container.cil"
+	key="$( (dpkg-query -W -f '${Version}' selinux-policy-default; cat "$cil") | sha256sum | cut -c1-16)"
+	policy="$cache/selinux-$key/policy.33"
+	if [ ! -f "$policy" ]; then
+		echo "vm.sh: building the SELinux policy with $(basename "$cil")"
+		sp="$(mktemp -d)"
+		mkdir -p "$sp/var/lib" "$sp/etc"
+		cp -a /var/lib/selinux "$sp/var/lib/"
+		cp -a /etc/selinux "$sp/etc/"
+		semodule -p "$sp" -s default -n -X 400 -i "$cil" 2>&1 | grep -v 'not in password file' || true
+		mkdir -p "$(dirname "$policy")"
+		cp "$sp/etc/selinux/default/policy/policy.33" "$policy.tmp" && mv "$policy.tmp" "$policy"
+		rm -rf "$sp"
+	fi
 fi
 
 work="$(mktemp -d /tmp/brig-vm.XXXXXX)"
@@ -121,6 +151,10 @@ mkdir -p "$root/usr/share"
 cp -a /usr/share/apparmor-features "$root/usr/share/"
 [ -d /etc/apparmor ] && cp -a /etc/apparmor "$root/etc/"
 cp "$kdir/brd.ko" "$root/lib/brd.ko"
+if [ -n "$policy" ]; then
+	mkdir -p "$root/etc/selinux"
+	cp "$policy" "$root/etc/selinux/policy.33"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 printf '%s\n' "$run" >"$root/tests/run"
@@ -150,6 +184,15 @@ mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs shm /dev/shm
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+if [ -f /etc/selinux/policy.33 ]; then
+	# The policy, then enforcing: the kernel's own domain (this init, brig,
+	# the tests) is permissive in it; containers' domains are not.
+	mount -t selinuxfs selinuxfs /sys/fs/selinux
+	# (one write: selinuxfs takes the policy whole)
+	dd if=/etc/selinux/policy.33 of=/sys/fs/selinux/load bs=16M 2>/dev/null
+	echo 1 > /sys/fs/selinux/enforce
+	echo "selinux: enforce=$(cat /sys/fs/selinux/enforce) context=$(cat /proc/self/attr/current)"
+fi
 if grep -q cgroup2 /proc/filesystems; then
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup
 	echo "+cpu +cpuset +io +memory +pids +hugetlb" > /sys/fs/cgroup/cgroup.subtree_control

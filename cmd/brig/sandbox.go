@@ -90,6 +90,8 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	cpus := fs.Float64("cpus", 0, "CPU limit in CPUs")
 	pids := fs.Int64("pids-limit", 0, "process limit")
 	tty := fs.Bool("t", false, "allocate a terminal")
+	detach := fs.Bool("d", false, "run in the background: print the name and return; output goes to ROOT/.rootfs-NAME.log (brig delete NAME, or the next brig run once it ended, removes it)")
+	fs.Bool("read-only", true, "the root is read-only (always; /tmp stays writable)")
 	check := fs.Bool("check", false, "print what this host can enforce, and exit")
 	var allowNet stringList
 	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else (repeatable; names are resolved now)")
@@ -169,7 +171,16 @@ func cmdSandbox(g *global, args []string) (int, error) {
 	if err := os.Mkdir(rootDir, 0o755); err != nil {
 		return 1, fmt.Errorf("sandbox root: %w", err)
 	}
-	defer os.RemoveAll(rootDir)
+	keepRoot := false // a detached sandbox's root outlives this brig
+	defer func() {
+		if !keepRoot {
+			os.RemoveAll(rootDir)
+			os.Remove(rootDir + ".log")
+		}
+	}()
+	if *detach && (*tty || len(allowNet) > 0) {
+		return 2, usagef("-d: not with -t or --allow-net (a terminal and an egress fence live with the brig that runs them)")
+	}
 	if err := sandbox.PrepareRoot(rootDir); err != nil {
 		return 1, err
 	}
@@ -222,8 +233,27 @@ func cmdSandbox(g *global, args []string) (int, error) {
 		}
 	}
 	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0, DieWithParent: true, OptionalLimits: slices.Contains(degraded, "cgroup")}
-	code, err := container.Run(store, co, false)
+		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !*detach, OptionalLimits: slices.Contains(degraded, "cgroup")}
+	if *detach {
+		// In the background: no stdin; output to a log file beside the
+		// sandbox's root, removed with it.
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			return 1, err
+		}
+		defer null.Close()
+		logf, err := os.OpenFile(rootDir+".log", os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o600)
+		if err != nil {
+			return 1, fmt.Errorf("-d: %w", err)
+		}
+		defer logf.Close()
+		co.Stdin, co.Stdout, co.Stderr = null, logf, logf
+	}
+	code, err := container.Run(store, co, *detach)
+	if err == nil && *detach {
+		keepRoot = true
+		fmt.Println(id)
+	}
 	if err != nil && co.Rootless && strings.Contains(err.Error(), "linux.resources: limits need a cgroup") {
 		return 1, fmt.Errorf("%w (or add --allow-degraded cgroup to run without the limits)", err)
 	}

@@ -179,7 +179,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	cfg := &initproc.Config{
 		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
 		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs, Caps: capSets,
-		DieWithParent: o.DieWithParent,
+		DieWithParent: o.DieWithParent, LandlockABI: lsm.LandlockABI(),
 	}
 	for _, ns := range s.Linux.Namespaces {
 		nf := nsFlags[ns.Type]

@@ -165,6 +165,12 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 			warn(err.Error())
 		}
 	}
+	// A `brig run --` sandbox's root directory goes with it.
+	if sb, err := filepath.Abs(filepath.Join(store.Root, SandboxRootPrefix+id)); err == nil && c.Bundle == sb {
+		os.RemoveAll(sb)
+		os.Remove(sb + ".hosts")
+		os.Remove(sb + ".log")
+	}
 	return store.Remove(id)
 }
 
@@ -338,7 +344,7 @@ func CollectSandboxes(store state.Store, warn func(string)) {
 		if !ok {
 			continue
 		}
-		id = strings.TrimSuffix(id, ".hosts") // --allow-net's /etc/hosts
+		id = strings.TrimSuffix(strings.TrimSuffix(id, ".hosts"), ".log") // --allow-net's /etc/hosts, -d's output
 		c, err := Load(store, id)
 		if err == nil && c.Status() != specs.StateStopped {
 			continue // still running under a live brig
@@ -352,5 +358,6 @@ func CollectSandboxes(store state.Store, warn func(string)) {
 		Delete(store, id, true, warn)
 		os.RemoveAll(filepath.Join(store.Root, SandboxRootPrefix+id))
 		os.Remove(filepath.Join(store.Root, SandboxRootPrefix+id+".hosts"))
+		os.Remove(filepath.Join(store.Root, SandboxRootPrefix+id+".log"))
 	}
 }

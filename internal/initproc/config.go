@@ -33,6 +33,8 @@ type Config struct {
 	// DieWithParent: the container's process is killed when the brig
 	// command that runs it dies (brig run -- CMD leaves nothing behind).
 	DieWithParent bool `json:"dieWithParent,omitempty"`
+	// LandlockABI is the host's, as the brig command found it.
+	LandlockABI int `json:"landlockABI,omitempty"`
 	// ParentFD is a pidfd of that brig command (with DieWithParent).
 	ParentFD int `json:"parentFD,omitempty"`
 	// Caps are process.capabilities resolved against the host by brig.

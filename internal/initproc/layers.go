@@ -166,9 +166,16 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 			return err
 		}
 	}
-	// 8. A session keyring of the container's own.
+	// 8. A session keyring of the container's own, with the process's
+	// SELinux label.
 	if !cfg.NoNewKeyring {
-		if _, err := unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID); err != nil && !errors.Is(err, unix.ENOSYS) {
+		restore, err := lsm.SetSELinuxKeyLabel(cfg.Process.SelinuxLabel)
+		if err != nil {
+			return err
+		}
+		_, err = unix.KeyctlJoinSessionKeyring("_ses." + cfg.ID)
+		restore()
+		if err != nil && !errors.Is(err, unix.ENOSYS) {
 			return fmt.Errorf("join session keyring: %w", err)
 		}
 	}
@@ -490,7 +497,7 @@ func (fp *finalProcess) finish() error {
 	// Landlock: after the labels, before seccomp (which may not allow the
 	// landlock syscalls); it sets no_new_privs, as Landlock requires.
 	if fp.landlock != nil {
-		if err := fp.landlock.Enforce(); err != nil {
+		if err := fp.landlock.Enforce(fp.cfg.LandlockABI); err != nil {
 			return err
 		}
 	}

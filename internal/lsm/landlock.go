@@ -137,11 +137,17 @@ func LandlockABI() int {
 }
 
 // Enforce restricts the calling process (init, just before execve) to the
-// rule set. It sets no_new_privs, which Landlock needs.
-func (l *Landlock) Enforce() error {
+// rule set. It sets no_new_privs, which Landlock needs. hostABI is the ABI
+// the brig command found on the host: less here means the system calls
+// are denied to this process (a seccomp filter that had to be loaded
+// earlier), and best effort must not quietly become nothing.
+func (l *Landlock) Enforce(hostABI int) error {
 	fs, net, scoped, err := l.sets()
 	if err != nil {
 		return err
+	}
+	if abi := LandlockABI(); abi < hostABI {
+		return fmt.Errorf("landlock: the host has ABI %d but this process reaches %d: the container's seccomp profile, loaded before Landlock (for SCMP_ACT_NOTIFY or without noNewPrivileges), denies the landlock system calls", hostABI, abi)
 	}
 	if LandlockABI() == 0 {
 		if l.DisableBestEffort {

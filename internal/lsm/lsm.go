@@ -153,6 +153,18 @@ func openAppArmorAttr(attr, value, profile string) (func() error, error) {
 	}, nil
 }
 
+// SetSELinuxKeyLabel makes keyrings this thread creates get label, until
+// the returned function resets it.
+func SetSELinuxKeyLabel(label string) (func(), error) {
+	if label == "" {
+		return func() {}, nil
+	}
+	if err := selinux.SetKeyLabel(label); err != nil {
+		return nil, fmt.Errorf("selinux: set keyring label %q: %w", label, err)
+	}
+	return func() { selinux.SetKeyLabel("") }, nil
+}
+
 // SetSELinuxExec sets the label the next execve gets.
 func SetSELinuxExec(label string) error {
 	if label == "" {

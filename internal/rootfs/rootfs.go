@@ -165,7 +165,10 @@ func openTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 func mountEntry(c *Config, root *os.File, m *specs.Mount, tree *os.File) error {
 	opts := spec.ParseMountOptions(m.Options)
 	data := opts.Data
-	if c.MountLabel != "" && m.Type != "proc" && m.Type != "sysfs" && m.Type != "cgroup" && m.Type != "cgroup2" && !opts.Bind && m.Type != "bind" {
+	// The mount label goes in as context= where the filesystem takes it
+	// (tmpfs, devpts...); mqueue doesn't, so its root is labelled after
+	// mounting, as runc does.
+	if c.MountLabel != "" && m.Type != "proc" && m.Type != "sysfs" && m.Type != "cgroup" && m.Type != "cgroup2" && m.Type != "mqueue" && !opts.Bind && m.Type != "bind" {
 		data = joinData(data, fmt.Sprintf("context=%q", c.MountLabel))
 	}
 	switch {
@@ -201,6 +204,16 @@ func mountEntry(c *Config, root *os.File, m *specs.Mount, tree *os.File) error {
 			return bindFD(host, target, true, unix.MOUNT_ATTR_RDONLY|msFlagsToAttr(flags), 0)
 		}
 		return fmt.Errorf("mount: %w", err)
+	}
+	if m.Type == "mqueue" && c.MountLabel != "" {
+		mnt, err := reopenMounted(root, m.Destination)
+		if err != nil {
+			return err
+		}
+		defer mnt.Close()
+		if err := unix.Setxattr(procFD(mnt), "security.selinux", []byte(c.MountLabel), 0); err != nil {
+			return fmt.Errorf("label: %w", err)
+		}
 	}
 	return applyPropagation(root, m, opts)
 }

@@ -61,3 +61,23 @@ func TestLandlockBadRuleSet(t *testing.T) {
 		t.Errorf("state left: %v", ents)
 	}
 }
+
+// TestLandlockNotSilentlyLostToEarlySeccomp: a profile loaded before
+// Landlock (here: no noNewPrivileges) that denies the landlock calls with
+// ENOSYS makes Landlock look absent; brig refuses to start rather than run
+// the rule set unenforced.
+func TestLandlockNotSilentlyLostToEarlySeccomp(t *testing.T) {
+	if out, _ := exec.Command(brigBin, "features").Output(); strings.Contains(string(out), `"io.github.brig.landlock.abi": "0"`) {
+		t.Skip("Landlock is not active on this kernel")
+	}
+	e := newEnv(t, "cat", "/etc/passwd")
+	e.spec.Process.NoNewPrivileges = false
+	enosys := uint(38)
+	e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"}, Action: specs.ActErrno, ErrnoRet: &enosys}}}
+	e.spec.Annotations = map[string]string{"brig.landlock": `{"rules":{"pathBeneath":[{"allowedAccess":["execute","read_file","read_dir"],"paths":["/bin"]}]}}`}
+	r := e.run()
+	if r.code == 0 || !strings.Contains(r.stderr, "denies the landlock system calls") {
+		t.Errorf("exit %d (stdout %q): want a refusal naming the cause: %s", r.code, r.stdout, r.stderr)
+	}
+}

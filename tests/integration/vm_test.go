@@ -164,7 +164,7 @@ func TestV2DeviceFilter(t *testing.T) {
 					e.spec.Linux.Resources.Devices = append(e.spec.Linux.Resources.Devices,
 						specs.LinuxDeviceCgroup{Allow: true, Type: "b", Major: &major, Minor: &minor, Access: "rwm"})
 				}
-				outs[bin] = e.mustRun()
+				outs[bin] = strings.ReplaceAll(e.mustRun(), "\x00", "") // attr/current ends in a NUL
 			}
 			b := outs[brigBin]
 			contains(t, b, "null-ok", "default devices allowed")
@@ -323,5 +323,107 @@ func TestAppArmorNamedProfile(t *testing.T) {
 	r := m.run()
 	if r.code == 0 || !strings.Contains(r.stderr, "process.apparmorProfile") || !strings.Contains(r.stderr, "no profile of that name is loaded") {
 		t.Errorf("missing profile: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// The SELinux lane's container domain (tests/vm/brig_container.cil).
+const (
+	seProcess = "system_u:system_r:brig_container_t:s0:c1,c2"
+	seFiles   = "system_u:object_r:brig_container_file_t:s0:c1,c2"
+)
+
+func needSELinux(t *testing.T) {
+	t.Helper()
+	if data, err := os.ReadFile("/sys/fs/selinux/enforce"); err != nil || strings.TrimSpace(string(data)) != "1" {
+		t.Skip("SELinux is not enforcing on this kernel (the VM lane runs this: scripts/vm.sh -m v2-selinux)")
+	}
+	if err := os.WriteFile("/sys/fs/selinux/context", []byte(seProcess), 0); err != nil {
+		t.Skipf("the policy has no brig_container_t (tests/vm/brig_container.cil): %v", err)
+	}
+}
+
+// selinuxRootfs is a copy of the busybox rootfs labelled for the
+// container (MCS c1,c2), with a file of a type the container domain has
+// no rule for and one of its type in another category.
+func selinuxRootfs(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("cp", "-a", rootfs, dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy rootfs: %v %s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "own"), []byte("own-file\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "other-type"), []byte("secret\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "other-category"), []byte("secret\n"), 0o644)
+	err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return unix.Lsetxattr(p, "security.selinux", []byte(seFiles), 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, label := range map[string]string{"other-type": "system_u:object_r:etc_t:s0", "other-category": "system_u:object_r:brig_container_file_t:s0:c3"} {
+		if err := unix.Lsetxattr(filepath.Join(dir, f), "security.selinux", []byte(label), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestSELinuxLabels: process.selinuxLabel is the container process's
+// context (from inside and from /proc/PID/attr/current outside),
+// linux.mountLabel labels its mounts, and the policy is enforced: a file of
+// another type and one of another MCS category are unreadable although
+// their modes allow it. brig, runc and crun give the same results.
+func TestSELinuxLabels(t *testing.T) {
+	needSELinux(t)
+	dir := selinuxRootfs(t)
+	probe := `cat /proc/self/attr/current; echo; cat /own
+cat /other-type 2>&1 || echo type-denied
+cat /other-category 2>&1 || echo category-denied
+echo x > /tmp/made && echo tmp-written
+grep ' /tmp ' /proc/self/mountinfo | grep -o 'context="[^"]*"'`
+	outs := map[string]string{}
+	for _, bin := range append([]string{brigBin}, otherRuntimes(t)...) {
+		setup := func(e *env) {
+			e.bin = bin
+			e.spec.Version = "1.0.2"
+			e.spec.Root.Path = dir
+			e.spec.Process.SelinuxLabel = seProcess
+			e.spec.Linux.MountLabel = seFiles
+			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}})
+		}
+		e := newEnv(t, "sh", "-c", probe)
+		setup(e)
+		outs[bin] = strings.ReplaceAll(e.mustRun(), "\x00", "") // attr/current ends in a NUL
+
+		// From outside, and brig exec into it.
+		e = newEnv(t, "sleep", "60")
+		setup(e)
+		pid := running(t, e)
+		attr, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/attr/current")
+		if got := strings.TrimRight(string(attr), "\x00\n"); got != seProcess {
+			t.Errorf("%s: /proc/%d/attr/current from outside: %q, want %q", filepath.Base(bin), pid, got, seProcess)
+		}
+		if bin == brigBin {
+			if r := e.brig("exec", e.id, "cat", "/proc/self/attr/current"); strings.TrimRight(r.stdout, "\x00\n") != seProcess {
+				t.Errorf("exec: %q %s", r.stdout, r.stderr)
+			}
+			other := "system_u:system_r:brig_container_t:s0:c1,c2,c5"
+			if r := e.brig("exec", "--process-label", other, e.id, "cat", "/proc/self/attr/current"); strings.TrimRight(r.stdout, "\x00\n") != other {
+				t.Errorf("exec --process-label: %q %s", r.stdout, r.stderr)
+			}
+		}
+		e.brig("delete", "--force", e.id)
+	}
+	b := outs[brigBin]
+	for _, want := range []string{seProcess + "\n", "own-file\n", "Permission denied\ntype-denied\n", "Permission denied\ncategory-denied\n", "tmp-written\n", `context="` + seFiles + `"`} {
+		contains(t, b, want, "brig, SELinux")
+	}
+	for bin, out := range outs {
+		if out != b {
+			t.Errorf("%s differs from brig:\n%s\nbrig:\n%s", filepath.Base(bin), out, b)
+		}
 	}
 }
