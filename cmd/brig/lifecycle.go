@@ -132,7 +132,7 @@ func cmdStart(g *global, args []string) (int, error) {
 
 func cmdRun(g *global, args []string) (int, error) {
 	for _, a := range args {
-		if a == "--" {
+		if a == "--" || a == "--check" || a == "-check" {
 			return cmdSandbox(g, args)
 		}
 	}

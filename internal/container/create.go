@@ -378,19 +378,13 @@ func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec) error {
 }
 
 // sourceTrees clones the sources of bind mounts: those asking for an
-// id-mapped mount (one user namespace per distinct mapping), and, when
+// id-mapped mount (through a user namespace per distinct mapping), and, when
 // the container gets a new user namespace from a root brig, every other
 // one too — its root, an unprivileged id on the host, may not be able to
 // reach them (runc does the same).
 func sourceTrees(s *specs.Spec, bundle string, rootless bool) (map[int]*os.File, error) {
 	cloneAll := !rootless && spec.HasNewNamespace(s.Linux.Namespaces, specs.UserNamespace) && spec.HasNamespace(s.Linux.Namespaces, specs.MountNamespace)
 	trees := map[int]*os.File{}
-	nss := map[string]*os.File{}
-	defer func() {
-		for _, ns := range nss {
-			ns.Close()
-		}
-	}()
 	fail := func(err error) (map[int]*os.File, error) {
 		for _, t := range trees {
 			t.Close()
@@ -421,14 +415,9 @@ func sourceTrees(s *specs.Spec, bundle string, rootless bool) (map[int]*os.File,
 		if rootless {
 			return fail(fmt.Errorf("mounts[%d]: id-mapped mounts need root (the host's user namespace owns the filesystem)", i))
 		}
-		key := fmt.Sprint(uids, gids)
-		ns := nss[key]
-		if ns == nil {
-			var err error
-			if ns, err = idmap.UserNS(uids, gids); err != nil {
-				return fail(fmt.Errorf("mounts[%d]: %w", i, err))
-			}
-			nss[key] = ns
+		ns, err := idmap.UserNS(uids, gids)
+		if err != nil {
+			return fail(fmt.Errorf("mounts[%d]: %w", i, err))
 		}
 		t, err := idmap.Tree(src, ns, opts.Recursive, recursive)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -30,11 +31,32 @@ func HolderMain() {
 	os.Exit(0)
 }
 
+var (
+	nsMu    sync.Mutex
+	nsCache = map[string]*os.File{}
+)
+
 // UserNS returns a user namespace with the given mappings (what a mount is
 // mapped through), made by a short-lived child: the kernel takes maps only
 // for a namespace a process is in. The child is gone when UserNS returns;
-// the namespace lives as long as the returned file.
+// the namespace is kept (one per mapping, for this brig's life: a probe and
+// the mounts after it share one child), so callers don't close it.
 func UserNS(uids, gids []specs.LinuxIDMapping) (*os.File, error) {
+	nsMu.Lock()
+	defer nsMu.Unlock()
+	key := fmt.Sprint(uids, gids)
+	if ns := nsCache[key]; ns != nil {
+		return ns, nil
+	}
+	ns, err := newUserNS(uids, gids)
+	if err != nil {
+		return nil, err
+	}
+	nsCache[key] = ns
+	return ns, nil
+}
+
+func newUserNS(uids, gids []specs.LinuxIDMapping) (*os.File, error) {
 	cmd := exec.Command("/proc/self/exe", HolderArg)
 	cmd.Env = []string{}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Pdeathsig: syscall.SIGKILL,
@@ -124,7 +146,6 @@ func Probe(path string, uids, gids []specs.LinuxIDMapping) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
 	t, err := Tree(path, ns, true, true)
 	if err != nil {
 		return err

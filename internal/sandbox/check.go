@@ -6,7 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"brig/internal/cgroup"
+	"brig/internal/egress"
 	"brig/internal/lsm"
 )
 
@@ -25,6 +28,8 @@ func Check() []string {
 		yes(true, "seccomp: built-in default profile"),
 		yes(abi > 0, fmt.Sprintf("landlock (ABI %d)", abi)),
 		yes(os.Geteuid() == 0 || cgroup.Mode() == "v2", fmt.Sprintf("cgroup limits (%s; without root only where delegated)", cgroup.Mode())),
+		yes(egress.Available() == nil && (os.Geteuid() == 0 || unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil),
+			"egress allow-list, --allow-net (slirp4netns; without root, /dev/net/tun usable by you)"),
 		yes(lsm.AppArmorEnabled(), "apparmor"),
 		yes(lsm.SELinuxEnabled(), "selinux"),
 	}

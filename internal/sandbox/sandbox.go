@@ -195,7 +195,7 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: o.Egress.UserNS})
 		s.Linux.Resources = nil
 		rootlessPts(s)
-	case os.Geteuid() == 0 && (o.IdmapRW || len(o.RW) == 0 && !hasWritableBind(o.Volumes)):
+	case os.Geteuid() == 0 && (o.IdmapRW || len(WritablePaths(o)) == 0):
 		// As root, root inside is an unprivileged range outside. Writable
 		// host paths are id-mapped through the same range, so their files
 		// keep their owners inside and what root inside writes there
@@ -282,15 +282,6 @@ func WritablePaths(o *Options) []string {
 // RootRange is the first host id root's sandboxes map their users to
 // (65536 ids from it), as Podman's default for root.
 const RootRange = 100000
-
-func hasWritableBind(vols []string) bool {
-	for _, v := range vols {
-		if !strings.HasSuffix(v, ":ro") {
-			return true
-		}
-	}
-	return false
-}
 
 func capName(c string) string {
 	c = strings.ToUpper(c)

@@ -88,11 +88,11 @@ func TestSandboxBadFlags(t *testing.T) {
 }
 
 func TestSandboxCheck(t *testing.T) {
-	r := sandbox(t, "/", "--check", "--", "true")
+	r := sandbox(t, "/", "--check")
 	if r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	for _, want := range []string{"landlock (ABI", "seccomp", "user namespace", "cgroup limits"} {
+	for _, want := range []string{"landlock (ABI", "seccomp", "user namespace", "cgroup limits", "--allow-net"} {
 		contains(t, r.stdout, want, "--check")
 	}
 }
