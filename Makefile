@@ -59,6 +59,7 @@ test: deps lint unit fuzz conformance integration vm
 bench: deps build
 	$(GO) run ./tools/bench -brig $(BIN) -n 50
 	$(GO) run ./tools/seccompbench -brig $(BIN)
+	scripts/vm.sh -b
 
 clean:
 	rm -rf bin

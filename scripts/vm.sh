@@ -15,6 +15,9 @@
 #                   cgroup v2 and AppArmor ones run only here)
 #   -c              run the OCI conformance suite (tests/conformance) instead,
 #                   with brig, runc and crun
+#   -b              run the start-up benchmark (tools/bench) instead: crun
+#                   runs on pure cgroup v2, so all three are compared (under
+#                   emulation: the ratios mean more than the times)
 #   -x 'COMMANDS'   run these shell commands in the guest instead (debugging)
 #   -k              keep the work directory
 #
@@ -28,11 +31,12 @@ run='.'
 keep=0
 suite=integration
 shell=""
-while getopts "m:r:cx:k" o; do
+while getopts "m:r:cbx:k" o; do
 	case $o in
 	m) mode=$OPTARG ;;
 	r) run=$OPTARG ;;
 	c) suite=conformance ;;
+	b) suite=bench ;;
 	x) shell=$OPTARG ;;
 	k) keep=1 ;;
 	*) exit 2 ;;
@@ -123,6 +127,9 @@ echo "vm.sh: building brig and the $suite tests"
 if [ "$suite" = conformance ]; then
 	(cd "$here/tests/conformance" && go run . -build-only -work "$root/conformance" &&
 		CGO_ENABLED=0 go build -o "$root/tests/conformance" .)
+elif [ "$suite" = bench ]; then
+	(cd "$here" && CGO_ENABLED=0 go build -o "$root/tests/bench" ./tools/bench &&
+		CGO_ENABLED=0 go build -o "$root/tests/mkbundle" ./tools/mkbundle)
 else
 	(cd "$here" && go test -c -o "$work/integration.test" ./tests/integration)
 fi
@@ -205,6 +212,8 @@ echo "lsm: $(cat /sys/kernel/security/lsm 2>/dev/null)"
 cd /tests
 if [ -s shell ]; then
 	sh -c "$(cat shell)"
+elif [ "$(cat suite)" = bench ]; then
+	./bench -brig /bin/brig -mkbundle /tests/mkbundle -n 30
 elif [ "$(cat suite)" = conformance ]; then
 	# A guest that breaks every program must not look like a pass: brig
 	# must pass at least 25 (runtime-tools v0.9.0 has no cgroup v2 checks,
