@@ -52,6 +52,7 @@ fuzz:
 vm:
 	scripts/vm.sh
 	scripts/vm.sh -m v2-selinux -r TestSELinux
+	scripts/vm.sh -m v2-systemd -r TestSystemd
 	scripts/vm.sh -c
 
 test: deps lint unit fuzz conformance integration vm

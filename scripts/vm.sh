@@ -7,6 +7,8 @@
 #   scripts/vm.sh [-m v2-apparmor] [-r REGEXP] [-c] [-k] [-- extra test flags]
 #
 #   -m v2-apparmor  pure cgroup v2 (cgroup_no_v1=all) with AppArmor (default)
+#   -m v2-systemd   pure cgroup v2 with AppArmor and systemd as PID 1 running
+#                   the tests as a unit (for the systemd cgroup driver)
 #   -m v2-selinux   pure cgroup v2 with SELinux enforcing: Debian's reference
 #                   policy plus tests/vm/brig_container.cil (a container
 #                   domain), built here with semodule into a private copy of
@@ -47,7 +49,8 @@ shift $((OPTIND - 1))
 case $mode in
 v2-apparmor) cmdline="cgroup_no_v1=all apparmor=1 security=apparmor" ;;
 v2-selinux) cmdline="cgroup_no_v1=all selinux=1 security=selinux enforcing=0" ;;
-*) echo "vm.sh: unknown mode $mode (want v2-apparmor or v2-selinux)" >&2; exit 2 ;;
+v2-systemd) cmdline="cgroup_no_v1=all apparmor=1 security=apparmor" ;;
+*) echo "vm.sh: unknown mode $mode (want v2-apparmor, v2-selinux or v2-systemd)" >&2; exit 2 ;;
 esac
 
 need=()
@@ -56,6 +59,7 @@ command -v apparmor_parser >/dev/null 2>&1 || need+=(apparmor)
 command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
+if [ "$mode" = v2-systemd ] && [ ! -x /lib/systemd/systemd ]; then need+=(systemd); fi
 if [ "$mode" = v2-selinux ]; then
 	[ -d /var/lib/selinux/default ] || need+=(selinux-policy-default)
 	command -v semodule >/dev/null 2>&1 || need+=(policycoreutils)
@@ -209,6 +213,16 @@ ip link set lo up
 insmod /lib/brd.ko rd_nr=1 rd_size=16384
 export PATH=/bin:/sbin HOME=/root BRIG=/bin/brig TMPDIR=/tmp
 echo "lsm: $(cat /sys/kernel/security/lsm 2>/dev/null)"
+if [ -x /lib/systemd/systemd ]; then
+	# systemd as PID 1 (for the systemd cgroup driver), running the tests
+	# as its one unit.
+	exec /lib/systemd/systemd --system --unit=brig-tests.service
+fi
+exec /tests/run-tests
+EOF
+cat >"$root/tests/run-tests" <<'EOF'
+#!/bin/sh
+export PATH=/bin:/sbin HOME=/root BRIG=/bin/brig TMPDIR=/tmp
 cd /tests
 if [ -s shell ]; then
 	sh -c "$(cat shell)"
@@ -226,7 +240,26 @@ echo "BRIG-VM-EXIT=$?"
 sync
 reboot -f # with -no-reboot, qemu exits
 EOF
-chmod +x "$root/init"
+chmod +x "$root/init" "$root/tests/run-tests"
+if [ "$mode" = v2-systemd ]; then
+	mkdir -p "$root/lib/systemd" "$root/etc/systemd/system"
+	cp -a /lib/systemd/system "$root/lib/systemd/"
+	copy_bin /lib/systemd/systemd /lib/systemd/systemd
+	copy_bin "$(command -v systemctl)" /bin/systemctl.tmp && mv "$root/bin/systemctl.tmp" "$root/bin/systemctl"
+	printf '%s\n' 0123456789abcdef0123456789abcdef >"$root/etc/machine-id"
+	cat >"$root/etc/systemd/system/brig-tests.service" <<'EOF'
+[Unit]
+Description=brig's VM tests
+DefaultDependencies=no
+
+[Service]
+Type=oneshot
+ExecStart=/tests/run-tests
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+EOF
+fi
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initrd"
 
 bios=()

@@ -427,3 +427,71 @@ grep ' /tmp ' /proc/self/mountinfo | grep -o 'context="[^"]*"'`
 		}
 	}
 }
+
+func needSystemd(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		t.Skip("systemd is not PID 1 here (the VM lane runs this: scripts/vm.sh -m v2-systemd)")
+	}
+}
+
+// TestSystemdCgroupDriver: with --systemd-cgroup and a slice:prefix:name
+// cgroupsPath, systemd makes the container a transient scope in that
+// slice, with the limits as unit properties and in the cgroup files, and
+// delete removes the scope. brig and runc alike.
+func TestSystemdCgroupDriver(t *testing.T) {
+	needSystemd(t)
+	mem, pids := int64(64<<20), int64(50)
+	for _, bin := range append([]string{brigBin}, otherRuntimes(t)...) {
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			if _, err := os.Stat("/run/dbus/system_bus_socket"); err != nil && filepath.Base(bin) == "crun" {
+				t.Skip("crun's systemd driver talks to the D-Bus system bus, which this guest doesn't run (brig and runc use systemd's private socket)")
+			}
+			e := newEnv(t, "sleep", "60")
+			e.bin = bin
+			e.spec.Version = "1.0.2"
+			unit := "brigtest-" + e.id + ".scope"
+			e.spec.Linux.CgroupsPath = "system.slice:brigtest:" + e.id
+			e.spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &mem}
+			e.spec.Linux.Resources.Pids = &specs.LinuxPids{Limit: &pids}
+			e.write()
+			if r := e.brig("--systemd-cgroup", "create", "--bundle", e.bundle, e.id); r.code != 0 {
+				t.Fatalf("create --systemd-cgroup: exit %d: %s", r.code, r.stderr)
+			}
+			if r := e.brig("start", e.id); r.code != 0 {
+				t.Fatalf("start: %s", r.stderr)
+			}
+			pid := e.pid()
+			dir := "/sys/fs/cgroup/system.slice/" + unit
+			own, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+			if got := strings.TrimSpace(string(own)); got != "0::/system.slice/"+unit {
+				t.Errorf("the container's cgroup: %q, want the scope %s", got, unit)
+			}
+			for file, want := range map[string]string{"memory.max": "67108864", "pids.max": "50"} {
+				if data, err := os.ReadFile(filepath.Join(dir, file)); err != nil || strings.TrimSpace(string(data)) != want {
+					t.Errorf("%s/%s: %q %v, want %s", unit, file, data, err, want)
+				}
+			}
+			out, _ := exec.Command("systemctl", "show", unit, "-p", "ActiveState", "-p", "MemoryMax", "-p", "TasksMax").Output()
+			for _, want := range []string{"ActiveState=active", "MemoryMax=67108864", "TasksMax=50"} {
+				contains(t, string(out), want, "systemctl show "+unit)
+			}
+			if r := e.brig("delete", "--force", e.id); r.code != 0 {
+				t.Fatalf("delete: %s", r.stderr)
+			}
+			for i := 0; i < 100; i++ {
+				if _, err := os.Stat(dir); err != nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("the scope's cgroup %s outlived delete", dir)
+			}
+			out, _ = exec.Command("systemctl", "show", unit, "-p", "ActiveState").Output()
+			if strings.Contains(string(out), "=active") {
+				t.Errorf("the scope is still active after delete: %s", out)
+			}
+		})
+	}
+}
