@@ -20,6 +20,9 @@ import (
 type containerd struct {
 	dir, sock string
 	cmd       *exec.Cmd
+	// libcni keeps its result cache in /var/lib/cni, which containerd
+	// 1.6 can't move; removed at the end if it wasn't there before.
+	cniCacheNew bool
 }
 
 var (
@@ -33,7 +36,17 @@ const (
 	ctdImage     = "docker.io/brigtest/busybox:1"
 	ctdPause     = "docker.io/brigtest/pause:1" // the CRI sandbox image
 	criCgroupDir = "brigtest-cri"               // pods' cgroup parent
+	criBridge    = "brigcni0"                   // pods' network: 10.214.99.0/24, the host at .1
+	criSubnet    = "10.214.99"
 )
+
+// cniConfig is the pods' network: the bridge plugin on criBridge.
+func cniConfig(dir string) string {
+	return fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "brigtest", "plugins": [
+  {"type": "bridge", "bridge": %q, "isGateway": false, "ipMasq": false,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s.0/24", "rangeStart": "%s.10"}]], "dataDir": %q}}]}`,
+		criBridge, criSubnet, criSubnet, filepath.Join(dir, "cni-ipam"))
+}
 
 func containerdConfig(dir string) string {
 	return fmt.Sprintf(`version = 2
@@ -48,8 +61,11 @@ state = %[2]q
   restrict_oom_score_adj = true
   sandbox_image = %[4]q
   [plugins."io.containerd.grpc.v1.cri".cni]
-    # Pods here use the host's network: no CNI configuration is read.
+    # A private CNI configuration: a bridge the tests make (criBridge),
+    # host-local addresses kept in the private directory, no gateway (so
+    # no IP forwarding is switched on) and no masquerading.
     conf_dir = "%[8]s"
+    bin_dir = "/usr/lib/cni"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
     default_runtime_name = "runc"
@@ -78,10 +94,28 @@ func startContainerd(t *testing.T) *containerd {
 			return
 		}
 		d := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock")}
+		if _, err := os.Stat("/var/lib/cni"); err != nil {
+			d.cniCacheNew = true
+		}
 		cfg := filepath.Join(dir, "config.toml")
 		if err := os.WriteFile(cfg, []byte(containerdConfig(dir)), 0o644); err != nil {
 			ctdErr = err
 			return
+		}
+		os.MkdirAll(filepath.Join(dir, "cni"), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "cni", "10-brigtest.conflist"), []byte(cniConfig(dir)), 0o644); err != nil {
+			ctdErr = err
+			return
+		}
+		for _, c := range [][]string{
+			{"link", "add", criBridge, "type", "bridge"},
+			{"addr", "add", criSubnet + ".1/24", "dev", criBridge},
+			{"link", "set", criBridge, "up"},
+		} {
+			if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+				ctdErr = fmt.Errorf("ip %v: %v %s", c, err, out)
+				return
+			}
 		}
 		d.cmd = exec.Command("containerd", "--config", cfg)
 		logf, _ := os.Create(filepath.Join(dir, "containerd.log"))
@@ -197,6 +231,11 @@ func stopContainerd() {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
+	}
+	exec.Command("ip", "link", "del", criBridge).Run()
+	if d.cniCacheNew {
+		os.Remove("/var/lib/cni/results") // only when empty: no pod is left
+		os.Remove("/var/lib/cni")
 	}
 	detachMountsUnder(d.dir)
 	ctls, _ := os.ReadDir("/sys/fs/cgroup")

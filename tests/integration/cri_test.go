@@ -41,9 +41,21 @@ type pod struct {
 	id      string
 }
 
-// runPod starts a pod sandbox with the given runtime handler: host network
-// (no CNI here), its own pid and ipc namespaces, under criCgroupDir.
+// runPod starts a pod sandbox with the given runtime handler: host network,
+// its own pid and ipc namespaces, under criCgroupDir.
 func runPod(t *testing.T, d *containerd, handler, name string) *pod {
+	t.Helper()
+	return runPodIn(t, d, handler, name, 2) // NODE
+}
+
+// runPodNet is runPod with a network namespace of the pod's own, on the
+// CNI bridge.
+func runPodNet(t *testing.T, d *containerd, handler, name string) *pod {
+	t.Helper()
+	return runPodIn(t, d, handler, name, 0) // POD
+}
+
+func runPodIn(t *testing.T, d *containerd, handler, name string, network int) *pod {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := map[string]any{
@@ -52,7 +64,7 @@ func runPod(t *testing.T, d *containerd, handler, name string) *pod {
 		"linux": map[string]any{
 			"cgroup_parent": "/" + criCgroupDir,
 			"security_context": map[string]any{
-				"namespace_options": map[string]any{"network": 2, "pid": 0, "ipc": 0}, // NODE, POD, POD
+				"namespace_options": map[string]any{"network": network, "pid": 0, "ipc": 0}, // pid, ipc: POD
 			},
 		},
 	}
@@ -313,5 +325,52 @@ func TestCRILifecycle(t *testing.T) {
 				t.Errorf("cgroup left: %s", e.Name())
 			}
 		}
+	}
+}
+
+// TestCRIPodNetwork: a pod with a network of its own (CNI bridge plugin,
+// as kubelet's pods get): the address CRI reports is the container's eth0,
+// the host reaches a server in it, and removing the pod removes its veth.
+// brig and runc alike.
+func TestCRIPodNetwork(t *testing.T) {
+	needCrictl(t)
+	d := startContainerd(t)
+	for _, handler := range []string{"brig", "runc"} {
+		t.Run(handler, func(t *testing.T) {
+			p := runPodNet(t, d, handler, "net-"+handler)
+			r := p.d.crictl("inspectp", "-o", "json", p.id)
+			var ps struct {
+				Status struct {
+					Network struct {
+						IP string `json:"ip"`
+					} `json:"network"`
+				} `json:"status"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &ps); err != nil {
+				t.Fatalf("PodSandboxStatus: %v %s", err, r.stderr)
+			}
+			ip := ps.Status.Network.IP
+			if !strings.HasPrefix(ip, criSubnet+".") {
+				t.Fatalf("pod address %q, want one from %s.0/24", ip, criSubnet)
+			}
+			id, st := p.container("web", "mkdir -p /tmp/www && echo pod-"+handler+" > /tmp/www/id && ip -4 -o addr show eth0 && exec httpd -f -p 8080 -h /tmp/www", nil, nil)
+			if st.code != 0 {
+				t.Fatalf("StartContainer: %s", st.stderr)
+			}
+			var got string
+			for i := 0; i < 100 && !strings.Contains(got, "pod-"+handler); i++ {
+				time.Sleep(50 * time.Millisecond)
+				out, _ := exec.Command("sh", "-c", strings.TrimSuffix(fetch(ip+":8080"), "; ")).Output()
+				got = string(out)
+			}
+			contains(t, got, ip+":8080: pod-"+handler+"\n", "the host reaches the pod's server")
+			contains(t, p.logs(id), "inet "+ip+"/24", "the container's eth0 has the address CRI reports")
+			p.d.crictl("stopp", p.id)
+			p.d.crictl("rmp", "-f", p.id)
+			out, _ := exec.Command("ip", "-o", "link", "show", "master", criBridge).Output()
+			if strings.TrimSpace(string(out)) != "" {
+				t.Errorf("veths left on %s after the pod was removed: %s", criBridge, out)
+			}
+		})
 	}
 }
