@@ -60,11 +60,9 @@ func Start(store state.Store, id string, warn func(string)) error {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		unix.Poll(fds, 10)
 	}
+	// Removing the fifo is the record that it started (Status reads it):
+	// no state write on the start path.
 	os.Remove(fifoPath)
-	c.Started = true
-	if err := store.Save(c.State); err != nil {
-		return err
-	}
 	if c.Spec.Hooks != nil {
 		if err := hooks.Run("poststart", c.Spec.Hooks.Poststart, c.specState(specs.StateRunning)); err != nil && warn != nil {
 			warn(err.Error())

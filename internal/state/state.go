@@ -60,7 +60,6 @@ type State struct {
 	Systemd     bool              `json:"systemd,omitempty"`
 	Rootless    bool              `json:"rootless,omitempty"`
 	Spec        *specs.Spec       `json:"spec"`
-	Started     bool              `json:"started,omitempty"`
 	Owner       string            `json:"owner,omitempty"`
 }
 
