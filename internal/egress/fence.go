@@ -28,6 +28,7 @@ type Fence struct {
 	holderIn      io.WriteCloser
 	exitW         *os.File
 	slirpErr      *bytes.Buffer
+	closed        bool
 }
 
 // Available says whether this host has what the fence needs.
@@ -93,6 +94,7 @@ func Start(allows []Allow, rootless bool, uid, gid int) (*Fence, error) {
 	}
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	if line != "ready\n" {
+		f.Close() // its stderr is complete once it has been waited for
 		msg := strings.TrimSpace(strings.TrimPrefix(line, "error: "))
 		if msg == "" {
 			msg = strings.TrimSpace(herr.String())
@@ -137,6 +139,7 @@ func Start(allows []Allow, rootless bool, uid, gid int) (*Fence, error) {
 	select {
 	case err := <-ready:
 		if err != nil {
+			f.Close()
 			return nil, fmt.Errorf("--allow-net: slirp4netns failed: %s", strings.TrimSpace(f.slirpErr.String()))
 		}
 	case <-time.After(10 * time.Second):
@@ -152,8 +155,13 @@ func (f *Fence) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", f.holder.
 // UserNS is the holder's user namespace (the sandbox joins it without root).
 func (f *Fence) UserNS() string { return fmt.Sprintf("/proc/%d/ns/user", f.holder.Process.Pid) }
 
-// Close stops slirp4netns and the holder and waits for both.
+// Close stops slirp4netns and the holder and waits for both; again, it
+// does nothing.
 func (f *Fence) Close() {
+	if f.closed {
+		return
+	}
+	f.closed = true
 	if f.exitW != nil {
 		f.exitW.Close()
 	}
