@@ -99,27 +99,6 @@ func fetch(hostPort string) string {
 	return fmt.Sprintf(`echo "%s: $(printf 'GET /id HTTP/1.0\r\n\r\n' | busybox nc -w 3 %s %s 2>&1 | tail -n 1)"; `, hostPort, h, p)
 }
 
-// sandboxAs runs brig run as uid (0: as root).
-func sandboxAs(t *testing.T, uid int, args ...string) result {
-	t.Helper()
-	if uid == 0 {
-		return sandbox(t, "/", args...)
-	}
-	root := sandboxRoot(t)
-	os.Chown(root, uid, uid)
-	cmd := exec.Command(brigBin, append([]string{"--root", root, "run"}, args...)...)
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Run()
-	if ents, _ := os.ReadDir(root); len(ents) != 0 {
-		t.Errorf("brig run -- left state: %v", ents)
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
-}
-
 // tunForUsers gives /dev/net/tun Debian's default mode (0666) for the
 // test, as slirp4netns needs it without root, and restores the mode.
 func tunForUsers(t *testing.T) {
@@ -132,7 +111,7 @@ func tunForUsers(t *testing.T) {
 	}
 	old := fi.Mode().Perm()
 	// Without it brig says what is missing.
-	if r := sandboxAs(t, rootlessUID, "--allow-net", srvA+":8080", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "/dev/net/tun") {
+	if r := sandboxAs(t, rootlessUID, "/", "--allow-net", srvA+":8080", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "/dev/net/tun") {
 		t.Errorf("rootless --allow-net without tun access: exit %d, %s", r.code, r.stderr)
 	}
 	if err := os.Chmod("/dev/net/tun", 0o666); err != nil {
@@ -161,7 +140,7 @@ func TestSandboxAllowNet(t *testing.T) {
 			}
 			defer os.RemoveAll(dir)
 			os.Chown(dir, tc.uid, tc.uid)
-			r := sandboxAs(t, tc.uid, "--allow-net", srvA+":8080", "--rw", dir, "--", "sh", "-c",
+			r := sandboxAs(t, tc.uid, "/", "--allow-net", srvA+":8080", "--rw", dir, "--", "sh", "-c",
 				fetch(srvA+":8080")+fetch(srvA+":9090")+fetch(srvB+":8080")+
 					`busybox httpd -p 127.0.0.1:9999 -h /tmp; `+fetch("127.0.0.1:9999")+
 					`echo "arping: $(busybox arping -c 1 -w 1 -I tap0 10.0.2.2 2>&1)"; `+
@@ -186,7 +165,7 @@ func TestSandboxAllowNet(t *testing.T) {
 
 			// A host with no port: every port of it, nothing else; no
 			// Landlock port rule, so loopback works.
-			r = sandboxAs(t, tc.uid, "--allow-net", srvB, "--", "sh", "-c",
+			r = sandboxAs(t, tc.uid, "/", "--allow-net", srvB, "--", "sh", "-c",
 				fetch(srvB+":9090")+fetch(srvB+":8080")+fetch(srvA+":8080")+
 					`busybox httpd -p 127.0.0.1:9999 -h /etc; busybox nc -w 3 127.0.0.1 9999 </dev/null && echo local-ok`)
 			contains(t, r.stdout, srvB+":9090: "+srvB+":9090\n", "a host allowed on every port")

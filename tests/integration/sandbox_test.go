@@ -12,12 +12,24 @@ import (
 	"time"
 )
 
-// sandbox runs `brig run [flags] -- args` in dir.
+// sandbox runs `brig run [flags] -- args` in dir, as root.
 func sandbox(t *testing.T, dir string, flagsAndCmd ...string) result {
+	t.Helper()
+	return sandboxAs(t, 0, dir, flagsAndCmd...)
+}
+
+// sandboxAs runs `brig run [flags] -- args` in dir as uid (0: root), with
+// a state root of its own that must be empty afterwards.
+func sandboxAs(t *testing.T, uid int, dir string, flagsAndCmd ...string) result {
 	t.Helper()
 	root := sandboxRoot(t)
 	cmd := exec.Command(brigBin, append([]string{"--root", root, "run"}, flagsAndCmd...)...)
 	cmd.Dir = dir
+	if uid != 0 {
+		os.Chown(root, uid, uid)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	}
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Run()
@@ -276,7 +288,7 @@ func TestSandboxRootless(t *testing.T) {
 	if data, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(data)) == "0" {
 		t.Skip("unprivileged user namespaces are disabled on this host")
 	}
-	r := sandboxAs(t, rootlessUID, "--", "sh", "-c", `
+	r := sandboxAs(t, rootlessUID, "/", "--", "sh", "-c", `
 id -u; cat /proc/self/uid_map
 grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status
 touch /etc/x 2>/dev/null && echo etc-writable || echo etc-readonly
@@ -300,10 +312,10 @@ exit 5`)
 		t.Errorf("%d processes visible, want only the command's own", n)
 	}
 	// Limits without a delegated cgroup: refused, unless allowed to go.
-	if r := sandboxAs(t, rootlessUID, "--memory", "64m", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "--allow-degraded cgroup") {
+	if r := sandboxAs(t, rootlessUID, "/", "--memory", "64m", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "--allow-degraded cgroup") {
 		t.Errorf("rootless --memory without delegation: exit %d, want a refusal naming --allow-degraded cgroup: %s", r.code, r.stderr)
 	}
-	if r := sandboxAs(t, rootlessUID, "--memory", "64m", "--allow-degraded", "cgroup", "--", "true"); r.code != 0 || !strings.Contains(r.stderr, "limits asked for are left out") {
+	if r := sandboxAs(t, rootlessUID, "/", "--memory", "64m", "--allow-degraded", "cgroup", "--", "true"); r.code != 0 || !strings.Contains(r.stderr, "limits asked for are left out") {
 		t.Errorf("rootless --memory --allow-degraded cgroup: exit %d, want 0 and a warning: %s", r.code, r.stderr)
 	}
 }
