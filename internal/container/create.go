@@ -179,7 +179,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	cfg := &initproc.Config{
 		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
 		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs, Caps: capSets,
-		DieWithParent: o.DieWithParent, LandlockABI: lsm.LandlockABI(),
+		DieWithParent: o.DieWithParent, LandlockABI: hostLandlockABI(s),
 	}
 	for _, ns := range s.Linux.Namespaces {
 		nf := nsFlags[ns.Type]
@@ -375,6 +375,16 @@ func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec) error {
 			return fmt.Errorf("container init: unexpected message %q", m.Type)
 		}
 	}
+}
+
+// hostLandlockABI is the host's Landlock ABI for a container with a rule
+// set (the init checks it reaches as much), 0 without one: no probe on
+// the create path of containers that don't use Landlock.
+func hostLandlockABI(s *specs.Spec) int {
+	if s == nil || s.Annotations[lsm.LandlockAnnotation] == "" {
+		return 0
+	}
+	return lsm.LandlockABI()
 }
 
 // sourceTrees clones the sources of bind mounts: those asking for an

@@ -186,7 +186,7 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	}
 	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
 	cfg := &initproc.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, Process: o.Process, PreserveFDs: o.PreserveFDs, Caps: capSets,
-		LandlockABI: lsm.LandlockABI()}
+		LandlockABI: hostLandlockABI(c.Spec)}
 	for _, ns := range c.Spec.Linux.Namespaces {
 		nf := nsFlags[ns.Type]
 		bo.Join = append(bo.Join, bootstrap.Namespace{Type: nf.name, Path: "/proc/" + strconv.Itoa(c.Pid) + "/ns/" + nf.name})
