@@ -50,20 +50,36 @@ type Options struct {
 	// comes after them.
 	ExtraFiles []*os.File
 	Env        []string
-	// Placed is called with the pid of the first child, to put it into the
-	// container's cgroup: after its other namespaces exist, before its
-	// cgroup namespace and its clone into a PID namespace.
-	Placed func(pid int) error
+	// Place puts a process into the container's cgroup. It runs alongside
+	// the child's start-up (joining a cgroup v1 hierarchy waits for an RCU
+	// grace period, the longest single wait on the create path): first for
+	// the child, as soon as it exists, then, if a PID namespace made
+	// another one, for the container's process (born in the cgroup when the
+	// first call was done by then). The first call's error only counts when
+	// that child is the container's process. Process.Placed waits for it.
+	Place func(pid int) error
 	// Setsid makes the child a session leader (for terminals).
 	Setsid bool
 }
 
 // Process is a started container process.
 type Process struct {
-	Cmd  *exec.Cmd // the child brig started (may be an intermediate)
-	Pid  int       // the container process, as the host sees it
-	conn *os.File
-	r    *bufio.Reader
+	Cmd    *exec.Cmd // the child brig started (may be an intermediate)
+	Pid    int       // the container process, as the host sees it
+	conn   *os.File
+	r      *bufio.Reader
+	placed chan error // Options.Place's result, once
+	perr   error
+}
+
+// Placed waits until Options.Place has returned and gives its error
+// (nil without a Place).
+func (p *Process) Placed() error {
+	if p.placed != nil {
+		p.perr = <-p.placed
+		p.placed = nil
+	}
+	return p.perr
 }
 
 // Start starts the process and returns once its namespaces exist and its
@@ -103,7 +119,22 @@ func Start(o Options) (p *Process, err error) {
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	p = &Process{Cmd: cmd, conn: parent, r: bufio.NewReader(parent)}
+	var final chan int // the container's pid, for Place
+	if o.Place != nil {
+		p.placed, final = make(chan error, 1), make(chan int, 1)
+		first := cmd.Process.Pid
+		go func() {
+			err := o.Place(first)
+			if pid, ok := <-final; ok && pid != first {
+				err = o.Place(pid)
+			}
+			p.placed <- err
+		}()
+	}
 	defer func() {
+		if err != nil && final != nil {
+			close(final)
+		}
 		if err != nil {
 			p.Kill()
 		}
@@ -136,21 +167,15 @@ func Start(o Options) (p *Process, err error) {
 			if _, err := io.WriteString(parent, "u\n"); err != nil {
 				return p, fmt.Errorf("bootstrap: %w", err)
 			}
-		case line == "C":
-			if o.Placed != nil {
-				if err := o.Placed(cmd.Process.Pid); err != nil {
-					return p, err
-				}
-			}
-			if _, err := io.WriteString(parent, "c\n"); err != nil {
-				return p, fmt.Errorf("bootstrap: %w", err)
-			}
 		case strings.HasPrefix(line, "P "):
 			pid, err := strconv.Atoi(line[2:])
 			if err != nil || pid <= 0 {
 				return p, fmt.Errorf("bootstrap: bad pid line %q", line)
 			}
 			p.Pid = pid
+			if final != nil {
+				final <- pid
+			}
 			return p, nil
 		case strings.HasPrefix(line, "E "):
 			return p, errors.New(line[2:])
@@ -258,6 +283,7 @@ func (p *Process) Close() error { return p.conn.Close() }
 // Kill kills the container process and the intermediate child, and reaps
 // the child.
 func (p *Process) Kill() {
+	p.Placed() // the caller may remove the cgroup next: not while it is joined
 	if p.Pid > 0 {
 		unix.Kill(p.Pid, unix.SIGKILL)
 	}

@@ -190,10 +190,11 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			bo.Join = append(bo.Join, bootstrap.Namespace{Type: nf.name, Path: ns.Path})
 			continue
 		}
-		bo.CloneFlags |= nf.flag
 		if ns.Type == specs.CgroupNamespace {
-			cfg.CgroupNS = true
+			cfg.CgroupNS = true // made by the init, once in its cgroup
+			continue
 		}
+		bo.CloneFlags |= nf.flag
 	}
 	for clock, off := range s.Linux.TimeOffsets {
 		bo.TimeOffsets = append(bo.TimeOffsets, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
@@ -247,12 +248,17 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	} else if o.ConsoleSocket != "" {
 		return nil, errors.New("--console-socket given but process.terminal is false")
 	}
-	// Join the cgroup before namespaces are made (a new cgroup namespace is
-	// rooted there); limits are written once init is ready, as runc does,
-	// so they bind the container's process and not brig's own set-up (a
-	// pids limit below the Go runtime's thread count would kill init).
+	// The process joins its cgroup while its init starts; the init waits
+	// for that before it makes a cgroup namespace (rooted there) or
+	// anything else of the container. Limits are written once init is
+	// ready, as runc does, so they bind the container's process and not
+	// brig's own set-up (a pids limit below the Go runtime's thread count
+	// would kill init).
 	noCgroup := false
-	bo.Placed = func(pid int) error {
+	bo.Place = func(pid int) error {
+		if noCgroup {
+			return nil // settled by the first call
+		}
 		err := cg.Apply(pid)
 		if err != nil && o.Rootless && errors.Is(err, os.ErrPermission) && !wantsLimits(s.Linux.Resources) {
 			// Without root and without a delegated cgroup there is
@@ -280,11 +286,6 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	}
 	c.Pid = proc.Pid
 	c.PidStart, _ = startTime(proc.Pid)
-	c.CgroupPaths = cg.GetPaths()
-	if noCgroup {
-		c.CgroupPaths = map[string]string{}
-	}
-	cfg.CgroupPaths = c.CgroupPaths
 	cfg.State = c.specState(specs.StateCreating)
 	if s.Process.OOMScoreAdj != nil {
 		if err := writeOOMScoreAdj(proc.Pid, *s.Process.OOMScoreAdj); err != nil {
@@ -294,7 +295,20 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if err := proc.Send(cfg); err != nil {
 		return nil, err
 	}
-	if err := c.converse(proc, s); err != nil {
+	placed := func() (map[string]string, error) {
+		if err := proc.Placed(); err != nil {
+			return nil, err
+		}
+		c.CgroupPaths = cg.GetPaths()
+		if noCgroup {
+			c.CgroupPaths = map[string]string{}
+		}
+		return c.CgroupPaths, nil
+	}
+	if err := c.converse(proc, s, placed); err != nil {
+		return nil, err
+	}
+	if _, err := placed(); err != nil {
 		return nil, err
 	}
 	if !noCgroup {
@@ -332,8 +346,9 @@ func resolveCaps(p *specs.Process, warn func(string)) (*caps.Sets, error) {
 	return sets, nil
 }
 
-// converse answers init's requests until it is ready.
-func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec) error {
+// converse answers init's requests until it is ready. placed waits until
+// the process is in its cgroup and gives the cgroup's paths.
+func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec, placed func() (map[string]string, error)) error {
 	for {
 		var m initproc.Message
 		if err := proc.Recv(&m); err != nil {
@@ -358,6 +373,14 @@ func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec) error {
 			}
 			if herr != nil {
 				return herr
+			}
+		case "cgroup":
+			paths, perr := placed()
+			if err := proc.Send(initproc.Reply{Error: errString(perr), CgroupPaths: paths}); err != nil {
+				return err
+			}
+			if perr != nil {
+				return perr
 			}
 		case "seccomp":
 			serr := c.sendSeccompListener(proc.Pid, m.FD, s)

@@ -25,8 +25,8 @@ import (
 // exits. With detach it returns after start. The exit code is the
 // process's (128+n for a signal n).
 func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
-	sigs := forwardSignals()
-	defer signal.Stop(sigs)
+	sigs := catchSignals()
+	defer sigs.release()
 	proxy, err := consoleProxy(&o, detach)
 	if err != nil {
 		return -1, err
@@ -57,6 +57,8 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	if proxy != nil {
 		proxy.Attach(os.Stdin, os.Stdout)
 	}
+	// Signals that reach brig from here on are passed on to the process.
+	sigs.wait()
 	if err := Start(store, o.ID, o.Warn); err != nil {
 		Delete(store, o.ID, true, o.Warn)
 		return -1, err
@@ -64,7 +66,7 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	if detach {
 		return 0, nil
 	}
-	code := waitForward(cr.Pid, sigs)
+	code := waitForward(cr.Pid, sigs.wait())
 	if err := Delete(store, o.ID, true, o.Warn); err != nil {
 		return code, err
 	}
@@ -95,10 +97,38 @@ func consoleProxy(o *CreateOptions, detach bool) (*console.Proxy, error) {
 	return p, nil
 }
 
-func forwardSignals() chan os.Signal {
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	return sigs
+// signals are the signals brig catches to pass on to the container's
+// process.
+type signals struct {
+	c     chan os.Signal
+	ready chan struct{}
+}
+
+// catchSignals starts catching every signal, in the background: the Go
+// runtime registers each one with a round trip to its signal thread, about
+// 2 ms for all of them, which overlaps with creating the container this
+// way. wait returns once all are caught.
+func catchSignals() *signals {
+	s := &signals{c: make(chan os.Signal, 64), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(s.c)
+		close(s.ready)
+	}()
+	return s
+}
+
+func (s *signals) wait() chan os.Signal {
+	<-s.ready
+	return s.c
+}
+
+// release stops catching, in the background too: the process is about to
+// exit, and a signal that arrives meanwhile is simply not passed on.
+func (s *signals) release() {
+	go func() {
+		<-s.ready
+		signal.Stop(s.c)
+	}()
 }
 
 // waitForward waits for pid, a child of ours, forwarding the signals brig
@@ -218,16 +248,19 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
 	}
 	if len(c.CgroupPaths) > 0 {
-		bo.Placed = func(pid int) error { return cg.Apply(pid) }
+		bo.Place = func(pid int) error { return cg.Apply(pid) }
 	}
-	var sigs chan os.Signal
+	var sigs *signals
 	if !o.Detach {
-		sigs = forwardSignals()
-		defer signal.Stop(sigs)
+		sigs = catchSignals()
+		defer sigs.release()
 	}
 	proc, err := bootstrap.Start(bo)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", o.ID, err)
+	}
+	if sigs != nil {
+		sigs.wait() // before the process can run: its signals are passed on
 	}
 	if err := proc.Send(cfg); err != nil {
 		proc.Kill()
@@ -247,6 +280,13 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 		if m.Type == "error" {
 			proc.Kill()
 			return -1, errors.New(m.Error)
+		}
+		if m.Type == "cgroup" {
+			perr := proc.Placed()
+			if err := proc.Send(initproc.Reply{Error: errString(perr)}); err != nil || perr != nil {
+				proc.Kill()
+				return -1, errors.Join(perr, err)
+			}
 		}
 		if m.Type == "seccomp" {
 			serr := c.sendSeccompListener(proc.Pid, m.FD, c.Spec)
@@ -268,5 +308,5 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	if proxy != nil {
 		proxy.Attach(os.Stdin, os.Stdout)
 	}
-	return waitForward(proc.Pid, sigs), nil
+	return waitForward(proc.Pid, sigs.wait()), nil
 }

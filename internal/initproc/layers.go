@@ -23,6 +23,16 @@ import (
 	"brig/internal/spec"
 )
 
+// init keeps brig's init on the main thread, the thread group leader: an
+// init function that locks the thread makes main run on it. The namespaces
+// the init makes on its thread (the cgroup namespace), and the credentials
+// and filters it sets there, are then the ones /proc/PID shows.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv(bootstrap.EnvBootstrap) != "" {
+		runtime.LockOSThread()
+	}
+}
+
 // Main is the entry point of `brig init`. The C constructor has already
 // joined and created the namespaces; Main never returns.
 func Main() {
@@ -67,7 +77,20 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	if l == nil {
 		l = &specs.Linux{}
 	}
-	// 1. UTS: hostname and domain name (the namespace is new: validated).
+	// 1. The cgroup: brig puts this process in it while the Go runtime
+	// starts; wait for that, then make the cgroup namespace, rooted there.
+	// This thread is the main one (see init), so /proc/PID/ns/cgroup shows
+	// it, and execve makes it the whole process's.
+	cgroupPaths, err := askCgroup(p)
+	if err != nil {
+		return err
+	}
+	if cfg.CgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	// UTS: hostname and domain name (the namespace is new: validated).
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 			return fmt.Errorf("hostname: %w", err)
@@ -84,7 +107,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 		rc := &rootfs.Config{
 			Root: s.Root.Path, Mounts: s.Mounts, Propagation: l.RootfsPropagation,
 			Devices: l.Devices, MountLabel: l.MountLabel, InUserNS: cfg.UserNS,
-			CgroupNS: cfg.CgroupNS, CgroupPaths: cfg.CgroupPaths, Trees: map[int]*os.File{},
+			CgroupNS: cfg.CgroupNS, CgroupPaths: cgroupPaths, Trees: map[int]*os.File{},
 		}
 		for i, fd := range cfg.TreeFDs {
 			rc.Trees[i] = os.NewFile(uintptr(fd), fmt.Sprintf("mounts[%d]-source", i))
@@ -231,6 +254,9 @@ func startError(err error) error {
 // namespaces are joined already; only the process layers apply.
 func execLayers(p *bootstrap.Process, cfg *Config) error {
 	proc := cfg.Process
+	if _, err := askCgroup(p); err != nil {
+		return err
+	}
 	if proc.Terminal {
 		if cfg.ConsoleFD <= 0 {
 			return errors.New("process.terminal needs --console-socket")
@@ -254,17 +280,29 @@ func execLayers(p *bootstrap.Process, cfg *Config) error {
 
 // ask sends a message and waits for the brig command's reply.
 func ask(p *bootstrap.Process, m Message) error {
-	if err := p.Send(m); err != nil {
-		return err
-	}
+	_, err := askReply(p, m)
+	return err
+}
+
+func askReply(p *bootstrap.Process, m Message) (Reply, error) {
 	var r Reply
+	if err := p.Send(m); err != nil {
+		return r, err
+	}
 	if err := p.Recv(&r); err != nil {
-		return fmt.Errorf("waiting for brig after %q: %w", m.Type, err)
+		return r, fmt.Errorf("waiting for brig after %q: %w", m.Type, err)
 	}
 	if r.Error != "" {
-		return errors.New(r.Error)
+		return r, errors.New(r.Error)
 	}
-	return nil
+	return r, nil
+}
+
+// askCgroup waits until the brig command has put this process in the
+// container's cgroup, and returns the cgroup's paths.
+func askCgroup(p *bootstrap.Process) (map[string]string, error) {
+	r, err := askReply(p, Message{Type: "cgroup"})
+	return r.CgroupPaths, err
 }
 
 func writeSysctls(sysctl map[string]string) error {

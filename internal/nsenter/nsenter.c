@@ -10,7 +10,9 @@
 //   1. read the bootstrap message from the parent (one line per item);
 //   2. setns() into every namespace to join (the user namespace first);
 //   3. unshare(CLONE_NEWUSER) and let the parent write uid/gid maps;
-//   4. unshare() every other new namespace; write time namespace offsets;
+//   4. unshare() every other new namespace but cgroup (the init makes that
+//      one, once the parent has put it in its cgroup); write time namespace
+//      offsets;
 //   5. if a PID or time namespace applies only to children, clone once with
 //      CLONE_PARENT, so the container's process is a direct child of the brig
 //      command that started us; the intermediate reports the pid and exits;
@@ -20,7 +22,6 @@
 //   parent -> child: "join <type> <path>", "clone <flags>", "timeoff <line>",
 //                    "end"
 //   child -> parent: "U" (maps please), parent answers "u";
-//                    "C" (place me in the cgroup), parent answers "c";
 //                    "P <pid>" the final pid; or "E <message>" on failure.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -268,20 +269,16 @@ __attribute__((constructor)) static void brig_nsenter(void)
 			bail("setresuid in new user namespace");
 	}
 
-	// 4. The other new namespaces. The parent puts us in the container's
-	// cgroup meanwhile (joining a v1 hierarchy waits for an RCU grace
-	// period, and so does creating a network namespace: doing both at once
-	// saves one wait). The cgroup namespace and the clone into the PID
-	// namespace wait for "c" (placed): the namespace must be rooted at the
-	// container's cgroup, and the child must be born in it.
+	// 4. The other new namespaces. The cgroup namespace is not among
+	// them: it must be rooted at the container's cgroup, which the parent
+	// puts the container's process in while the Go runtime starts (joining
+	// a cgroup v1 hierarchy waits for an RCU grace period, the longest
+	// wait on the create path); the init makes it once placed.
 	int rest = cloneflags & ~CLONE_NEWUSER;
-	if ((rest & ~CLONE_NEWCGROUP) && unshare(rest & ~CLONE_NEWCGROUP) < 0)
-		bail("unshare namespaces 0x%x", rest & ~CLONE_NEWCGROUP);
-	writeall("C\n", 2);
-	if (readline(line, sizeof(line)) < 0 || strcmp(line, "c") != 0)
-		bail("parent did not place us in the cgroup");
-	if ((rest & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-		bail("unshare cgroup namespace");
+	if (rest & CLONE_NEWCGROUP)
+		bail("internal: the cgroup namespace is made by the init, not here");
+	if (rest && unshare(rest) < 0)
+		bail("unshare namespaces 0x%x", rest);
 	if ((rest & CLONE_NEWTIME) && timeoff[0] != '\0') {
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		write_file("/proc/self/timens_offsets", timeoff);

@@ -303,3 +303,52 @@ func TestEventsReportOOM(t *testing.T) {
 	data, _ := os.ReadFile(outf)
 	t.Errorf("no oom event: %s", data)
 }
+
+// TestCreatedInitInItsCgroup: the move into the container's cgroup runs
+// beside the init's start-up, and the init makes the cgroup namespace once
+// it is placed. Before start, every thread of the waiting init is in the
+// container's cgroup in every hierarchy, /proc/PID/ns/cgroup is the new
+// namespace, and a process exec'd into the created container sees that
+// namespace rooted at the container's cgroup.
+func TestCreatedInitInItsCgroup(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.create()
+	pid := e.pid()
+	host, _ := os.Readlink("/proc/self/ns/cgroup")
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/cgroup", pid))
+	if err != nil || ns == host {
+		t.Errorf("created init's cgroup namespace %q (host %q, %v)", ns, host, err)
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) < 2 {
+		t.Fatalf("init's threads: %d (%v); a Go init has several", len(tasks), err)
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/cgroup", pid, task.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Fields(string(data))
+		if len(lines) == 0 {
+			t.Fatalf("thread %s: empty /proc cgroup file", task.Name())
+		}
+		for _, l := range lines {
+			f := strings.SplitN(l, ":", 3)
+			if len(f) != 3 || f[1] == "rdma" || f[1] == "misc" {
+				continue
+			}
+			if !strings.HasSuffix(f[2], "/brigtest/"+e.id) {
+				t.Errorf("thread %s of the created init: %s, want the container's cgroup", task.Name(), l)
+			}
+		}
+	}
+	r := e.brig("exec", e.id, "cat", "/proc/self/cgroup")
+	if r.code != 0 {
+		t.Fatalf("exec in the created container: %s", r.stderr)
+	}
+	for _, l := range strings.Fields(r.stdout) {
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[2] != "/" {
+			t.Errorf("inside the container's cgroup namespace: %s, want it rooted at its cgroup (/)", l)
+		}
+	}
+}
