@@ -50,13 +50,17 @@ type Options struct {
 	// comes after them.
 	ExtraFiles []*os.File
 	Env        []string
-	// Place puts a process into the container's cgroup. It runs alongside
-	// the child's start-up (joining a cgroup v1 hierarchy waits for an RCU
-	// grace period, the longest single wait on the create path): first for
-	// the child, as soon as it exists, then, if a PID namespace made
-	// another one, for the container's process (born in the cgroup when the
-	// first call was done by then). The first call's error only counts when
-	// that child is the container's process. Process.Placed waits for it.
+	// CgroupDir is a cgroup v2 directory the child is born in (clone3
+	// with CLONE_INTO_CGROUP).
+	CgroupDir string
+	// JoinCgroups are cgroup v1 directories the child moves itself into,
+	// in the C constructor, before anything else, while it is single-threaded.
+	JoinCgroups []string
+	// Place puts the container's process into its cgroup, where brig
+	// can't have it born there (the systemd driver: systemd moves it). It
+	// runs as soon as the process's pid is known, beside its Go start-up
+	// (moving another process waits for an RCU grace period);
+	// Process.Placed waits for it.
 	Place func(pid int) error
 	// Setsid makes the child a session leader (for terminals).
 	Setsid bool
@@ -114,27 +118,24 @@ func Start(o Options) (p *Process, err error) {
 		cmd.Path = exe.path
 	}
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: o.Setsid}
+	if o.CgroupDir != "" {
+		fd, err := unix.Open(o.CgroupDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("open cgroup %s: %w", o.CgroupDir, err)
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
+		if o.CgroupDir != "" {
+			return nil, fmt.Errorf("start init in cgroup %s: %w", o.CgroupDir, err)
+		}
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	p = &Process{Cmd: cmd, conn: parent, r: bufio.NewReader(parent)}
-	var final chan int // the container's pid, for Place
-	if o.Place != nil {
-		p.placed, final = make(chan error, 1), make(chan int, 1)
-		first := cmd.Process.Pid
-		go func() {
-			err := o.Place(first)
-			if pid, ok := <-final; ok && pid != first {
-				err = o.Place(pid)
-			}
-			p.placed <- err
-		}()
-	}
 	defer func() {
-		if err != nil && final != nil {
-			close(final)
-		}
 		if err != nil {
 			p.Kill()
 		}
@@ -142,6 +143,9 @@ func Start(o Options) (p *Process, err error) {
 	child.Close()
 
 	var msg strings.Builder
+	for _, dir := range o.JoinCgroups {
+		fmt.Fprintf(&msg, "cgroup %s\n", dir)
+	}
 	for _, j := range o.Join {
 		fmt.Fprintf(&msg, "join %s %s\n", j.Type, j.Path)
 	}
@@ -173,8 +177,9 @@ func Start(o Options) (p *Process, err error) {
 				return p, fmt.Errorf("bootstrap: bad pid line %q", line)
 			}
 			p.Pid = pid
-			if final != nil {
-				final <- pid
+			if o.Place != nil {
+				p.placed = make(chan error, 1)
+				go func() { p.placed <- o.Place(pid) }()
 			}
 			return p, nil
 		case strings.HasPrefix(line, "E "):

@@ -248,19 +248,21 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	} else if o.ConsoleSocket != "" {
 		return nil, errors.New("--console-socket given but process.terminal is false")
 	}
-	// The process joins its cgroup while its init starts; the init waits
+	// The container's process enters its cgroup as it starts: born in the
+	// v2 cgroup and moving itself into the v1 ones, or, where systemd
+	// places it, moved by brig beside the init's start-up. The init waits
 	// for that before it makes a cgroup namespace (rooted there) or
 	// anything else of the container. Limits are written once init is
 	// ready, as runc does, so they bind the container's process and not
 	// brig's own set-up (a pids limit below the Go runtime's thread count
 	// would kill init).
 	noCgroup := false
-	bo.Place = func(pid int) error {
-		if noCgroup {
-			return nil // settled by the first call
+	settle := func(err error) error {
+		if err == nil || !o.Rootless || !errors.Is(err, os.ErrPermission) {
+			return err
 		}
-		err := cg.Apply(pid)
-		if err != nil && o.Rootless && errors.Is(err, os.ErrPermission) && !wantsLimits(s.Linux.Resources) {
+		switch {
+		case !wantsLimits(s.Linux.Resources):
 			// Without root and without a delegated cgroup there is
 			// nothing to join; no limit was asked for, so go on, and say so.
 			noCgroup = true
@@ -268,18 +270,24 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 				o.Warn("no cgroup: this user has no delegated cgroup here, so the container runs in the caller's cgroup without limits")
 			}
 			return nil
-		}
-		if err != nil && o.Rootless && errors.Is(err, os.ErrPermission) && o.OptionalLimits {
+		case o.OptionalLimits:
 			noCgroup = true
 			if o.Warn != nil {
 				o.Warn("no cgroup: this user has no delegated cgroup here, so the limits asked for are left out")
 			}
 			return nil
 		}
-		if err != nil && o.Rootless && errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("linux.resources: limits need a cgroup this user can write (run as root, or delegate a cgroup): %w", err)
+		return fmt.Errorf("linux.resources: limits need a cgroup this user can write (run as root, or delegate a cgroup): %w", err)
+	}
+	if v1, v2, ok := cg.SelfJoin(); ok {
+		if err := settle(cg.Create()); err != nil {
+			return nil, err
 		}
-		return err
+		if !noCgroup {
+			bo.JoinCgroups, bo.CgroupDir = v1, v2
+		}
+	} else {
+		bo.Place = func(pid int) error { return settle(cg.Apply(pid)) }
 	}
 	if proc, err = bootstrap.Start(bo); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.ID, err)

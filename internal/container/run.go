@@ -248,7 +248,11 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
 	}
 	if len(c.CgroupPaths) > 0 {
-		bo.Place = func(pid int) error { return cg.Apply(pid) }
+		if v1, v2, ok := cg.SelfJoin(); ok {
+			bo.JoinCgroups, bo.CgroupDir = v1, v2
+		} else {
+			bo.Place = func(pid int) error { return cg.Apply(pid) }
+		}
 	}
 	var sigs *signals
 	if !o.Detach {

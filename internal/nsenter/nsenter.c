@@ -7,7 +7,8 @@
 // bootstrap socket). Otherwise it returns at once and brig is an ordinary CLI.
 //
 // What it does, in this order (see docs/ARCHITECTURE.md):
-//   1. read the bootstrap message from the parent (one line per item);
+//   1. read the bootstrap message from the parent (one line per item), and
+//      move into the container's cgroup v1 hierarchies (see join_cgroup);
 //   2. setns() into every namespace to join (the user namespace first);
 //   3. unshare(CLONE_NEWUSER) and let the parent write uid/gid maps;
 //   4. unshare() every other new namespace but cgroup (the init makes that
@@ -19,8 +20,8 @@
 //   6. return, and the Go runtime starts inside the namespaces.
 //
 // Protocol on the socket (lines, '\n'-terminated):
-//   parent -> child: "join <type> <path>", "clone <flags>", "timeoff <line>",
-//                    "end"
+//   parent -> child: "cgroup <v1 dir>", "join <type> <path>", "clone <flags>",
+//                    "timeoff <line>", "end"
 //   child -> parent: "U" (maps please), parent answers "u";
 //                    "P <pid>" the final pid; or "E <message>" on failure.
 #define _GNU_SOURCE
@@ -46,6 +47,7 @@
 #endif
 
 #define MAX_JOIN 16
+#define MAX_CGROUPS 24
 #define MAX_LINE 4096
 
 struct join {
@@ -180,6 +182,25 @@ static void write_file(const char *path, const char *data)
 	close(fd);
 }
 
+// join_cgroup moves this process into a cgroup v1 directory. Writing "0"
+// to its tasks file moves the calling thread, which is the whole process
+// while it is single-threaded; and a thread moving itself is the one move
+// the kernel makes without taking cgroup_threadgroup_rwsem for writing,
+// whose first writer after a quiet spell waits for an RCU grace period.
+static void join_cgroup(const char *dir)
+{
+	char path[MAX_LINE + 8];
+	size_t n = strnlen(dir, MAX_LINE);
+	memcpy(path, dir, n);
+	memcpy(path + n, "/tasks", sizeof("/tasks"));
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		bail("join cgroup %s", dir);
+	if (write(fd, "0", 1) != 1)
+		bail("join cgroup %s", dir);
+	close(fd);
+}
+
 __attribute__((constructor)) static void brig_nsenter(void)
 {
 	const char *env = getenv("_BRIG_BOOTSTRAP");
@@ -197,7 +218,8 @@ __attribute__((constructor)) static void brig_nsenter(void)
 	prctl(PR_SET_NAME, (unsigned long)"brig:[init]", 0, 0, 0);
 
 	struct join joins[MAX_JOIN];
-	int njoin = 0, cloneflags = 0;
+	static char cgroups[MAX_CGROUPS][MAX_LINE];
+	int njoin = 0, ncgroup = 0, cloneflags = 0;
 	char timeoff[MAX_LINE] = "";
 	char line[MAX_LINE];
 
@@ -217,6 +239,10 @@ __attribute__((constructor)) static void brig_nsenter(void)
 			joins[njoin].flag = flag;
 			snprintf(joins[njoin].path, sizeof(joins[njoin].path), "%s", path);
 			njoin++;
+		} else if (strncmp(line, "cgroup ", 7) == 0) {
+			if (ncgroup >= MAX_CGROUPS)
+				bail("too many cgroup lines");
+			snprintf(cgroups[ncgroup++], MAX_LINE, "%s", line + 7);
 		} else if (strncmp(line, "clone ", 6) == 0) {
 			cloneflags = (int)strtol(line + 6, NULL, 10);
 		} else if (strncmp(line, "timeoff ", 8) == 0) {
@@ -226,6 +252,12 @@ __attribute__((constructor)) static void brig_nsenter(void)
 			bail("unknown bootstrap line");
 		}
 	}
+
+	// The container's cgroup v1 hierarchies, before anything else, while
+	// still in the host's namespaces (the v2 cgroup, if any, we were born
+	// in). Children made from here on are born in them.
+	for (int i = 0; i < ncgroup; i++)
+		join_cgroup(cgroups[i]);
 
 	// 2. Join. Every path is opened first: after entering a mount
 	// namespace, /proc/PID/ns paths would resolve in the container. The
@@ -270,10 +302,9 @@ __attribute__((constructor)) static void brig_nsenter(void)
 	}
 
 	// 4. The other new namespaces. The cgroup namespace is not among
-	// them: it must be rooted at the container's cgroup, which the parent
-	// puts the container's process in while the Go runtime starts (joining
-	// a cgroup v1 hierarchy waits for an RCU grace period, the longest
-	// wait on the create path); the init makes it once placed.
+	// them: it must be rooted at the container's cgroup, and where systemd
+	// places the process the parent moves it while the Go runtime starts;
+	// the init makes it once in place.
 	int rest = cloneflags & ~CLONE_NEWUSER;
 	if (rest & CLONE_NEWCGROUP)
 		bail("internal: the cgroup namespace is made by the init, not here");
