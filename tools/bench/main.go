@@ -1,7 +1,8 @@
 // Command bench measures container start-up: the wall time and the CPU
 // time (user+sys of the runtime and everything it waited for) of `run` of
-// /bin/true in a busybox bundle, for brig, runc and crun in one run, and
-// prints the ratios. It measures; it asserts nothing.
+// /bin/true in a busybox bundle, for brig, runc and crun in one run (taking
+// turns, run by run), and prints the ratios. It measures; it asserts
+// nothing.
 //
 //	go run ./tools/bench -brig bin/brig -n 50
 package main
@@ -41,6 +42,8 @@ func main() {
 	}
 	runtimes := []string{*brig, "runc", "crun"}
 	results := map[string][]sample{}
+	type runner struct{ rt, bin, root string }
+	var runners []runner
 	for _, rt := range runtimes {
 		bin, err := exec.LookPath(rt)
 		if err != nil {
@@ -53,17 +56,22 @@ func main() {
 			fmt.Printf("%-6s cannot run here: %s\n", filepath.Base(rt), out)
 			continue
 		}
-		for i := 0; i < *n; i++ {
+		runners = append(runners, runner{rt, bin, root})
+	}
+	// The runtimes take turns, run by run, so that a change in the
+	// machine's load while the benchmark runs weighs on all of them alike.
+	for i := 0; i < *n; i++ {
+		for _, r := range runners {
 			var before, after unix.Rusage
 			unix.Getrusage(unix.RUSAGE_CHILDREN, &before)
 			start := time.Now()
-			if out, err := runOnce(bin, root, bundle, fmt.Sprintf("b%d", i)); err != nil {
-				fail(fmt.Errorf("%s run: %v: %s", rt, err, out))
+			if out, err := runOnce(r.bin, r.root, bundle, fmt.Sprintf("b%d", i)); err != nil {
+				fail(fmt.Errorf("%s run: %v: %s", r.rt, err, out))
 			}
 			wall := time.Since(start)
 			unix.Getrusage(unix.RUSAGE_CHILDREN, &after)
 			cpu := tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
-			results[rt] = append(results[rt], sample{wall, cpu})
+			results[r.rt] = append(results[r.rt], sample{wall, cpu})
 		}
 	}
 	fmt.Printf("\nrun of /bin/true, %d runs each (median; mean CPU)\n", *n)
