@@ -127,7 +127,7 @@ mkdir -p "$root"/{bin,sbin,lib,lib64,etc,proc,sys,dev,tmp,run,root,tests,var/log
 chmod 1777 "$root/tmp"
 
 echo "vm.sh: building brig and the $suite tests"
-(cd "$here" && go build -o "$root/bin/brig" ./cmd/brig)
+make -C "$here" --no-print-directory build BIN="$root/bin/brig"
 if [ "$suite" = conformance ]; then
 	(cd "$here/tests/conformance" && go run . -build-only -work "$root/conformance" &&
 		CGO_ENABLED=0 go build -o "$root/tests/conformance" .)

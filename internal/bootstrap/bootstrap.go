@@ -154,7 +154,7 @@ func Start(o Options) (p *Process, err error) {
 		fmt.Fprintf(&msg, "timeoff %s\n", t)
 	}
 	msg.WriteString("end\n")
-	if _, err := io.WriteString(parent, msg.String()); err != nil {
+	if _, err := io.WriteString(parent, fmt.Sprintf("size %d\n", msg.Len())+msg.String()); err != nil {
 		return p, fmt.Errorf("send bootstrap message: %w", childError(p, err))
 	}
 	for {

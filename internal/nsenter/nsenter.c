@@ -20,8 +20,9 @@
 //   6. return, and the Go runtime starts inside the namespaces.
 //
 // Protocol on the socket (lines, '\n'-terminated):
-//   parent -> child: "cgroup <v1 dir>", "join <type> <path>", "clone <flags>",
-//                    "timeoff <line>", "end"
+//   parent -> child: "size <n>", then n bytes of lines: "cgroup <v1 dir>",
+//                    "join <type> <path>", "clone <flags>", "timeoff <line>",
+//                    "end"
 //   child -> parent: "U" (maps please), parent answers "u";
 //                    "P <pid>" the final pid; or "E <message>" on failure.
 #define _GNU_SOURCE
@@ -49,6 +50,7 @@
 #define MAX_JOIN 16
 #define MAX_CGROUPS 24
 #define MAX_LINE 4096
+#define MAX_MSG (64 * 1024)
 
 struct join {
 	int flag;
@@ -112,6 +114,20 @@ static int readline(char *buf, size_t size)
 	}
 	buf[i] = '\0';
 	return (int)i;
+}
+
+// readall reads exactly len bytes.
+static void readall(char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = read(bootfd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			bail("read bootstrap message");
+		buf += n;
+		len -= (size_t)n;
+	}
 }
 
 static int nsflag(const char *name)
@@ -223,9 +239,27 @@ __attribute__((constructor)) static void brig_nsenter(void)
 	char timeoff[MAX_LINE] = "";
 	char line[MAX_LINE];
 
+	// The message comes whole after a line with its size, and is read in
+	// one go (line by line, byte by byte, it took hundreds of reads).
+	static char msgbuf[MAX_MSG + 1];
+	if (readline(line, sizeof(line)) < 0 || strncmp(line, "size ", 5) != 0)
+		bail("read bootstrap message size");
+	long msglen = strtol(line + 5, NULL, 10);
+	if (msglen <= 0 || msglen > MAX_MSG)
+		bail("bad bootstrap message size %ld", msglen);
+	readall(msgbuf, (size_t)msglen);
+	msgbuf[msglen] = '\0';
+	char *next = msgbuf;
 	for (;;) {
-		if (readline(line, sizeof(line)) < 0)
-			bail("read bootstrap message");
+		char *nl = strchr(next, '\n');
+		if (nl == NULL)
+			bail("bootstrap message without end");
+		*nl = '\0';
+		size_t linelen = (size_t)(nl - next);
+		if (linelen >= sizeof(line))
+			bail("bootstrap line too long");
+		memcpy(line, next, linelen + 1);
+		next = nl + 1;
 		if (strcmp(line, "end") == 0)
 			break;
 		if (strncmp(line, "join ", 5) == 0) {

@@ -59,9 +59,13 @@ func main() {
 		runners = append(runners, runner{rt, bin, root})
 	}
 	// The runtimes take turns, run by run, so that a change in the
-	// machine's load while the benchmark runs weighs on all of them alike.
+	// machine's load while the benchmark runs weighs on all of them alike;
+	// the order rotates each round, so that each follows each other one
+	// as often (a run leaves work behind for the kernel, such as a network
+	// namespace's teardown, that the next run competes with).
 	for i := 0; i < *n; i++ {
-		for _, r := range runners {
+		for j := range runners {
+			r := runners[(i+j)%len(runners)]
 			var before, after unix.Rusage
 			unix.Getrusage(unix.RUSAGE_CHILDREN, &before)
 			start := time.Now()
