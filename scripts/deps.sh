@@ -7,6 +7,8 @@ command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 [ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+# C headers and libc.a (brig is linked statically); gcc only recommends it.
+dpkg -s libc6-dev >/dev/null 2>&1 || need+=(libc6-dev)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v crun >/dev/null 2>&1 || need+=(crun)
 command -v ps >/dev/null 2>&1 || need+=(procps)
