@@ -117,8 +117,17 @@ func (c *Cgroup) SelfJoin() (v1Dirs []string, v2Dir string, ok bool) {
 	if c.config.Systemd {
 		return nil, "", false
 	}
+	v1Dirs, v2Dir = JoinDirs(c.Manager.GetPaths())
+	return v1Dirs, v2Dir, true
+}
+
+// JoinDirs splits an existing cgroup's paths (by controller, "" for v2)
+// into the v1 directories and the v2 one a process joins as SelfJoin
+// says; that works whichever driver made the cgroup (brig exec into a
+// container systemd placed).
+func JoinDirs(paths map[string]string) (v1Dirs []string, v2Dir string) {
 	seen := map[string]bool{}
-	for key, dir := range c.Manager.GetPaths() {
+	for key, dir := range paths {
 		switch {
 		case dir == "" || seen[dir]:
 		case key == "":
@@ -129,7 +138,7 @@ func (c *Cgroup) SelfJoin() (v1Dirs []string, v2Dir string, ok bool) {
 		seen[dir] = true
 	}
 	slices.Sort(v1Dirs)
-	return v1Dirs, v2Dir, true
+	return v1Dirs, v2Dir
 }
 
 // KillAll SIGKILLs every process in the cgroup through cgroup.kill (cgroup

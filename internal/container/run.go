@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"brig/internal/bootstrap"
+	"brig/internal/cgroup"
 	"brig/internal/console"
 	"brig/internal/initproc"
 	"brig/internal/lsm"
@@ -193,10 +194,6 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	default:
 		return -1, fmt.Errorf("container %q is %s: cannot exec in it", o.ID, st)
 	}
-	cg, err := c.cgroup()
-	if err != nil {
-		return -1, err
-	}
 	capSets, err := resolveCaps(o.Process, nil)
 	if err != nil {
 		return -1, err
@@ -247,13 +244,9 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 		bo.ExtraFiles = append(bo.ExtraFiles, sock)
 		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
 	}
-	if len(c.CgroupPaths) > 0 {
-		if v1, v2, ok := cg.SelfJoin(); ok {
-			bo.JoinCgroups, bo.CgroupDir = v1, v2
-		} else {
-			bo.Place = func(pid int) error { return cg.Apply(pid) }
-		}
-	}
+	// The exec'd process enters the container's cgroup as it starts, as
+	// the container's own did; with either driver (the cgroup exists).
+	bo.JoinCgroups, bo.CgroupDir = cgroup.JoinDirs(c.CgroupPaths)
 	var sigs *signals
 	if !o.Detach {
 		sigs = catchSignals()

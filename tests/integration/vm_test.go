@@ -472,6 +472,15 @@ func TestSystemdCgroupDriver(t *testing.T) {
 					t.Errorf("%s/%s: %q %v, want %s", unit, file, data, err, want)
 				}
 			}
+			// A process exec'd into the container joins the same scope.
+			if r := e.brig("exec", e.id, "cat", "/proc/self/cgroup"); r.code != 0 || strings.TrimSpace(r.stdout) != "0::/" {
+				t.Errorf("exec: exit %d, cgroup %q (want the container's, rooted at its namespace: 0::/): %s", r.code, r.stdout, r.stderr)
+			}
+			if r := e.brig("exec", "-d", e.id, "sleep", "30"); r.code != 0 {
+				t.Errorf("exec -d: %s", r.stderr)
+			} else if procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs")); len(strings.Fields(string(procs))) != 2 {
+				t.Errorf("the scope's processes after exec -d: %q, want the container's and the exec'd one", procs)
+			}
 			out, _ := exec.Command("systemctl", "show", unit, "-p", "ActiveState", "-p", "MemoryMax", "-p", "TasksMax").Output()
 			for _, want := range []string{"ActiveState=active", "MemoryMax=67108864", "TasksMax=50"} {
 				contains(t, string(out), want, "systemctl show "+unit)
