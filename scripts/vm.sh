@@ -23,6 +23,10 @@
 #   -x 'COMMANDS'   run these shell commands in the guest instead (debugging)
 #   -k              keep the work directory
 #
+# BRIG_VM_EXTRA="FILE ..." copies more host programs into the guest, at the
+# same paths (with their libraries): another brig build to compare with the
+# bench's -others, or perf.
+#
 # Everything comes from Debian's packages (qemu-system-x86, a kernel
 # image, busybox-static, apparmor, xz-utils, cpio), installed when missing;
 # the kernel is cached in $BRIG_VM_CACHE (default /var/cache/brig-vm).
@@ -142,7 +146,8 @@ for a in $(busybox --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin
 # Dynamically linked programs and the libraries they load.
 copy_bin() {
 	cp "$1" "$root$2"
-	ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+	local lib
+	for lib in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*' || true); do
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
 	done
@@ -152,6 +157,7 @@ copy_bin "$root/bin/brig" /bin/brig.tmp && mv "$root/bin/brig.tmp" "$root/bin/br
 # GNU tar: the conformance programs unpack a gzipped rootfs with `tar -xf`.
 rm -f "$root/bin/tar" && copy_bin "$(command -v tar)" /bin/tar
 copy_bin "$(command -v apparmor_parser)" /sbin/apparmor_parser
+for x in ${BRIG_VM_EXTRA:-}; do mkdir -p "$root$(dirname "$x")"; copy_bin "$x" "$x"; done
 # runc and crun, for the differential tests (crun works on pure v2).
 for rt in runc crun; do
 	command -v $rt >/dev/null 2>&1 && copy_bin "$(command -v $rt)" /bin/$rt

@@ -53,7 +53,8 @@ func TestMain(m *testing.M) {
 	brigBin = os.Getenv("BRIG")
 	if brigBin == "" {
 		brigBin = filepath.Join(workDir, "brig")
-		out, err := exec.Command("go", "build", "-o", brigBin, "../../cmd/brig").CombinedOutput()
+		// Built as `make build` builds it (the flags matter to the tests).
+		out, err := exec.Command("make", "-C", "../..", "--no-print-directory", "build", "BIN="+brigBin).CombinedOutput()
 		if err != nil {
 			fmt.Printf("build brig: %v\n%s", err, out)
 			return

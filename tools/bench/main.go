@@ -1,19 +1,22 @@
 // Command bench measures container start-up: the wall time and the CPU
 // time (user+sys of the runtime and everything it waited for) of `run` of
-// /bin/true in a busybox bundle, for brig, runc and crun in one run (taking
-// turns, run by run), and prints the ratios. It measures; it asserts
+// /bin/true in a busybox bundle, for brig, runc and crun in one run (their
+// runs shuffled together), and prints the ratios. It measures; it asserts
 // nothing.
 //
 //	go run ./tools/bench -brig bin/brig -n 50
+//	go run ./tools/bench -brig bin/brig -others /tmp/brig-before,crun -n 50
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +28,8 @@ func main() {
 	brig := flag.String("brig", "bin/brig", "brig binary")
 	n := flag.Int("n", 50, "runs per runtime")
 	mkbundle := flag.String("mkbundle", "", "a built tools/mkbundle (default: go run ./tools/mkbundle; the VM lane has no Go)")
+	gap := flag.Duration("gap", 0, "pause before each run, to start it on a machine done with the last run's leftovers")
+	others := flag.String("others", "runc,crun", "the runtimes to compare brig with, comma-separated (another brig build too, to measure a change)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "brig-bench-")
 	if err != nil {
@@ -40,43 +45,57 @@ func main() {
 	if err := mk.Run(); err != nil {
 		fail(fmt.Errorf("make bundle: %w", err))
 	}
-	runtimes := []string{*brig, "runc", "crun"}
+	runtimes := []string{*brig}
+	for _, rt := range strings.Split(*others, ",") {
+		if rt = strings.TrimSpace(rt); rt != "" {
+			runtimes = append(runtimes, rt)
+		}
+	}
 	results := map[string][]sample{}
 	type runner struct{ rt, bin, root string }
 	var runners []runner
 	for _, rt := range runtimes {
 		bin, err := exec.LookPath(rt)
 		if err != nil {
-			fmt.Printf("%-6s not installed\n", filepath.Base(rt))
+			fmt.Printf("%-6s not installed\n", name(rt, *brig))
 			continue
 		}
-		root := filepath.Join(dir, "state-"+filepath.Base(rt))
+		root := filepath.Join(dir, fmt.Sprintf("state-%d", len(runners)))
 		// Warm up once (page cache), and check it works here at all.
 		if out, err := runOnce(bin, root, bundle, "warm"); err != nil {
-			fmt.Printf("%-6s cannot run here: %s\n", filepath.Base(rt), out)
+			fmt.Printf("%-6s cannot run here: %s\n", name(rt, *brig), out)
 			continue
 		}
 		runners = append(runners, runner{rt, bin, root})
 	}
-	// The runtimes take turns, run by run, so that a change in the
-	// machine's load while the benchmark runs weighs on all of them alike;
-	// the order rotates each round, so that each follows each other one
-	// as often (a run leaves work behind for the kernel, such as a network
-	// namespace's teardown, that the next run competes with).
+	// The runs of all the runtimes are shuffled together (with a fixed
+	// seed), so that a change in the machine's load weighs on all alike,
+	// and each run follows a run of each runtime, itself included, about
+	// as often: a run leaves work behind for the kernel (a cgroup's or a
+	// network namespace's teardown, done later by kernel workers) that the
+	// next run competes with, whichever runtime it is. (Taking turns in a
+	// fixed cycle made each runtime always follow the same one, and under
+	// emulation that alone moved a runtime's median by a quarter.)
+	var schedule []runner
 	for i := 0; i < *n; i++ {
-		for j := range runners {
-			r := runners[(i+j)%len(runners)]
-			var before, after unix.Rusage
-			unix.Getrusage(unix.RUSAGE_CHILDREN, &before)
-			start := time.Now()
-			if out, err := runOnce(r.bin, r.root, bundle, fmt.Sprintf("b%d", i)); err != nil {
-				fail(fmt.Errorf("%s run: %v: %s", r.rt, err, out))
-			}
-			wall := time.Since(start)
-			unix.Getrusage(unix.RUSAGE_CHILDREN, &after)
-			cpu := tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
-			results[r.rt] = append(results[r.rt], sample{wall, cpu})
+		schedule = append(schedule, runners...)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(schedule), func(i, j int) { schedule[i], schedule[j] = schedule[j], schedule[i] })
+	for i, r := range schedule {
+		if *gap > 0 {
+			time.Sleep(*gap)
 		}
+		var before, after unix.Rusage
+		unix.Getrusage(unix.RUSAGE_CHILDREN, &before)
+		start := time.Now()
+		if out, err := runOnce(r.bin, r.root, bundle, fmt.Sprintf("b%d", i)); err != nil {
+			fail(fmt.Errorf("%s run: %v: %s", r.rt, err, out))
+		}
+		wall := time.Since(start)
+		unix.Getrusage(unix.RUSAGE_CHILDREN, &after)
+		cpu := tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
+		results[r.rt] = append(results[r.rt], sample{wall, cpu})
 	}
 	fmt.Printf("\nrun of /bin/true, %d runs each (median; mean CPU)\n", *n)
 	fmt.Printf("%-6s %12s %12s\n", "", "wall", "cpu")
@@ -97,12 +116,14 @@ func main() {
 		if len(s) == 0 {
 			continue
 		}
-		fmt.Printf("brig/%s: wall %.2f, cpu %.2f\n", rt,
+		fmt.Printf("brig/%s: wall %.2f, cpu %.2f\n", name(rt, *brig),
 			float64(median(base, wallOf))/float64(median(s, wallOf)),
 			float64(mean(base, cpuOf))/float64(mean(s, cpuOf)))
 	}
 }
 
+// name is how a runtime is shown: brig, a command's name (runc), or the
+// path of another binary.
 func name(rt, brig string) string {
 	if rt == brig {
 		return "brig"
