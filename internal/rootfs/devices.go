@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -48,7 +47,7 @@ func createDevices(c *Config, root *os.File) error {
 
 func createDevice(c *Config, root *os.File, d specs.LinuxDevice) error {
 	dest := filepath.Clean("/" + d.Path)
-	parent, err := pathrs.MkdirAllHandle(root, filepath.Dir(dest), 0o755)
+	parent, err := mkdirAllInRoot(root, filepath.Dir(dest), 0o755)
 	if err != nil {
 		return err
 	}
@@ -131,7 +130,7 @@ func bindHostDevice(parent *os.File, name string, d specs.LinuxDevice) error {
 // setupDevSymlinks adds /dev/fd, /dev/std{in,out,err}, /dev/core and the
 // /dev/ptmx link to the devpts instance.
 func setupDevSymlinks(root *os.File) error {
-	dev, err := pathrs.OpenatInRoot(root, "/dev")
+	dev, err := openInRoot(root, "/dev")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil

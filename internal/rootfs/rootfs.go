@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -137,13 +136,13 @@ func isMountPoint(p string) bool {
 func openTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 	dest = filepath.Clean("/" + dest)
 	if dir {
-		h, err := pathrs.MkdirAllHandle(root, dest, 0o755)
+		h, err := mkdirAllInRoot(root, dest, 0o755)
 		if err != nil {
 			return nil, fmt.Errorf("create mount point %s: %w", dest, err)
 		}
 		return h, nil
 	}
-	parent, err := pathrs.MkdirAllHandle(root, filepath.Dir(dest), 0o755)
+	parent, err := mkdirAllInRoot(root, filepath.Dir(dest), 0o755)
 	if err != nil {
 		return nil, fmt.Errorf("create mount point %s: %w", dest, err)
 	}
@@ -155,7 +154,7 @@ func openTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 	} else if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.ETXTBSY) {
 		return nil, fmt.Errorf("create mount point %s: %w", dest, err)
 	}
-	h, err := pathrs.OpenatInRoot(root, dest)
+	h, err := openInRoot(root, dest)
 	if err != nil {
 		return nil, fmt.Errorf("open mount point %s: %w", dest, err)
 	}
@@ -304,7 +303,7 @@ func applyPropagation(root *os.File, m *specs.Mount, opts spec.MountOptions) err
 // mount points at the directory underneath it; this one is the mount's
 // root.
 func reopenMounted(root *os.File, dest string) (*os.File, error) {
-	h, err := pathrs.OpenatInRoot(root, filepath.Clean("/"+dest))
+	h, err := openInRoot(root, filepath.Clean("/"+dest))
 	if err != nil {
 		return nil, fmt.Errorf("reopen %s after mounting: %w", dest, err)
 	}
@@ -413,7 +412,7 @@ func ReadonlyPaths(paths []string) error {
 	}
 	defer root.Close()
 	for _, p := range paths {
-		h, err := pathrs.OpenatInRoot(root, p)
+		h, err := openInRoot(root, p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
@@ -448,7 +447,7 @@ func MaskPaths(paths []string, mountLabel string) error {
 	}
 	defer null.Close()
 	for _, p := range paths {
-		h, err := pathrs.OpenatInRoot(root, p)
+		h, err := openInRoot(root, p)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
