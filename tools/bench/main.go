@@ -1,7 +1,8 @@
 // Command bench measures container start-up: the wall time and the CPU
 // time (user+sys of the runtime and everything it waited for) of `run` of
-// /bin/true in a busybox bundle, for brig, runc and crun in one run (their
-// runs shuffled together), and prints the ratios. It measures; it asserts
+// /bin/true in a busybox bundle, for brig, runc and crun in one run (each
+// measured run after one of the same runtime, these pairs shuffled
+// together), and prints the ratios. It measures; it asserts
 // nothing.
 //
 //	go run ./tools/bench -brig bin/brig -n 50
@@ -22,7 +23,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type sample struct{ wall, cpu time.Duration }
+type sample struct {
+	wall, cpu time.Duration
+	after     string // the runtime whose run came just before ("" for the first)
+}
 
 func main() {
 	brig := flag.String("brig", "bin/brig", "brig binary")
@@ -30,6 +34,7 @@ func main() {
 	mkbundle := flag.String("mkbundle", "", "a built tools/mkbundle (default: go run ./tools/mkbundle; the VM lane has no Go)")
 	gap := flag.Duration("gap", 0, "pause before each run, to start it on a machine done with the last run's leftovers")
 	stateParent := flag.String("states", tmpfsDir(), "where the runtimes' state roots go")
+	byPrev := flag.Bool("by-previous", false, "also print each runtime's median wall time by the runtime that ran just before it")
 	others := flag.String("others", "runc,crun", "the runtimes to compare brig with, comma-separated (another brig build too, to measure a change)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "brig-bench-")
@@ -80,36 +85,49 @@ func main() {
 		}
 		runners = append(runners, runner{rt, bin, root})
 	}
-	// The runs of all the runtimes are shuffled together (with a fixed
-	// seed), so that a change in the machine's load weighs on all alike,
-	// and each run follows a run of each runtime, itself included, about
-	// as often: a run leaves work behind for the kernel (a cgroup's or a
-	// network namespace's teardown, done later by kernel workers) that the
-	// next run competes with, whichever runtime it is. (Taking turns in a
-	// fixed cycle made each runtime always follow the same one, and under
-	// emulation that alone moved a runtime's median by a quarter.)
+	// Each run leaves work behind for the kernel (a cgroup's or a network
+	// namespace's teardown, done later by kernel workers) that the next run
+	// competes with, and how much differs from runtime to runtime: in the
+	// VM lane, a run right after crun's took 150 ms longer than after
+	// brig's, whichever runtime it was. So each measured run follows an
+	// unmeasured run of the same runtime — a machine running one runtime,
+	// start after start, pays its own leftovers and no other's — and these
+	// pairs are shuffled together (fixed seed), so that a change in the
+	// machine's load weighs on all runtimes alike. (Taking turns in a
+	// fixed cycle made each runtime always follow the same other one.)
 	var schedule []runner
 	for i := 0; i < *n; i++ {
 		schedule = append(schedule, runners...)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	rng.Shuffle(len(schedule), func(i, j int) { schedule[i], schedule[j] = schedule[j], schedule[i] })
+	prev := ""
+	measured := map[string][]sample{}
 	for i, r := range schedule {
-		if *gap > 0 {
-			time.Sleep(*gap)
+		for k := 0; k < 2; k++ {
+			if *gap > 0 {
+				time.Sleep(*gap)
+			}
+			var before, after unix.Rusage
+			unix.Getrusage(unix.RUSAGE_CHILDREN, &before)
+			start := time.Now()
+			if out, err := runOnce(r.bin, r.root, bundle, fmt.Sprintf("b%d-%d", i, k)); err != nil {
+				fail(fmt.Errorf("%s run: %v: %s", r.rt, err, out))
+			}
+			wall := time.Since(start)
+			unix.Getrusage(unix.RUSAGE_CHILDREN, &after)
+			cpu := tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
+			x := sample{wall, cpu, prev}
+			results[r.rt] = append(results[r.rt], x)
+			if k == 1 {
+				measured[r.rt] = append(measured[r.rt], x)
+			}
+			prev = r.rt
 		}
-		var before, after unix.Rusage
-		unix.Getrusage(unix.RUSAGE_CHILDREN, &before)
-		start := time.Now()
-		if out, err := runOnce(r.bin, r.root, bundle, fmt.Sprintf("b%d", i)); err != nil {
-			fail(fmt.Errorf("%s run: %v: %s", r.rt, err, out))
-		}
-		wall := time.Since(start)
-		unix.Getrusage(unix.RUSAGE_CHILDREN, &after)
-		cpu := tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
-		results[r.rt] = append(results[r.rt], sample{wall, cpu})
 	}
-	fmt.Printf("\nrun of /bin/true, %d runs each (median; mean CPU)\n", *n)
+	all := results
+	results = measured
+	fmt.Printf("\nrun of /bin/true, %d runs each, each after one of its own (median; mean CPU)\n", *n)
 	fmt.Printf("%-6s %12s %12s\n", "", "wall", "cpu")
 	base := results[*brig]
 	for _, rt := range runtimes {
@@ -118,6 +136,22 @@ func main() {
 			continue
 		}
 		fmt.Printf("%-6s %12v %12v\n", name(rt, *brig), median(s, wallOf), mean(s, cpuOf))
+	}
+	if *byPrev {
+		fmt.Println("\nmedian wall time of all runs, by the runtime that ran just before:")
+		for _, rt := range runtimes {
+			for _, p := range runtimes {
+				var s []sample
+				for _, x := range all[rt] {
+					if x.after == p {
+						s = append(s, x)
+					}
+				}
+				if len(s) > 0 {
+					fmt.Printf("%-6s after %-6s %12v (%d runs)\n", name(rt, *brig), name(p, *brig), median(s, wallOf), len(s))
+				}
+			}
+		}
 	}
 	if len(base) == 0 {
 		return
