@@ -233,7 +233,7 @@ cd /tests
 if [ -s shell ]; then
 	sh -c "$(cat shell)"
 elif [ "$(cat suite)" = bench ]; then
-	./bench -brig /bin/brig -mkbundle /tests/mkbundle -n 30
+	./bench -brig /bin/brig -mkbundle /tests/mkbundle -by-previous -n 30
 elif [ "$(cat suite)" = conformance ]; then
 	# A guest that breaks every program must not look like a pass: brig
 	# must pass at least 25 (runtime-tools v0.9.0 has no cgroup v2 checks,
