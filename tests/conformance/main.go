@@ -66,10 +66,17 @@ func main() {
 		}
 		results[p] = map[string]outcome{}
 		for _, rt := range runtimes {
+			// Each program makes its bundles in the temporary directory
+			// (ocitest*) and leaves some behind: a private one goes after.
+			tmp, err := os.MkdirTemp("", "brig-conformance-tmp-")
+			if err != nil {
+				fail(err)
+			}
 			before := containerIDs(rt)
-			results[p][rt] = runOne(*work, p, rt)
+			results[p][rt] = runOne(*work, p, rt, tmp)
 			cleanup(rt, before)
-			unmountLeftovers()
+			unmountLeftovers(tmp)
+			removeTmp(tmp)
 		}
 	}
 	removeTestCgroups()
@@ -148,12 +155,12 @@ func cleanup(rt string, before map[string]bool) {
 // unmountLeftovers detaches mounts a runtime left in brig's own mount
 // namespace under the validation programs' bundles (runc, given a config
 // without a mount namespace, mounts the rootfs where it runs).
-func unmountLeftovers() {
+func unmountLeftovers(tmp string) {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return
 	}
-	prefix := filepath.Join(os.TempDir(), "ocitest")
+	prefix := filepath.Join(tmp, "ocitest")
 	seen := map[string]bool{}
 	for _, l := range strings.Split(string(data), "\n") {
 		f := strings.Fields(l)
@@ -169,6 +176,20 @@ func unmountLeftovers() {
 			unix.Unmount(top, unix.MNT_DETACH)
 		}
 	}
+}
+
+// removeTmp removes a program's temporary directory, unless something is
+// still mounted under it (removing through a mount could reach the host's
+// files): then it stays, and says so.
+func removeTmp(tmp string) {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 5 && strings.HasPrefix(f[4], tmp+"/") {
+			fmt.Fprintf(os.Stderr, "conformance: %s still has a mount (%s): left in place\n", tmp, f[4])
+			return
+		}
+	}
+	os.RemoveAll(tmp)
 }
 
 // removeTestCgroups removes the cgroups the validation programs name
@@ -260,12 +281,12 @@ func built(work string) ([]string, error) {
 	return progs, nil
 }
 
-func runOne(work, prog, runtime string) outcome {
+func runOne(work, prog, runtime, tmp string) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(work, prog+".t"))
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "RUNTIME="+runtime)
+	cmd.Env = append(os.Environ(), "RUNTIME="+runtime, "TMPDIR="+tmp)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

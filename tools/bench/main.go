@@ -85,11 +85,11 @@ func main() {
 		}
 		runners = append(runners, runner{rt, bin, root})
 	}
-	// Each run leaves work behind for the kernel (a cgroup's or a network
-	// namespace's teardown, done later by kernel workers) that the next run
-	// competes with, and how much differs from runtime to runtime: in the
-	// VM lane, a run right after crun's took 150 ms longer than after
-	// brig's, whichever runtime it was. So each measured run follows an
+	// Each run leaves work behind that the next run pays for (deferred
+	// teardown in the kernel, memory to reclaim, under emulation the
+	// emulator's own bookkeeping), and how much differs from runtime to
+	// runtime: in the VM lane, a run right after crun's took 80–270 ms
+	// longer than after brig's, whichever runtime it was. So each measured run follows an
 	// unmeasured run of the same runtime — a machine running one runtime,
 	// start after start, pays its own leftovers and no other's — and these
 	// pairs are shuffled together (fixed seed), so that a change in the
