@@ -72,6 +72,9 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
+			// As /tmp, it must let a container root mapped to an
+			// unprivileged host uid through to the bundle.
+			os.Chmod(tmp, 0o755)
 			before := containerIDs(rt)
 			results[p][rt] = runOne(*work, p, rt, tmp)
 			cleanup(rt, before)
