@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -217,8 +218,26 @@ static void join_cgroup(const char *dir)
 	close(fd);
 }
 
+// smallStacks makes the threads the Go runtime starts through cgo take
+// 1 MiB stacks instead of glibc's 8 MiB default. Where transparent huge
+// pages are "always" and the kernel predates 6.7 (which keeps MAP_STACK
+// mappings out of THP), as Debian 12's does, the first touch of each 8 MiB
+// stack faulted in a 2 MiB huge page: 2 MiB per thread of every brig
+// process. No 2 MiB-aligned huge page fits in 1 MiB, and a cgo thread's
+// stack only holds Go's system stack and short C calls.
+static void smallStacks(void)
+{
+	pthread_attr_t attr;
+	if (pthread_getattr_default_np(&attr) != 0)
+		return;
+	if (pthread_attr_setstacksize(&attr, 1 << 20) == 0)
+		pthread_setattr_default_np(&attr);
+	pthread_attr_destroy(&attr);
+}
+
 __attribute__((constructor)) static void brig_nsenter(void)
 {
+	smallStacks();
 	const char *env = getenv("_BRIG_BOOTSTRAP");
 	if (env == NULL || *env == '\0')
 		return;

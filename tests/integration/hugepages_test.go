@@ -12,7 +12,7 @@ import (
 
 // TestBrigHeapWithoutHugePages: brig's own Go processes — the `brig run`
 // that waits for the container, and the init while it waits for start —
-// keep their heaps out of transparent huge pages (a huge page per heap
+// keep their heaps and their threads' stacks out of transparent huge pages (a huge page per heap
 // region is several MB of memory per container where THP is "always", as
 // in Debian's kernels), and the container's process, once exec'd, is not
 // affected: no region of it is marked, and THP stays enabled for it.
@@ -22,6 +22,11 @@ func TestBrigHeapWithoutHugePages(t *testing.T) {
 	pid := e.pid()
 	if heap, ok := largestAnonRegion(t, pid); !ok {
 		t.Errorf("the created init's heap may take huge pages: %s", heap)
+	}
+	// Where THP is "always" (the VM lane), nothing of it is in huge pages:
+	// neither the heap nor the threads' stacks.
+	if kb := anonHugeKB(t, pid); kb != 0 {
+		t.Errorf("the created init has %d kB in huge pages", kb)
 	}
 	if r := e.brig("start", e.id); r.code != 0 {
 		t.Fatalf("start: %s", r.stderr)
@@ -70,6 +75,9 @@ func TestBrigHeapWithoutHugePages(t *testing.T) {
 	if heap, ok := largestAnonRegion(t, cmd.Process.Pid); !ok {
 		t.Errorf("brig run's heap may take huge pages: %s", heap)
 	}
+	if kb := anonHugeKB(t, cmd.Process.Pid); kb != 0 {
+		t.Errorf("brig run has %d kB in huge pages", kb)
+	}
 }
 
 // largestAnonRegion describes pid's anonymous memory region with the most
@@ -102,6 +110,23 @@ func largestAnonRegion(t *testing.T, pid int) (desc string, noHuge bool) {
 		t.Fatalf("pid %d has no resident anonymous memory", pid)
 	}
 	return desc, noHuge
+}
+
+// anonHugeKB is pid's anonymous memory in transparent huge pages.
+func anonHugeKB(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "AnonHugePages:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb
+		}
+	}
+	t.Fatalf("no AnonHugePages in /proc/%d/smaps_rollup", pid)
+	return 0
 }
 
 // noHugePageRegions counts pid's memory regions marked MADV_NOHUGEPAGE.
