@@ -156,28 +156,24 @@ func cleanup(rt string, before map[string]bool) {
 }
 
 // unmountLeftovers detaches mounts a runtime left in brig's own mount
-// namespace under the validation programs' bundles (runc, given a config
-// without a mount namespace, mounts the rootfs where it runs).
+// namespace under a program's temporary directory (runc, given a config
+// without a mount namespace, mounts the rootfs where it runs; a runtime may
+// leave /proc mounted in a bundle's rootfs): each mount point under it,
+// the deepest first, as a mount point may not be the bundle's top.
 func unmountLeftovers(tmp string) {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return
 	}
-	prefix := filepath.Join(tmp, "ocitest")
-	seen := map[string]bool{}
+	var points []string
 	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 5 || !strings.HasPrefix(f[4], prefix) {
-			continue
+		if f := strings.Fields(l); len(f) >= 5 && strings.HasPrefix(f[4], tmp+"/") {
+			points = append(points, f[4])
 		}
-		top := f[4]
-		if i := strings.IndexByte(top[len(prefix):], '/'); i >= 0 {
-			top = top[:len(prefix)+i]
-		}
-		if !seen[top] {
-			seen[top] = true
-			unix.Unmount(top, unix.MNT_DETACH)
-		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		unix.Unmount(p, unix.MNT_DETACH)
 	}
 }
 
