@@ -129,9 +129,6 @@ func cmdExec(g *global, args []string) (int, error) {
 	if *label != "" {
 		proc.SelinuxLabel = *label
 	}
-	if err := spec.ValidateProcess(proc); err != nil {
-		return 1, err
-	}
 	code, err := container.Exec(g.store(), container.ExecOptions{
 		ID: id, Process: proc, PidFile: *pidFile, ConsoleSocket: *consoleSocket, Detach: *detach,
 		PreserveFDs: *preserve, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,

@@ -55,6 +55,9 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, o Options, paths map
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBlkioWeight(r); err != nil {
+		return nil, err
+	}
 	cfg := &cgroups.Cgroup{Resources: r, Systemd: o.Systemd, Rootless: o.Rootless}
 	if o.Systemd {
 		if !systemd.IsRunningSystemd() {
@@ -200,6 +203,28 @@ func (c *Cgroup) setHybridHugetlb(limits []*cgroups.HugepageLimit) error {
 		}
 	}
 	return nil
+}
+
+// checkBlkioWeight refuses a block I/O weight this kernel has no file for:
+// weights belong to an I/O scheduler (BFQ, formerly CFQ), and a kernel
+// without one has neither blkio.weight nor blkio.bfq.weight (io.weight or
+// io.bfq.weight on v2). The library would fail later with a bare ENOENT.
+func checkBlkioWeight(r *cgroups.Resources) error {
+	if r == nil || (r.BlkioWeight == 0 && len(r.BlkioWeightDevice) == 0) {
+		return nil
+	}
+	// On v2 the root cgroup has no io.weight to look at; the check is v1's.
+	dir := "/sys/fs/cgroup/blkio"
+	if _, err := os.Stat(dir); err != nil || cgroups.IsCgroup2UnifiedMode() {
+		return nil
+	}
+	files := []string{"blkio.weight", "blkio.bfq.weight"}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return nil
+		}
+	}
+	return errors.New("linux.resources.blockIO.weight: this kernel has no block I/O weights (neither blkio.weight nor blkio.bfq.weight: no BFQ or CFQ scheduler)")
 }
 
 func v1Hugetlb() bool {

@@ -6,22 +6,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"brig/internal/bootstrap"
-	"brig/internal/caps"
 	"brig/internal/cgroup"
 	"brig/internal/console"
 	"brig/internal/hooks"
 	"brig/internal/idmap"
 	"brig/internal/initproc"
-	"brig/internal/lsm"
+	"brig/internal/plan"
 	"brig/internal/spec"
 	"brig/internal/state"
 )
@@ -55,17 +52,6 @@ type CreateOptions struct {
 	OptionalLimits bool
 }
 
-// nsFlags maps namespace types to clone flags and /proc/PID/ns names.
-var nsFlags = map[specs.LinuxNamespaceType]struct {
-	flag uintptr
-	name string
-}{
-	specs.UserNamespace: {unix.CLONE_NEWUSER, "user"}, specs.MountNamespace: {unix.CLONE_NEWNS, "mnt"},
-	specs.PIDNamespace: {unix.CLONE_NEWPID, "pid"}, specs.NetworkNamespace: {unix.CLONE_NEWNET, "net"},
-	specs.IPCNamespace: {unix.CLONE_NEWIPC, "ipc"}, specs.UTSNamespace: {unix.CLONE_NEWUTS, "uts"},
-	specs.CgroupNamespace: {unix.CLONE_NEWCGROUP, "cgroup"}, specs.TimeNamespace: {unix.CLONE_NEWTIME, "time"},
-}
-
 // Created is a container whose init waits for start.
 type Created struct {
 	*Container
@@ -90,46 +76,14 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			return nil, err
 		}
 	}
-	if s.Process == nil {
-		return nil, errors.New("config.json: process: missing (create needs a process to run)")
-	}
-	if s.Linux == nil {
-		s.Linux = &specs.Linux{}
-	}
-	if s.Linux.MountLabel != "" && !lsm.SELinuxEnabled() {
-		// As runc: a label is meaningless without SELinux; say so.
-		if o.Warn != nil {
-			o.Warn(fmt.Sprintf("linux.mountLabel %q ignored: SELinux is not enabled on this host", s.Linux.MountLabel))
-		}
-		s.Linux.MountLabel = ""
-	}
-	// The profile is settled here, in the host's mount namespace (loading
-	// brig's default needs apparmor_parser and securityfs), and kept in the
-	// saved spec so exec'd processes get it too.
-	if s.Process.ApparmorProfile, err = lsm.ResolveAppArmor(s.Process.ApparmorProfile); errors.Is(err, lsm.ErrAppArmorDefaultNeedsRoot) {
-		if o.Warn != nil {
-			o.Warn(err.Error())
-		}
-	} else if err != nil {
-		return nil, err
-	}
-	if err := lsm.CheckSELinux(s.Process.SelinuxLabel); err != nil {
-		return nil, err
-	}
-	// Without root: a new user namespace, or one the caller owns, joined by
-	// path (the kernel refuses any other).
-	if os.Geteuid() != 0 && !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }) {
-		return nil, errors.New("linux.namespaces: without root, brig needs a user namespace (write the config with `brig spec --rootless`)")
-	}
-	capSets, err := resolveCaps(s.Process, o.Warn)
+	// Every decision, and every refusal, before anything exists.
+	p, err := plan.Build(s, plan.System{}, plan.Options{Bundle: bundle, Rootless: o.Rootless})
 	if err != nil {
 		return nil, err
 	}
-	if ll, err := lsm.LandlockFromSpec(s); err != nil {
-		return nil, err
-	} else if ll != nil && o.Warn != nil {
-		if d := ll.Describe(); !strings.Contains(d, "whole rule set") {
-			o.Warn(d)
+	if o.Warn != nil {
+		for _, w := range p.Warnings {
+			o.Warn(w)
 		}
 	}
 	lock, err := store.Create(o.ID)
@@ -161,8 +115,8 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
 	// The container's root opens it: give it to the mapped root, as runc.
-	if uid, gid, ok := mappedRoot(s.Linux); ok {
-		if err := os.Chown(fifo, uid, gid); err != nil {
+	if r := p.MappedRoot; r != nil {
+		if err := os.Chown(fifo, r.UID, r.GID); err != nil {
 			return nil, fmt.Errorf("chown exec fifo: %w", err)
 		}
 	}
@@ -178,27 +132,13 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	}
 	cfg := &initproc.Config{
 		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
-		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs, Caps: capSets,
-		DieWithParent: o.DieWithParent, LandlockABI: hostLandlockABI(s),
+		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs,
+		DieWithParent: o.DieWithParent, Mounts: p.Mounts,
+		UserNS: p.Namespaces.UserNS, CgroupNS: p.Namespaces.CgroupNS,
 	}
-	for _, ns := range s.Linux.Namespaces {
-		nf := nsFlags[ns.Type]
-		if ns.Type == specs.UserNamespace {
-			cfg.UserNS = true // new or joined: no mknod, no host groups
-		}
-		if ns.Path != "" {
-			bo.Join = append(bo.Join, bootstrap.Namespace{Type: nf.name, Path: ns.Path})
-			continue
-		}
-		if ns.Type == specs.CgroupNamespace {
-			cfg.CgroupNS = true // made by the init, once in its cgroup
-			continue
-		}
-		bo.CloneFlags |= nf.flag
-	}
-	for clock, off := range s.Linux.TimeOffsets {
-		bo.TimeOffsets = append(bo.TimeOffsets, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
-	}
+	cfg.SetProcess(&p.Process)
+	bo.CloneFlags, bo.TimeOffsets = p.Namespaces.CloneFlags, p.Namespaces.TimeOffsets
+	bo.Join = joins(p.Namespaces.Join)
 	for i := 0; i < o.PreserveFDs; i++ {
 		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
@@ -218,7 +158,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	// Bind-mount sources of a container with a user namespace of its own
 	// are cloned here, with the host's privileges (and id-mapped where
 	// asked), and attached by the init.
-	trees, err := sourceTrees(s, bundle, o.Rootless)
+	trees, err := sourceTrees(p.HostTrees)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +202,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			return err
 		}
 		switch {
-		case !wantsLimits(s.Linux.Resources):
+		case !p.WantsLimits:
 			// Without root and without a delegated cgroup there is
 			// nothing to join; no limit was asked for, so go on, and say so.
 			noCgroup = true
@@ -341,19 +281,6 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	return &Created{Container: c, Proc: proc}, nil
 }
 
-// resolveCaps maps process.capabilities to numbers, warning about those
-// this host can't grant.
-func resolveCaps(p *specs.Process, warn func(string)) (*caps.Sets, error) {
-	sets, err := caps.Resolve(p.Capabilities)
-	if err != nil {
-		return nil, err
-	}
-	if len(sets.Missing) > 0 && warn != nil {
-		warn(fmt.Sprintf("process.capabilities: this host can't grant %s (not in brig's bounding set or unknown to the kernel): granting the rest", strings.Join(sets.Missing, ", ")))
-	}
-	return sets, nil
-}
-
 // converse answers init's requests until it is ready. placed waits until
 // the process is in its cgroup and gives the cgroup's paths.
 func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec, placed func() (map[string]string, error)) error {
@@ -408,23 +335,10 @@ func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec, placed func
 	}
 }
 
-// hostLandlockABI is the host's Landlock ABI for a container with a rule
-// set (the init checks it reaches as much), 0 without one: no probe on
-// the create path of containers that don't use Landlock.
-func hostLandlockABI(s *specs.Spec) int {
-	if s == nil || s.Annotations[lsm.LandlockAnnotation] == "" {
-		return 0
-	}
-	return lsm.LandlockABI()
-}
-
-// sourceTrees clones the sources of bind mounts: those asking for an
-// id-mapped mount (through a user namespace per distinct mapping), and, when
-// the container gets a new user namespace from a root brig, every other
-// one too — its root, an unprivileged id on the host, may not be able to
-// reach them (runc does the same).
-func sourceTrees(s *specs.Spec, bundle string, rootless bool) (map[int]*os.File, error) {
-	cloneAll := !rootless && spec.HasNewNamespace(s.Linux.Namespaces, specs.UserNamespace) && spec.HasNamespace(s.Linux.Namespaces, specs.MountNamespace)
+// sourceTrees clones the bind sources the plan gives to the host: as
+// detached trees, id-mapped where asked (through a user namespace per
+// mapping).
+func sourceTrees(ts []plan.HostTree) (map[int]*os.File, error) {
 	trees := map[int]*os.File{}
 	fail := func(err error) (map[int]*os.File, error) {
 		for _, t := range trees {
@@ -432,41 +346,35 @@ func sourceTrees(s *specs.Spec, bundle string, rootless bool) (map[int]*os.File,
 		}
 		return nil, err
 	}
-	for i, m := range s.Mounts {
-		opts := spec.ParseMountOptions(m.Options)
-		if !opts.Bind && m.Type != "bind" {
-			continue
-		}
-		src := m.Source
-		if !filepath.IsAbs(src) {
-			src = filepath.Join(bundle, src)
-		}
-		uids, gids, recursive, ok := idmap.Wanted(m, s.Linux)
-		if !ok && cloneAll {
-			t, err := idmap.Clone(src, opts.Recursive)
+	for _, t := range ts {
+		if t.IDMap == nil {
+			f, err := idmap.Clone(t.Source, t.Recursive)
 			if err != nil {
-				return fail(fmt.Errorf("mounts[%d] (bind on %s): %w", i, m.Destination, err))
+				return fail(fmt.Errorf("mounts[%d] (bind on %s): %w", t.Index, t.Destination, err))
 			}
-			trees[i] = t
+			trees[t.Index] = f
 			continue
 		}
-		if !ok {
-			continue
-		}
-		if rootless {
-			return fail(fmt.Errorf("mounts[%d]: id-mapped mounts need root (the host's user namespace owns the filesystem)", i))
-		}
-		ns, err := idmap.UserNS(uids, gids)
+		ns, err := idmap.UserNS(t.IDMap.UIDs, t.IDMap.GIDs)
 		if err != nil {
-			return fail(fmt.Errorf("mounts[%d]: %w", i, err))
+			return fail(fmt.Errorf("mounts[%d]: %w", t.Index, err))
 		}
-		t, err := idmap.Tree(src, ns, opts.Recursive, recursive)
+		f, err := idmap.Tree(t.Source, ns, t.Recursive, t.IDMap.Recursive)
 		if err != nil {
-			return fail(fmt.Errorf("mounts[%d] (bind on %s): %w", i, m.Destination, err))
+			return fail(fmt.Errorf("mounts[%d] (bind on %s): %w", t.Index, t.Destination, err))
 		}
-		trees[i] = t
+		trees[t.Index] = f
 	}
 	return trees, nil
+}
+
+// joins are the plan's namespace joins for the C constructor.
+func joins(js []plan.Join) []bootstrap.Namespace {
+	var out []bootstrap.Namespace
+	for _, j := range js {
+		out = append(out, bootstrap.Namespace{Type: j.Type, Path: j.Path})
+	}
+	return out
 }
 
 func errString(err error) string {
@@ -487,33 +395,6 @@ func addDefaultDeviceRules(cg *cgroup.Cgroup, s *specs.Spec) {
 	for _, d := range s.Linux.Devices {
 		r.Resources.Devices = append(r.Resources.Devices, cgroup.AllowDevice(d))
 	}
-}
-
-// wantsLimits reports whether linux.resources asks for any limit (device
-// rules alone don't count: they need a devices cgroup only root has).
-func wantsLimits(r *specs.LinuxResources) bool {
-	if r == nil {
-		return false
-	}
-	return r.Memory != nil || r.CPU != nil || r.Pids != nil || r.BlockIO != nil || len(r.HugepageLimits) > 0 ||
-		r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0
-}
-
-// mappedRoot is the host uid and gid of the container's root in a new
-// user namespace.
-func mappedRoot(l *specs.Linux) (int, int, bool) {
-	uid, gid := -1, -1
-	for _, m := range l.UIDMappings {
-		if m.ContainerID == 0 {
-			uid = int(m.HostID)
-		}
-	}
-	for _, m := range l.GIDMappings {
-		if m.ContainerID == 0 {
-			gid = int(m.HostID)
-		}
-	}
-	return uid, gid, uid >= 0 && gid >= 0
 }
 
 func writeOOMScoreAdj(pid, v int) error {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -16,7 +15,7 @@ import (
 	"brig/internal/cgroup"
 	"brig/internal/console"
 	"brig/internal/initproc"
-	"brig/internal/lsm"
+	"brig/internal/plan"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
@@ -194,33 +193,17 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	default:
 		return -1, fmt.Errorf("container %q is %s: cannot exec in it", o.ID, st)
 	}
-	capSets, err := resolveCaps(o.Process, nil)
+	ep, err := plan.BuildExec(c.Spec, o.Process, c.Pid, plan.System{})
 	if err != nil {
 		return -1, err
 	}
-	// An exec'd process stays under the container's profile unless it
-	// names its own (containerd's --process files often name none).
-	if o.Process.ApparmorProfile == "" && c.Spec.Process != nil {
-		o.Process.ApparmorProfile = c.Spec.Process.ApparmorProfile
-	}
-	if o.Process.ApparmorProfile != "" {
-		if o.Process.ApparmorProfile, err = lsm.ResolveAppArmor(o.Process.ApparmorProfile); err != nil {
-			return -1, err
-		}
-	}
-	if err := lsm.CheckSELinux(o.Process.SelinuxLabel); err != nil {
-		return -1, err
-	}
-	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr}
-	cfg := &initproc.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, Process: o.Process, PreserveFDs: o.PreserveFDs, Caps: capSets,
-		LandlockABI: hostLandlockABI(c.Spec)}
-	for _, ns := range c.Spec.Linux.Namespaces {
-		nf := nsFlags[ns.Type]
-		bo.Join = append(bo.Join, bootstrap.Namespace{Type: nf.name, Path: "/proc/" + strconv.Itoa(c.Pid) + "/ns/" + nf.name})
-		if ns.Type == specs.UserNamespace {
-			cfg.UserNS = true
-		}
-	}
+	// ep.Warnings are not said again: create said them for the same
+	// profile and capabilities of this host.
+	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
+		Join: joins(ep.Namespaces.Join)}
+	cfg := &initproc.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, PreserveFDs: o.PreserveFDs,
+		UserNS: ep.Namespaces.UserNS}
+	cfg.SetProcess(&ep.Process)
 	for i := 0; i < o.PreserveFDs; i++ {
 		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}

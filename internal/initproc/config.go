@@ -10,6 +10,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"brig/internal/caps"
+	"brig/internal/lsm"
+	"brig/internal/plan"
+	"brig/internal/seccomp"
+	"brig/internal/spec"
 )
 
 // Config is sent by the brig command to init, as the first JSON message
@@ -40,8 +44,22 @@ type Config struct {
 	ParentFD int `json:"parentFD,omitempty"`
 	// Caps are process.capabilities resolved against the host by brig.
 	Caps *caps.Sets `json:"caps,omitempty"`
+	// Mounts are the spec's mounts[], parsed by the plan (Spec.Mounts is
+	// not sent).
+	Mounts []spec.Mount `json:"mounts,omitempty"`
+	// Seccomp is the filter the plan compiled from linux.seccomp (the
+	// profile itself is not sent).
+	Seccomp *seccomp.Program `json:"seccomp,omitempty"`
+	// Landlock is the rule set the plan parsed from the annotation.
+	Landlock *lsm.Landlock `json:"landlock,omitempty"`
 	// ApparmorAvailable and SelinuxEnabled are what the host has.
 	Debug bool `json:"debug,omitempty"`
+}
+
+// SetProcess sets the process and what the plan decided for it.
+func (c *Config) SetProcess(p *plan.Process) {
+	c.Process, c.Caps, c.Seccomp = p.Spec, p.Caps, p.Seccomp
+	c.Landlock, c.LandlockABI = p.Landlock, p.LandlockABI
 }
 
 // Message is what init sends back.
@@ -68,25 +86,24 @@ type Reply struct {
 // these parts alone: the init pays it on every start, the brig command
 // once for config.json either way.
 type initSpec struct {
-	Version     string            `json:"ociVersion"`
-	Process     *specs.Process    `json:"process,omitempty"`
-	Root        *specs.Root       `json:"root,omitempty"`
-	Hostname    string            `json:"hostname,omitempty"`
-	Domainname  string            `json:"domainname,omitempty"`
-	Mounts      []specs.Mount     `json:"mounts,omitempty"`
-	Hooks       *specs.Hooks      `json:"hooks,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Linux       *initLinux        `json:"linux,omitempty"`
+	Version    string         `json:"ociVersion"`
+	Process    *specs.Process `json:"process,omitempty"`
+	Root       *specs.Root    `json:"root,omitempty"`
+	Hostname   string         `json:"hostname,omitempty"`
+	Domainname string         `json:"domainname,omitempty"`
+	Hooks      *specs.Hooks   `json:"hooks,omitempty"`
+	Linux      *initLinux     `json:"linux,omitempty"`
 }
 
 // initLinux is the init's part of specs.Linux: no resources (brig writes
 // the cgroup), no id mappings or namespace paths to act on (the C
-// constructor and brig did), only which namespaces there are.
+// constructor and brig did), only which namespaces there are; no mounts,
+// seccomp profile or annotations (Config carries them as the plan decided
+// them).
 type initLinux struct {
 	Namespaces        []specs.LinuxNamespace  `json:"namespaces,omitempty"`
 	Devices           []specs.LinuxDevice     `json:"devices,omitempty"`
 	Sysctl            map[string]string       `json:"sysctl,omitempty"`
-	Seccomp           *specs.LinuxSeccomp     `json:"seccomp,omitempty"`
 	RootfsPropagation string                  `json:"rootfsPropagation,omitempty"`
 	MaskedPaths       []string                `json:"maskedPaths,omitempty"`
 	ReadonlyPaths     []string                `json:"readonlyPaths,omitempty"`
@@ -100,11 +117,11 @@ func toInitSpec(s *specs.Spec) *initSpec {
 	}
 	w := &initSpec{
 		Version: s.Version, Process: s.Process, Root: s.Root, Hostname: s.Hostname,
-		Domainname: s.Domainname, Mounts: s.Mounts, Hooks: s.Hooks, Annotations: s.Annotations,
+		Domainname: s.Domainname, Hooks: s.Hooks,
 	}
 	if l := s.Linux; l != nil {
 		w.Linux = &initLinux{
-			Namespaces: l.Namespaces, Devices: l.Devices, Sysctl: l.Sysctl, Seccomp: l.Seccomp,
+			Namespaces: l.Namespaces, Devices: l.Devices, Sysctl: l.Sysctl,
 			RootfsPropagation: l.RootfsPropagation, MaskedPaths: l.MaskedPaths,
 			ReadonlyPaths: l.ReadonlyPaths, MountLabel: l.MountLabel, Personality: l.Personality,
 		}
@@ -118,11 +135,11 @@ func (w *initSpec) spec() *specs.Spec {
 	}
 	s := &specs.Spec{
 		Version: w.Version, Process: w.Process, Root: w.Root, Hostname: w.Hostname,
-		Domainname: w.Domainname, Mounts: w.Mounts, Hooks: w.Hooks, Annotations: w.Annotations,
+		Domainname: w.Domainname, Hooks: w.Hooks,
 	}
 	if l := w.Linux; l != nil {
 		s.Linux = &specs.Linux{
-			Namespaces: l.Namespaces, Devices: l.Devices, Sysctl: l.Sysctl, Seccomp: l.Seccomp,
+			Namespaces: l.Namespaces, Devices: l.Devices, Sysctl: l.Sysctl,
 			RootfsPropagation: l.RootfsPropagation, MaskedPaths: l.MaskedPaths,
 			ReadonlyPaths: l.ReadonlyPaths, MountLabel: l.MountLabel, Personality: l.Personality,
 		}

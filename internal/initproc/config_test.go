@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
+	"brig/internal/seccomp"
 	"brig/internal/spec"
 )
 
@@ -30,13 +32,16 @@ func TestConfigWire(t *testing.T) {
 	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}
 	s.Windows = &specs.Windows{LayerFolders: []string{`C:\x`}}
 	c := Config{ID: "c1", Spec: s, Process: s.Process, FifoPath: "/run/brig/c1/exec.fifo",
-		TreeFDs: map[int]int{2: 7}, UserNS: true}
+		TreeFDs: map[int]int{2: 7}, UserNS: true, Mounts: spec.ParseMounts(s.Mounts),
+		Seccomp: &seccomp.Program{Insns: []unix.SockFilter{{Code: 0x20, K: 4}, {Code: 0x06, Jt: 1, Jf: 2, K: 0x7fff0000}}, Flags: 2}}
 
 	data, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, absent := range []string{`"resources"`, `"windows"`, `"uidMappings"`} {
+	// The profile and the unparsed mounts stay behind: the plan's program
+	// and typed mounts travel instead.
+	for _, absent := range []string{`"resources"`, `"windows"`, `"uidMappings"`, `"syscalls"`, `"annotations"`} {
 		if strings.Contains(string(data), absent) {
 			t.Errorf("the init's config carries %s", absent)
 		}
@@ -47,6 +52,12 @@ func TestConfigWire(t *testing.T) {
 	}
 	if got.ID != c.ID || got.FifoPath != c.FifoPath || got.TreeFDs[2] != 7 || !got.UserNS {
 		t.Errorf("config fields lost: %+v", got)
+	}
+	if !reflect.DeepEqual(got.Seccomp, c.Seccomp) {
+		t.Errorf("seccomp program: got %+v, want %+v", got.Seccomp, c.Seccomp)
+	}
+	if !reflect.DeepEqual(got.Mounts, c.Mounts) || len(got.Mounts) == 0 {
+		t.Errorf("mounts: got %+v, want %+v", got.Mounts, c.Mounts)
 	}
 	if !reflect.DeepEqual(got.Process, c.Process) {
 		t.Errorf("process: got %+v, want %+v", got.Process, c.Process)

@@ -105,7 +105,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	// propagation, bind of the rootfs, every mounts[] entry, /dev.
 	if spec.HasNamespace(l.Namespaces, specs.MountNamespace) {
 		rc := &rootfs.Config{
-			Root: s.Root.Path, Mounts: s.Mounts, Propagation: l.RootfsPropagation,
+			Root: s.Root.Path, Mounts: cfg.Mounts, Propagation: l.RootfsPropagation,
 			Devices: l.Devices, MountLabel: l.MountLabel, InUserNS: cfg.UserNS,
 			CgroupNS: cfg.CgroupNS, CgroupPaths: cgroupPaths, Trees: map[int]*os.File{},
 		}
@@ -381,14 +381,14 @@ func (fp *finalProcess) setExecLabels() error {
 // before create reports ready: the executable, the capabilities, rlimits
 // and I/O priority and scheduler (set now, inherited across execve).
 func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
-	fp := &finalProcess{cfg: cfg, proc: proc, caps: cfg.Caps}
+	fp := &finalProcess{cfg: cfg, proc: proc, caps: cfg.Caps, landlock: cfg.Landlock}
 	if fp.caps == nil {
 		fp.caps = &caps.Sets{}
 	}
-	var err error
-	if fp.landlock, err = lsm.LandlockFromSpec(cfg.Spec); err != nil {
-		return nil, err
+	if cfg.Seccomp != nil {
+		fp.filter = &seccompFilter{prog: cfg.Seccomp, notify: cfg.Seccomp.Notify}
 	}
+	var err error
 	if err := setIOPriority(proc.IOPriority); err != nil {
 		return nil, err
 	}
@@ -403,13 +403,7 @@ func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
 	if fp.path, err = lookPath(proc); err != nil {
 		return nil, err
 	}
-	if cfg.Spec != nil && cfg.Spec.Linux != nil && cfg.Spec.Linux.Seccomp != nil {
-		if fp.filter, err = compileSeccomp(cfg.Spec.Linux.Seccomp); err != nil {
-			return nil, err
-		}
-	}
-	// rlimits after everything that allocates (an RLIMIT_AS the process
-	// can live with may be too small for compiling its seccomp filter).
+	// rlimits after everything that allocates.
 	if err := setRlimits(proc.Rlimits); err != nil {
 		return nil, err
 	}
@@ -576,17 +570,6 @@ type seccompFilter struct {
 	prog   *seccomp.Program
 	notify bool
 	loaded bool
-}
-
-func compileSeccomp(sc *specs.LinuxSeccomp) (*seccompFilter, error) {
-	f, warns, err := seccomp.Compile(sc)
-	if err != nil {
-		return nil, err
-	}
-	if s := warns.Summary(); s != "" {
-		fmt.Fprintln(os.Stderr, "brig: warning:", s)
-	}
-	return &seccompFilter{prog: f, notify: f.Notify}, nil
 }
 
 func (s *seccompFilter) load() (*os.File, error) {

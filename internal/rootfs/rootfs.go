@@ -18,9 +18,9 @@ import (
 
 // Config is what the rootfs layer needs to know.
 type Config struct {
-	Root        string // absolute path of the rootfs
-	Mounts      []specs.Mount
-	Propagation string // linux.rootfsPropagation
+	Root        string       // absolute path of the rootfs
+	Mounts      []spec.Mount // parsed by the plan
+	Propagation string       // linux.rootfsPropagation
 	Devices     []specs.LinuxDevice
 	MountLabel  string
 	// InUserNS: devices are bind mounts from the host, not mknod.
@@ -67,7 +67,7 @@ func Prepare(c *Config) error {
 		if err := mountEntry(c, root, m, c.Trees[i]); err != nil {
 			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
-		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
+		if filepath.Clean(m.Destination) == "/dev" && m.Bind() {
 			devBound = true
 		}
 	}
@@ -77,10 +77,6 @@ func Prepare(c *Config) error {
 		}
 	}
 	return setupDevSymlinks(root)
-}
-
-func isBind(m *specs.Mount) bool {
-	return m.Type == "bind" || spec.ParseMountOptions(m.Options).Bind
 }
 
 // makeParentPrivate makes the mount the rootfs sits on private, because
@@ -161,17 +157,17 @@ func openTarget(root *os.File, dest string, dir bool) (*os.File, error) {
 	return h, nil
 }
 
-func mountEntry(c *Config, root *os.File, m *specs.Mount, tree *os.File) error {
-	opts := spec.ParseMountOptions(m.Options)
+func mountEntry(c *Config, root *os.File, pm *spec.Mount, tree *os.File) error {
+	m, opts := &pm.Mount, pm.Opts
 	data := opts.Data
 	// The mount label goes in as context= where the filesystem takes it
 	// (tmpfs, devpts...); mqueue doesn't, so its root is labelled after
 	// mounting, as runc does.
-	if c.MountLabel != "" && m.Type != "proc" && m.Type != "sysfs" && m.Type != "cgroup" && m.Type != "cgroup2" && m.Type != "mqueue" && !opts.Bind && m.Type != "bind" {
+	if c.MountLabel != "" && m.Type != "proc" && m.Type != "sysfs" && m.Type != "cgroup" && m.Type != "cgroup2" && m.Type != "mqueue" && !pm.Bind() {
 		data = joinData(data, fmt.Sprintf("context=%q", c.MountLabel))
 	}
 	switch {
-	case opts.Bind || m.Type == "bind":
+	case pm.Bind():
 		return bindMount(root, m, opts, tree)
 	case m.Type == "cgroup":
 		return mountCgroup(c, root, m, opts)

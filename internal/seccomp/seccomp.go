@@ -4,6 +4,7 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -157,18 +158,7 @@ func export(f *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(raw)%8 != 0 || len(raw) == 0 {
-		return nil, fmt.Errorf("seccomp: exported BPF has %d bytes", len(raw))
-	}
-	insns := make([]unix.SockFilter, len(raw)/8)
-	for i := range insns {
-		b := raw[i*8:]
-		insns[i] = unix.SockFilter{
-			Code: binary.NativeEndian.Uint16(b[0:]), Jt: b[2], Jf: b[3],
-			K: binary.NativeEndian.Uint32(b[4:]),
-		}
-	}
-	return insns, nil
+	return decodeInsns(raw)
 }
 
 // Load installs the program on the calling thread, which must be locked to
@@ -317,4 +307,60 @@ func UsesNotify(sc *specs.LinuxSeccomp) bool {
 		}
 	}
 	return false
+}
+
+// wireProgram is Program as it travels to the init: the instructions as
+// their raw 8-byte form (base64 in JSON), not an object per instruction.
+type wireProgram struct {
+	Insns  []byte  `json:"insns"`
+	Flags  uintptr `json:"flags,omitempty"`
+	Notify bool    `json:"notify,omitempty"`
+}
+
+// MarshalJSON encodes the program compactly.
+func (p Program) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wireProgram{Insns: p.Bytes(), Flags: p.Flags, Notify: p.Notify})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (p *Program) UnmarshalJSON(data []byte) error {
+	var w wireProgram
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	if len(w.Insns) > 8*4096 {
+		return fmt.Errorf("seccomp: a BPF program of %d instructions", len(w.Insns)/8)
+	}
+	insns, err := decodeInsns(w.Insns)
+	if err != nil {
+		return err
+	}
+	*p = Program{Insns: insns, Flags: w.Flags, Notify: w.Notify}
+	return nil
+}
+
+// Bytes is the program in the kernel's sock_filter layout.
+func (p *Program) Bytes() []byte {
+	b := make([]byte, 0, 8*len(p.Insns))
+	for _, in := range p.Insns {
+		b = binary.NativeEndian.AppendUint16(b, in.Code)
+		b = append(b, in.Jt, in.Jf)
+		b = binary.NativeEndian.AppendUint32(b, in.K)
+	}
+	return b
+}
+
+func decodeInsns(raw []byte) ([]unix.SockFilter, error) {
+	if len(raw)%8 != 0 || len(raw) == 0 {
+		return nil, fmt.Errorf("seccomp: a BPF program of %d bytes", len(raw))
+	}
+	insns := make([]unix.SockFilter, len(raw)/8)
+	for i := range insns {
+		b := raw[i*8:]
+		insns[i] = unix.SockFilter{
+			Code: binary.NativeEndian.Uint16(b[0:]), Jt: b[2], Jf: b[3],
+			K: binary.NativeEndian.Uint32(b[4:]),
+		}
+	}
+	return insns, nil
 }

@@ -17,8 +17,9 @@ import (
 // ConfigName is the bundle's configuration file.
 const ConfigName = "config.json"
 
-// Load reads and validates bundle/config.json. The returned spec has its
-// root.path made absolute.
+// Load reads bundle/config.json. The returned spec has its root.path made
+// absolute; it is not validated yet: plan.Build does that, with
+// CheckRootfs, once for every way a spec reaches brig.
 func Load(bundle string) (*specs.Spec, error) {
 	abs, err := filepath.Abs(bundle)
 	if err != nil {
@@ -41,12 +42,6 @@ func Load(bundle string) (*specs.Spec, error) {
 	}
 	if s.Root != nil && !filepath.IsAbs(s.Root.Path) {
 		s.Root.Path = filepath.Join(abs, s.Root.Path)
-	}
-	if err := Validate(s); err != nil {
-		return nil, err
-	}
-	if err := checkRootfs(s); err != nil {
-		return nil, err
 	}
 	return s, nil
 }
@@ -82,7 +77,8 @@ func describeJSONError(data []byte, err error) error {
 	return err
 }
 
-func checkRootfs(s *specs.Spec) error {
+// CheckRootfs checks that root.path is a directory on the host.
+func CheckRootfs(s *specs.Spec) error {
 	fi, err := os.Stat(s.Root.Path)
 	if err != nil {
 		return fmt.Errorf("root.path %q: %w", s.Root.Path, err)

@@ -16,8 +16,10 @@ type MountOptions struct {
 	AttrSet, AttrClr uint64
 	Data             string // options the kernel gets as data (size=, mode=, newinstance...)
 	Bind, Recursive  bool
-	Idmap            bool
-	TmpCopyUp        bool
+	// Idmap: idmap or ridmap; IdmapRecursive: ridmap (every mount of the
+	// tree id-mapped, not only its top).
+	Idmap, IdmapRecursive bool
+	TmpCopyUp             bool
 }
 
 var flagOptions = map[string]struct {
@@ -96,8 +98,10 @@ func ParseMountOptions(opts []string) MountOptions {
 			m.Bind = true
 		case "rbind":
 			m.Bind, m.Recursive = true, true
-		case "idmap", "ridmap":
+		case "idmap":
 			m.Idmap = true
+		case "ridmap":
+			m.Idmap, m.IdmapRecursive = true, true
 		case "tmpcopyup":
 			m.TmpCopyUp = true
 		case "":

@@ -52,11 +52,12 @@ func Validate(s *specs.Spec) error {
 		if m.Destination == "" {
 			p.add(path+".destination", "missing")
 		}
-		bind := m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind")
+		pm := Mount{Mount: m, Opts: ParseMountOptions(m.Options)}
+		bind := pm.Bind()
 		if bind && m.Source == "" {
 			p.add(path+".source", "missing for a bind mount")
 		}
-		validateIdmap(&p, path, m, bind, s.Linux)
+		validateIdmap(&p, path, pm, bind, s.Linux)
 	}
 	// A uts namespace of the container's own, new or joined (as runc):
 	// never the host's.
@@ -80,9 +81,8 @@ func Validate(s *specs.Spec) error {
 
 // validateIdmap checks an id-mapped mount: a bind mount, with both
 // mappings of its own, or the container's user namespace's.
-func validateIdmap(p *problems, path string, m specs.Mount, bind bool, l *specs.Linux) {
-	opt := hasOption(m.Options, "idmap") || hasOption(m.Options, "ridmap")
-	if !opt && len(m.UIDMappings) == 0 && len(m.GIDMappings) == 0 {
+func validateIdmap(p *problems, path string, m Mount, bind bool, l *specs.Linux) {
+	if !m.Opts.Idmap && len(m.UIDMappings) == 0 && len(m.GIDMappings) == 0 {
 		return
 	}
 	if !bind {
@@ -361,15 +361,6 @@ func HasNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
 func HasNewNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
 	for _, ns := range nss {
 		if ns.Type == t && ns.Path == "" {
-			return true
-		}
-	}
-	return false
-}
-
-func hasOption(opts []string, o string) bool {
-	for _, x := range opts {
-		if x == o {
 			return true
 		}
 	}

@@ -10,14 +10,25 @@ import (
 )
 
 // TestBadInput: every bad input fails with an error naming the problem,
-// a non-zero exit, and leaves no state directory, cgroup or process.
+// a non-zero exit, and leaves no state directory, cgroup or process. Each
+// config has a createRuntime hook that leaves a marker: bad input is
+// refused before anything is created or run (the plan, in the parent), so
+// no marker — but for the two that only the container's own view of its
+// filesystem can show (inInit: the executable and the cwd, which a hook
+// may still provide, as GPU hooks provide binaries).
 func TestBadInput(t *testing.T) {
+	var bigProfile []specs.LinuxSyscall
+	for v := range uint64(3000) {
+		bigProfile = append(bigProfile, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActAllow,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: v<<32 | v}}})
+	}
 	for _, tc := range []struct {
 		name   string
 		config string // raw config.json; empty: use the spec after edit
 		edit   func(e *env)
 		id     string
 		want   string
+		inInit bool
 	}{
 		{name: "malformed json", config: `{"ociVersion": "1.2.0", "process": {`, want: "config.json"},
 		{name: "syntax error", config: `{"ociVersion": "1.2.0",, }`, want: "syntax error"},
@@ -38,13 +49,30 @@ func TestBadInput(t *testing.T) {
 		{name: "bad seccomp action", edit: func(e *env) {
 			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_NOPE"}
 		}, want: "linux.seccomp.defaultAction"},
-		{name: "missing executable", edit: func(e *env) { e.spec.Process.Args = []string{"/bin/nope"} }, want: "/bin/nope"},
-		{name: "cwd missing in container", edit: func(e *env) { e.spec.Process.Cwd = "/no/such/dir" }, want: "process.cwd"},
+		// Refused by libseccomp or the kernel's limits, not by the
+		// spec's schema: these once got past create's checks and failed
+		// in the init, after the namespaces, the mounts and the hooks.
+		{name: "unknown seccomp arch", edit: func(e *env) {
+			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{"SCMP_ARCH_NOPE"}}
+		}, want: "linux.seccomp.architectures[0]"},
+		{name: "unknown seccomp flag", edit: func(e *env) {
+			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_NOPE"}}
+		}, want: "linux.seccomp.flags"},
+		{name: "seccomp program too big", edit: func(e *env) {
+			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: bigProfile}
+		}, want: "over the kernel's 4096"},
+		{name: "bad landlock rule set", edit: func(e *env) {
+			e.spec.Annotations = map[string]string{"brig.landlock": `{"rules": {"pathBeneath": [{"allowedAccess": ["fly"], "paths": ["/"]}]}}`}
+		}, want: "fly"},
+		{name: "missing executable", edit: func(e *env) { e.spec.Process.Args = []string{"/bin/nope"} }, want: "/bin/nope", inInit: true},
+		{name: "cwd missing in container", edit: func(e *env) { e.spec.Process.Cwd = "/no/such/dir" }, want: "process.cwd", inInit: true},
 		{name: "id with slash", id: "a/b", want: "invalid container id"},
 		{name: "id dotdot", id: "..", want: "invalid container id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "true")
+			marker := filepath.Join(t.TempDir(), "hook-ran")
+			e.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "touch " + marker}}}}
 			if tc.edit != nil {
 				tc.edit(e)
 			}
@@ -61,6 +89,9 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("create succeeded")
 			}
 			contains(t, r.stderr, tc.want, "error message")
+			if _, err := os.Stat(marker); err == nil && !tc.inInit && tc.config == "" {
+				t.Errorf("the createRuntime hook ran before the input was refused")
+			}
 			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
 				t.Errorf("state left behind: %v", ents)
 			}
