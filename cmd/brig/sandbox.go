@@ -54,7 +54,11 @@ this needs /dev/net/tun usable by the caller.
 `
 
 // cmdSandbox is `brig run [flags] -- CMD`.
-func cmdSandbox(g *global, args []string) (int, error) {
+func cmdSandbox(g *global, args []string) (int, error) { return runSandbox(g, "run", args, nil) }
+
+// runSandbox runs CMD confined; before the container is created, with
+// adjust changes its options (brig learn attaches its recorder there).
+func runSandbox(g *global, cmdName string, args []string, adjust func(*container.CreateOptions) error) (int, error) {
 	// --profile FILE: its settings come first, so flags given on the
 	// command line add to them or override them.
 	for i := 0; i+1 < len(args) && args[i] != "--"; i++ {
@@ -67,7 +71,7 @@ func cmdSandbox(g *global, args []string) (int, error) {
 			break
 		}
 	}
-	fs := newFlags("run", "[flags] -- CMD [ARGS...]")
+	fs := newFlags(cmdName, "[flags] -- CMD [ARGS...]")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), sandboxUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	var env, ro, rw, vols, tmpfs, capAdd, capDrop, secOpts stringList
 	fs.Var(&env, "e", "set an environment variable (repeatable)")
@@ -248,6 +252,14 @@ func cmdSandbox(g *global, args []string) (int, error) {
 		}
 		defer logf.Close()
 		co.Stdin, co.Stdout, co.Stderr = null, logf, logf
+	}
+	if adjust != nil {
+		if *detach {
+			return 2, usagef("-d: %s runs in the foreground", cmdName)
+		}
+		if err := adjust(&co); err != nil {
+			return 1, err
+		}
 	}
 	code, err := container.Run(store, co, *detach)
 	if err == nil && *detach {

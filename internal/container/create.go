@@ -50,6 +50,12 @@ type CreateOptions struct {
 	// OptionalLimits: without root and without a cgroup this user can
 	// write, run without the limits (and say so) instead of failing.
 	OptionalLimits bool
+	// Observe, with run, is called once the container is created and
+	// before it starts (its init waits at the exec fifo, in its cgroup),
+	// e.g. to attach a recorder to the cgroup; done is called with the
+	// exit code once the process has ended, before the container is
+	// deleted.
+	Observe func(c *Created) (done func(code int), err error)
 }
 
 // Created is a container whose init waits for start.

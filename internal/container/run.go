@@ -54,19 +54,29 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	done := func(int) {}
+	if o.Observe != nil {
+		if done, err = o.Observe(cr); err != nil {
+			Delete(store, o.ID, true, o.Warn)
+			return -1, err
+		}
+	}
 	if proxy != nil {
 		proxy.Attach(os.Stdin, os.Stdout)
 	}
 	// Signals that reach brig from here on are passed on to the process.
 	sigs.wait()
 	if err := Start(store, o.ID, o.Warn); err != nil {
+		done(-1)
 		Delete(store, o.ID, true, o.Warn)
 		return -1, err
 	}
 	if detach {
+		done(0)
 		return 0, nil
 	}
 	code := waitForward(cr.Pid, sigs.wait())
+	done(code)
 	if err := Delete(store, o.ID, true, o.Warn); err != nil {
 		return code, err
 	}

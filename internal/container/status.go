@@ -171,3 +171,10 @@ func waitGone(pid int, start uint64, timeout time.Duration) bool {
 	}
 	return !alive(pid, start)
 }
+
+// CgroupV2Dir is the container's cgroup v2 directory (on a hybrid host, in
+// the unified hierarchy), "" without one.
+func (c *Container) CgroupV2Dir() string {
+	_, v2 := cgroup.JoinDirs(c.CgroupPaths)
+	return v2
+}

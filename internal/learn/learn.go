@@ -1,0 +1,505 @@
+// Package learn turns what a workload did (a recorder.Recording) into the
+// least seccomp profile that lets it do that again: an allow-list of the
+// calls it made, with argument rules where the arguments decide the risk
+// (socket family and type, clone and unshare namespace flags, ioctl
+// request, prctl option, personality, executable mappings), the values it
+// used and no others. Profiles merge (a test suite's run and a
+// production run give one profile), and one this package wrote reads back
+// into the same Set.
+//
+// The profile is the runtime-spec's linux.seccomp object, which is also
+// what Docker, Podman and a Kubernetes Localhost profile take (no archMap
+// or includes, which the OCI form lacks), plus one key of brig's own,
+// "brigLearned", that runtimes ignore.
+package learn
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/recorder"
+)
+
+// argRule says how a call's recorded values become argument rules.
+type argRule struct {
+	rule func(v uint64) []specs.LinuxSeccompArg
+	back func(args []specs.LinuxSeccompArg) (uint64, bool)
+}
+
+func eq(i uint) argRule {
+	return argRule{
+		rule: func(v uint64) []specs.LinuxSeccompArg {
+			return []specs.LinuxSeccompArg{{Index: i, Op: specs.OpEqualTo, Value: v}}
+		},
+		back: func(a []specs.LinuxSeccompArg) (uint64, bool) {
+			if len(a) != 1 || a[0].Index != i || a[0].Op != specs.OpEqualTo {
+				return 0, false
+			}
+			return a[0].Value, true
+		},
+	}
+}
+
+func masked(i uint, mask uint64) argRule {
+	return argRule{
+		rule: func(v uint64) []specs.LinuxSeccompArg {
+			return []specs.LinuxSeccompArg{{Index: i, Op: specs.OpMaskedEqual, Value: mask, ValueTwo: v & mask}}
+		},
+		back: func(a []specs.LinuxSeccompArg) (uint64, bool) {
+			if len(a) != 1 || a[0].Index != i || a[0].Op != specs.OpMaskedEqual || a[0].Value != mask {
+				return 0, false
+			}
+			return a[0].ValueTwo, true
+		},
+	}
+}
+
+// argRules are the calls whose arguments decide risk, by name; the values
+// are what internal/recorder keeps for each.
+var argRules = map[string]argRule{
+	// family, and the socket's type without its flags
+	"socket": {
+		rule: func(v uint64) []specs.LinuxSeccompArg {
+			return []specs.LinuxSeccompArg{
+				{Index: 0, Op: specs.OpEqualTo, Value: v >> 32},
+				{Index: 1, Op: specs.OpMaskedEqual, Value: 0xf, ValueTwo: v & 0xf},
+			}
+		},
+		back: func(a []specs.LinuxSeccompArg) (uint64, bool) {
+			if len(a) != 2 || a[0].Index != 0 || a[0].Op != specs.OpEqualTo || a[1].Index != 1 || a[1].Op != specs.OpMaskedEqual || a[1].Value != 0xf {
+				return 0, false
+			}
+			return a[0].Value<<32 | a[1].ValueTwo, true
+		},
+	},
+	// the request; the kernel reads it as 32 bits
+	"ioctl":       masked(1, 0xffffffff),
+	"prctl":       eq(0),
+	"personality": eq(0),
+	"unshare":     eq(0),
+	// the namespace flags only: a new namespace is what makes clone risky
+	"clone": masked(0, recorder.CloneNSFlags),
+	// executable mappings: with or without PROT_EXEC
+	"mmap":     masked(2, unix.PROT_EXEC),
+	"mprotect": masked(2, unix.PROT_EXEC),
+}
+
+// RuntimeCalls are what an OCI runtime's init does between loading the
+// filter and the execve of the workload, which the recorder (armed by
+// that execve) does not see: without them a learned profile could not
+// start. brig loads the filter on its init's exec thread only, so its
+// part is that one thread's work: the parent-death signal and the check
+// that brig is still there (prctl PR_SET_PDEATHSIG, poll), the Go
+// runtime's own (futex, signal returns, yields and sleeps, memory, signal
+// masks), an error message (write) and exit, and execve. runc 1.1 loads
+// it before it closes the fds it doesn't pass on (openat and getdents64
+// of /proc/self/fd, fstatfs to check that is procfs, fcntl, close, and
+// epoll_ctl for fds its Go runtime polls); TestLearnPortable runs a
+// learned profile with runc.
+var RuntimeCalls = []string{
+	"close", "epoll_ctl", "epoll_pwait", "execve", "exit", "exit_group", "fcntl", "fstat", "fstatfs",
+	"futex", "getdents64", "getpid", "gettid", "madvise", "mmap", "munmap", "nanosleep", "newfstatat",
+	"openat", "poll", "prctl", "rt_sigprocmask", "rt_sigreturn", "sched_yield", "sigaltstack", "tgkill", "write",
+}
+
+// runtimeValues are the argument values those calls use.
+var runtimeValues = map[string][]uint64{"prctl": {unix.PR_SET_PDEATHSIG}, "mmap": {0}}
+
+// Set is a learned least privilege: calls allowed whatever their
+// arguments, and calls allowed only with the values seen.
+type Set struct {
+	Calls  map[string]bool
+	Values map[string]map[uint64]bool
+	Archs  map[recorder.Arch]bool
+}
+
+// NewSet is an empty set.
+func NewSet() *Set {
+	return &Set{Calls: map[string]bool{}, Values: map[string]map[uint64]bool{}, Archs: map[recorder.Arch]bool{}}
+}
+
+func (s *Set) addValue(name string, v uint64) {
+	if s.Values[name] == nil {
+		s.Values[name] = map[uint64]bool{}
+	}
+	s.Values[name][v] = true
+}
+
+// FromRecording names the recorded calls, and adds what brig's init needs
+// to start the workload.
+func FromRecording(rec *recorder.Recording) (*Set, error) {
+	s := NewSet()
+	s.Archs[recorder.ArchX86_64] = true
+	for c := range rec.Calls {
+		arch, nr := libseccomp.ArchAMD64, c.Nr
+		if c.Arch == recorder.ArchX32 {
+			arch, nr = libseccomp.ArchX32, c.Nr|0x40000000
+		}
+		name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(arch)
+		if err != nil || name == "" {
+			return nil, fmt.Errorf("learn: %s call %d: no name in this libseccomp", c.Arch, c.Nr)
+		}
+		s.Archs[c.Arch] = true
+		if _, ok := argRules[name]; !ok || c.Arch != recorder.ArchX86_64 {
+			// x32 calls' arguments aren't kept: allowed whole.
+			s.Calls[name] = true
+			continue
+		}
+		for v := range rec.Args[c.Nr] {
+			s.addValue(name, v)
+		}
+		if len(s.Values[name]) == 0 {
+			s.Calls[name] = true // never expected; allow rather than break
+		}
+	}
+	s.AddRuntime()
+	return s, nil
+}
+
+// AddRuntime adds RuntimeCalls.
+func (s *Set) AddRuntime() {
+	for _, n := range RuntimeCalls {
+		if vs, ok := runtimeValues[n]; ok {
+			for _, v := range vs {
+				s.addValue(n, v)
+			}
+			continue
+		}
+		s.Calls[n] = true
+	}
+}
+
+// Merge adds o to s: the union of both.
+func (s *Set) Merge(o *Set) {
+	for n := range o.Calls {
+		s.Calls[n] = true
+	}
+	for n, vs := range o.Values {
+		for v := range vs {
+			s.addValue(n, v)
+		}
+	}
+	for a := range o.Archs {
+		s.Archs[a] = true
+	}
+}
+
+// Meta describes a learned profile; runtimes ignore it.
+type Meta struct {
+	Command []string `json:"command"`
+	Brig    string   `json:"brig"`
+	Kernel  string   `json:"kernel"`
+	Date    string   `json:"date"`
+	// Runs is how many recordings were merged into the profile.
+	Runs int `json:"runs"`
+	// Incomplete names what a recording could not keep.
+	Incomplete []string `json:"incomplete,omitempty"`
+	Note       string   `json:"note,omitempty"`
+}
+
+// Profile is the file learn writes.
+type Profile struct {
+	specs.LinuxSeccomp
+	Learned *Meta `json:"brigLearned,omitempty"`
+}
+
+var archNames = map[recorder.Arch]specs.Arch{recorder.ArchX86_64: specs.ArchX86_64, recorder.ArchX32: specs.ArchX32}
+
+// Profile writes the set as a profile: deny by default with EPERM (brig,
+// runc and crun answer calls newer than any the profile names with
+// ENOSYS, so libc falls back), the calls allowed, each argument rule as
+// its own entry (entries for one call are alternatives).
+func (s *Set) Profile(m *Meta) *Profile {
+	eperm := uint(unix.EPERM)
+	p := &Profile{Learned: m}
+	p.DefaultAction, p.DefaultErrnoRet = specs.ActErrno, &eperm
+	for _, a := range slices.Sorted(maps.Keys(s.Archs)) {
+		p.Architectures = append(p.Architectures, archNames[a])
+	}
+	var plain []string
+	for n := range s.Calls {
+		plain = append(plain, n)
+	}
+	sort.Strings(plain)
+	if len(plain) > 0 {
+		p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: plain, Action: specs.ActAllow})
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.Values)) {
+		if s.Calls[n] {
+			continue // allowed whole already
+		}
+		if vs := s.Values[n]; (n == "mmap" || n == "mprotect") && vs[0] && vs[unix.PROT_EXEC] {
+			// Mapped both ways: the rule would allow everything.
+			if len(p.Syscalls) == 0 || len(p.Syscalls[0].Args) > 0 {
+				p.Syscalls = slices.Insert(p.Syscalls, 0, specs.LinuxSyscall{Action: specs.ActAllow})
+			}
+			p.Syscalls[0].Names = append(p.Syscalls[0].Names, n)
+			sort.Strings(p.Syscalls[0].Names)
+			continue
+		}
+		r := argRules[n]
+		for _, v := range slices.Sorted(maps.Keys(s.Values[n])) {
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActAllow, Args: r.rule(v)})
+		}
+	}
+	return p
+}
+
+// ErrNotLearned is a profile learn can't read back into a Set.
+var ErrNotLearned = errors.New("not a profile brig learn wrote")
+
+// Read reads a profile learn wrote (for --merge).
+func Read(path string) (*Set, *Meta, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var p Profile
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w (%v)", path, ErrNotLearned, err)
+	}
+	if p.Learned == nil {
+		return nil, nil, fmt.Errorf("%s: %w (no brigLearned block)", path, ErrNotLearned)
+	}
+	s := NewSet()
+	for _, a := range p.Architectures {
+		for k, v := range archNames {
+			if v == a {
+				s.Archs[k] = true
+			}
+		}
+	}
+	for i, sc := range p.Syscalls {
+		if sc.Action != specs.ActAllow {
+			return nil, nil, fmt.Errorf("%s: syscalls[%d]: %w (action %s)", path, i, ErrNotLearned, sc.Action)
+		}
+		for _, n := range sc.Names {
+			if len(sc.Args) == 0 {
+				s.Calls[n] = true
+				continue
+			}
+			r, ok := argRules[n]
+			v, ok2 := r.back(sc.Args)
+			if !ok || !ok2 {
+				return nil, nil, fmt.Errorf("%s: syscalls[%d] (%s): %w (an argument rule of another shape)", path, i, n, ErrNotLearned)
+			}
+			s.addValue(n, v)
+		}
+	}
+	return s, p.Learned, nil
+}
+
+// Write writes the profile to path atomically: a temporary file beside
+// it, synced, then renamed, so a reader sees the old profile or the new
+// one, never a part.
+func Write(path string, p *Profile) error {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(data, '\n'))
+}
+
+// WriteFileAtomic writes data to path through a temporary file beside it.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// CheckWritable says, before anything runs, whether a profile can be
+// written to path: its directory exists and takes a new file.
+func CheckWritable(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: the directory %s: %w", path, dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: %s is not a directory", path, dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s: is a directory", path)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("%s: can't write there: %w", path, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// Summary is one line about a set, as its profile has it.
+func (s *Set) Summary() string {
+	p := s.Profile(&Meta{})
+	names := map[string]bool{}
+	conds := map[string]int{}
+	for _, sc := range p.Syscalls {
+		for _, n := range sc.Names {
+			names[n] = true
+			if len(sc.Args) > 0 {
+				conds[n]++
+			}
+		}
+	}
+	var cond []string
+	for _, n := range slices.Sorted(maps.Keys(conds)) {
+		cond = append(cond, fmt.Sprintf("%s (%d)", n, conds[n]))
+	}
+	return fmt.Sprintf("%d system calls allowed; argument rules: %s", len(names), strings.Join(cond, ", "))
+}
+
+// Session is one `brig learn`: where the profile goes, what it merges
+// with, and the recorder while the workload runs.
+type Session struct {
+	Output  string
+	Command []string
+	Version string
+	prior   *Set // merged profiles and the output's earlier runs
+	runs    int
+	notes   []string
+	rec     *recorder.Recorder
+	pid     int
+	mu      sync.Mutex
+}
+
+// NewSession checks everything that can be checked before the workload
+// runs: the recorder can work here, the output can be written, every
+// profile to merge is one learn wrote. An output that exists already is
+// merged into (it must be a learned profile too).
+func NewSession(output string, merge []string, command []string, version string) (*Session, error) {
+	if output == "" {
+		return nil, errors.New("-o PROFILE: where to write the learned profile is missing")
+	}
+	if err := recorder.Supported(); err != nil {
+		return nil, fmt.Errorf("learn: %w (a slower recorder without root is not built yet)", err)
+	}
+	if err := CheckWritable(output); err != nil {
+		return nil, fmt.Errorf("-o %w", err)
+	}
+	s := &Session{Output: output, Command: command, Version: version, prior: NewSet()}
+	add := func(path, flag string) error {
+		set, meta, err := Read(path)
+		if err != nil {
+			return fmt.Errorf("%s %w", flag, err)
+		}
+		s.prior.Merge(set)
+		s.runs += max(meta.Runs, 1)
+		return nil
+	}
+	if _, err := os.Stat(output); err == nil {
+		if err := add(output, "-o"); err != nil {
+			return nil, fmt.Errorf("%w: choose another -o, or remove it", err)
+		}
+		s.notes = append(s.notes, "merged into the existing "+output)
+	}
+	for _, m := range merge {
+		if err := add(m, "--merge"); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Attach starts recording the container's cgroup (v2 directory) before
+// its process pid starts.
+func (s *Session) Attach(cgroupDir string, pid int) error {
+	if cgroupDir == "" {
+		return errors.New("learn: the container has no cgroup v2 directory to record")
+	}
+	r, err := recorder.Attach(cgroupDir)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.rec, s.pid = r, pid
+	s.mu.Unlock()
+	return nil
+}
+
+// Pid is the container process's pid once attached (0 before).
+func (s *Session) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pid
+}
+
+// Write writes what has been learned so far (the recorder goes on), and
+// returns a one-line summary.
+func (s *Session) Write() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := NewSet()
+	set.Merge(s.prior)
+	var incomplete []string
+	runs := s.runs
+	if s.rec != nil {
+		rec, err := s.rec.Snapshot()
+		if err != nil {
+			return "", err
+		}
+		learned, err := FromRecording(rec)
+		if err != nil {
+			return "", err
+		}
+		set.Merge(learned)
+		incomplete = rec.Incomplete
+		runs++
+	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	meta := &Meta{Command: s.Command, Brig: s.Version, Kernel: unix.ByteSliceToString(uts.Release[:]),
+		Date: time.Now().UTC().Format(time.RFC3339), Runs: runs, Incomplete: incomplete,
+		Note: "learned by brig learn: the calls made after the execve of the command, by it and its descendants, plus what an OCI runtime's init needs to start it"}
+	if err := Write(s.Output, set.Profile(meta)); err != nil {
+		return "", err
+	}
+	sum := set.Summary()
+	if len(s.notes) > 0 {
+		sum += " (" + strings.Join(s.notes, "; ") + ")"
+	}
+	return sum, nil
+}
+
+// Close detaches the recorder.
+func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rec != nil {
+		s.rec.Close()
+		s.rec = nil
+	}
+}

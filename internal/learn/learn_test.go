@@ -1,0 +1,151 @@
+package learn
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/recorder"
+	"brig/internal/seccomp"
+)
+
+func recording() *recorder.Recording {
+	x := func(nr int) recorder.Call { return recorder.Call{Arch: recorder.ArchX86_64, Nr: nr} }
+	return &recorder.Recording{
+		Calls: map[recorder.Call]bool{
+			x(unix.SYS_READ): true, x(unix.SYS_SOCKET): true, x(unix.SYS_CLONE): true, x(unix.SYS_IOCTL): true,
+			x(unix.SYS_MPROTECT): true, x(unix.SYS_PERSONALITY): true,
+		},
+		Args: map[int]map[uint64]bool{
+			unix.SYS_SOCKET:      {uint64(unix.AF_INET)<<32 | unix.SOCK_STREAM: true},
+			unix.SYS_CLONE:       {0: true}, // threads and forks, no namespace
+			unix.SYS_IOCTL:       {unix.TCGETS: true},
+			unix.SYS_MPROTECT:    {0: true},
+			unix.SYS_PERSONALITY: {0xffffffff: true},
+		},
+	}
+}
+
+// The profile compiles, and its verdicts are what was learned: the values
+// seen pass, any other value of a call with argument rules and any call
+// not seen are denied with EPERM.
+func TestProfileVerdicts(t *testing.T) {
+	set, err := FromRecording(recording())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := set.Profile(&Meta{})
+	prog, _, err := seccomp.Compile(&p.LinuxSeccomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const allow, eperm = unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	for _, tc := range []struct {
+		name string
+		nr   int32
+		args [6]uint64
+		want uint32
+	}{
+		{"read", unix.SYS_READ, [6]uint64{}, allow},
+		{"write, one of the runtime's", unix.SYS_WRITE, [6]uint64{}, allow},
+		{"execve, one of the runtime's", unix.SYS_EXECVE, [6]uint64{}, allow},
+		{"mkdir, never made", unix.SYS_MKDIRAT, [6]uint64{}, eperm},
+		{"socket inet stream", unix.SYS_SOCKET, [6]uint64{unix.AF_INET, unix.SOCK_STREAM | unix.SOCK_CLOEXEC}, allow},
+		{"socket inet6 stream", unix.SYS_SOCKET, [6]uint64{unix.AF_INET6, unix.SOCK_STREAM}, eperm},
+		{"socket inet dgram", unix.SYS_SOCKET, [6]uint64{unix.AF_INET, unix.SOCK_DGRAM}, eperm},
+		{"socket netlink", unix.SYS_SOCKET, [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW}, eperm},
+		{"clone a thread", unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND}, allow},
+		{"clone a user namespace", unix.SYS_CLONE, [6]uint64{unix.CLONE_NEWUSER}, eperm},
+		{"ioctl TCGETS", unix.SYS_IOCTL, [6]uint64{1, unix.TCGETS}, allow},
+		{"ioctl TIOCSTI", unix.SYS_IOCTL, [6]uint64{1, unix.TIOCSTI}, eperm},
+		{"mprotect read-write", unix.SYS_MPROTECT, [6]uint64{0, 4096, unix.PROT_READ | unix.PROT_WRITE}, allow},
+		{"mprotect executable", unix.SYS_MPROTECT, [6]uint64{0, 4096, unix.PROT_READ | unix.PROT_EXEC}, eperm},
+		{"personality query", unix.SYS_PERSONALITY, [6]uint64{0xffffffff}, allow},
+		{"personality READ_IMPLIES_EXEC", unix.SYS_PERSONALITY, [6]uint64{0x0400000}, eperm},
+		{"prctl PR_SET_PDEATHSIG, the runtime's", unix.SYS_PRCTL, [6]uint64{unix.PR_SET_PDEATHSIG, 9}, allow},
+		{"prctl PR_SET_DUMPABLE", unix.SYS_PRCTL, [6]uint64{unix.PR_SET_DUMPABLE, 1}, eperm},
+	} {
+		v, err := prog.Verdict(seccomp.AuditArchX86_64, tc.nr, tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != tc.want {
+			t.Errorf("%s: verdict %#x, want %#x", tc.name, v, tc.want)
+		}
+	}
+	if !reflect.DeepEqual(p.Architectures, []specs.Arch{specs.ArchX86_64}) || p.DefaultAction != specs.ActErrno {
+		t.Errorf("profile head: %v %v", p.Architectures, p.DefaultAction)
+	}
+}
+
+// A profile learn wrote reads back into the same set; merging is the
+// union; other profiles are refused by name.
+func TestWriteReadMerge(t *testing.T) {
+	dir := t.TempDir()
+	a, err := FromRecording(recording())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "p.json")
+	if err := Write(path, a.Profile(&Meta{Runs: 1})); err != nil {
+		t.Fatal(err)
+	}
+	back, meta, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Runs != 1 || !reflect.DeepEqual(back.Calls, a.Calls) || !reflect.DeepEqual(back.Values, a.Values) {
+		t.Errorf("read back differs:\n%+v\n%+v", back, a)
+	}
+	b := NewSet()
+	b.Calls["mkdirat"] = true
+	b.addValue("socket", uint64(unix.AF_INET6)<<32|unix.SOCK_DGRAM)
+	back.Merge(b)
+	if !back.Calls["mkdirat"] || !back.Calls["read"] || len(back.Values["socket"]) != 2 {
+		t.Errorf("merge: %+v", back)
+	}
+	// mmap seen both with and without PROT_EXEC: one unconditional entry.
+	back.addValue("mmap", unix.PROT_EXEC)
+	for _, sc := range back.Profile(&Meta{}).Syscalls {
+		if len(sc.Names) == 1 && sc.Names[0] == "mmap" {
+			t.Errorf("mmap kept an argument rule that allows everything: %+v", sc)
+		}
+	}
+	for name, data := range map[string]string{
+		"not json":   "{",
+		"no block":   `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}`,
+		"deny rule":  `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}], "brigLearned": {"runs": 1}}`,
+		"other args": `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 2, "value": 1, "op": "SCMP_CMP_EQ"}]}], "brigLearned": {"runs": 1}}`,
+	} {
+		f := filepath.Join(dir, "x.json")
+		os.WriteFile(f, []byte(data), 0o644)
+		if _, _, err := Read(f); !errors.Is(err, ErrNotLearned) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
+
+func TestCheckWritable(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{filepath.Join(dir, "p.json"), true},
+		{filepath.Join(dir, "missing", "p.json"), false},
+		{dir, false},
+		{"/proc/brig-learn.json", false},
+	} {
+		if err := CheckWritable(tc.path); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.path, err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the check left files: %v", ents)
+	}
+}

@@ -1,0 +1,355 @@
+// Package recorder records the system calls of the processes in one
+// cgroup, with the argument values that decide their risk, from the moment
+// one of them execs (the container's program) until Close. It is an eBPF
+// program on the raw_syscalls:sys_enter tracepoint, written in Go with
+// cilium/ebpf's asm package (no compiler, kernel headers or daemon where
+// brig runs): it tests the task's cgroup first, so the rest of the host
+// pays one helper call per system call, and for the cgroup's tasks it sets
+// one entry of an array indexed by the call's number, plus, for the few
+// calls whose arguments matter, one entry of a hash set of (number,
+// value). Nothing is queued, so nothing is lost under load: the maps are
+// read once, by Snapshot.
+//
+// The recording starts armed off; a second program, on
+// sched:sched_process_exec, arms it when a task of the cgroup execs. brig
+// attaches the recorder while the container's init waits for start, so
+// that exec is the container's program: brig's own set-up calls before it
+// are never recorded.
+package recorder
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// x86-64 system call numbers whose arguments the recorder keeps, and how.
+const (
+	nrIoctl       = 16
+	nrMmap        = 9
+	nrMprotect    = 10
+	nrSocket      = 41
+	nrClone       = 56
+	nrPersonality = 135
+	nrPrctl       = 157
+	nrUnshare     = 272
+)
+
+// CloneNSFlags are the namespace flags of clone(2)'s flags argument
+// (CLONE_NEWTIME is 0x80, inside clone's exit-signal byte, so clone can't
+// ask for it).
+const CloneNSFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+
+// The calls map: 0..1023 x86-64 numbers, 1024..2047 x32 numbers (the
+// x32 bit taken off); two keys mark what the recording could not keep.
+const (
+	callSlots      = 2048
+	keyOutOfRange  = 2047 // a number above 1023
+	keyArgOverflow = 2046 // the argument set was full
+	argEntries     = 16384
+	x32Bit         = 0x40000000
+)
+
+// Arch is the ABI a call was made through.
+type Arch string
+
+const (
+	ArchX86_64 Arch = "x86_64"
+	ArchX32    Arch = "x32"
+)
+
+// Call is a system call as the kernel numbers it for an ABI.
+type Call struct {
+	Arch Arch
+	Nr   int
+}
+
+// Recording is what a recorder saw.
+type Recording struct {
+	Calls map[Call]bool
+	// Args maps an x86-64 call number to the values seen for it:
+	// socket: family<<32 | type&0xf; ioctl: the request (32 bits); prctl:
+	// the option; personality: the persona; clone: flags&CloneNSFlags;
+	// unshare: the flags; mmap, mprotect: prot&PROT_EXEC.
+	Args map[int]map[uint64]bool
+	// Incomplete says what was lost, if anything (an out-of-range call
+	// number, a full argument set).
+	Incomplete []string
+}
+
+// Recorder is attached to one cgroup until Close.
+type Recorder struct {
+	calls, args, armed *ebpf.Map
+	progs              []*ebpf.Program
+	links              []link.Link
+	unmountTracefs     bool
+}
+
+// Supported says why this process can't record, or nil.
+func Supported() error {
+	if unix.Geteuid() != 0 {
+		return errors.New("recording needs root (eBPF tracepoints need CAP_BPF and CAP_PERFMON)")
+	}
+	return nil
+}
+
+// Attach starts recording the tasks of the cgroup v2 directory dir (on a
+// hybrid host, the unified hierarchy's); it records nothing until one of
+// them execs.
+func Attach(dir string) (r *Recorder, err error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
+	}
+	cgid := st.Ino // a cgroup v2 directory's inode number is its id
+	r = &Recorder{}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if r.unmountTracefs, err = ensureTracefs(); err != nil {
+		return nil, err
+	}
+	if r.calls, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_calls", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: callSlots}); err != nil {
+		return nil, fmt.Errorf("recorder: map: %w", err)
+	}
+	if r.args, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_args", Type: ebpf.Hash, KeySize: 16, ValueSize: 4,
+		MaxEntries: argEntries, Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
+		return nil, fmt.Errorf("recorder: map: %w", err)
+	}
+	if r.armed, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_armed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+		return nil, fmt.Errorf("recorder: map: %w", err)
+	}
+	// The exec program first, then the recording one: nothing runs
+	// before it can be armed.
+	for _, tp := range []struct {
+		group, name string
+		insns       asm.Instructions
+	}{
+		{"sched", "sched_process_exec", armProgram(cgid, r.armed.FD())},
+		{"raw_syscalls", "sys_enter", enterProgram(cgid, r.armed.FD(), r.calls.FD(), r.args.FD())},
+	} {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_" + tp.name, Type: ebpf.TracePoint,
+			Instructions: tp.insns, License: "GPL"})
+		if err != nil {
+			return nil, fmt.Errorf("recorder: load the %s program: %w", tp.name, err)
+		}
+		r.progs = append(r.progs, prog)
+		l, err := link.Tracepoint(tp.group, tp.name, prog, nil)
+		if err != nil {
+			return nil, fmt.Errorf("recorder: attach to %s:%s: %w", tp.group, tp.name, err)
+		}
+		r.links = append(r.links, l)
+	}
+	return r, nil
+}
+
+// ensureTracefs mounts tracefs at /sys/kernel/tracing where it isn't (the
+// tracepoints' ids are read there); true if it did.
+func ensureTracefs() (bool, error) {
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
+		return false, nil
+	}
+	if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err == nil {
+		return false, nil
+	}
+	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return false, fmt.Errorf("recorder: mount tracefs at /sys/kernel/tracing: %w", err)
+	}
+	return true, nil
+}
+
+// armProgram sets armed[0] when a task of the cgroup execs.
+func armProgram(cgid uint64, armed int) asm.Instructions {
+	return asm.Instructions{
+		asm.FnGetCurrentCgroupId.Call(),
+		asm.LoadImm(asm.R1, int64(cgid), asm.DWord),
+		asm.JNE.Reg(asm.R0, asm.R1, "out"),
+		asm.StoreImm(asm.R10, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, armed),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	}
+}
+
+// enterProgram records a call of the cgroup's tasks once armed. The
+// tracepoint's context: the common header (8 bytes), the call's number
+// (long, at 8), its six arguments (at 16).
+func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
+	arg := func(dst asm.Register, i int16) asm.Instruction {
+		return asm.LoadMem(dst, asm.R6, 16+8*i, asm.DWord)
+	}
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetCurrentCgroupId.Call(),
+		asm.LoadImm(asm.R1, int64(cgid), asm.DWord),
+		asm.JNE.Reg(asm.R0, asm.R1, "out"),
+		asm.StoreImm(asm.R10, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, armed),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, "out"),
+		// r7 = the call's number; r8 = its slot.
+		asm.LoadMem(asm.R7, asm.R6, 8, asm.DWord),
+		asm.JSLT.Imm(asm.R7, 0, "out"),
+		asm.Mov.Reg(asm.R8, asm.R7),
+		asm.And.Imm(asm.R8, 0x3ff),
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.And.Imm(asm.R1, x32Bit),
+		asm.JEq.Imm(asm.R1, 0, "native"),
+		asm.Or.Imm(asm.R8, 1024),
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("native"),
+		asm.And.Imm(asm.R1, ^int32(x32Bit|0x3ff)),
+		asm.JEq.Imm(asm.R1, 0, "slot"),
+		asm.Mov.Imm(asm.R8, keyOutOfRange),
+		asm.StoreMem(asm.R10, -8, asm.R8, asm.Word).WithSymbol("slot"),
+		asm.LoadMapPtr(asm.R1, calls),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "args"),
+		asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		// Arguments, x86-64 calls only: r3 = the value kept.
+		asm.JEq.Imm(asm.R7, nrSocket, "socket").WithSymbol("args"),
+		asm.JEq.Imm(asm.R7, nrIoctl, "ioctl"),
+		asm.JEq.Imm(asm.R7, nrPrctl, "arg0"),
+		asm.JEq.Imm(asm.R7, nrPersonality, "arg0"),
+		asm.JEq.Imm(asm.R7, nrUnshare, "arg0"),
+		asm.JEq.Imm(asm.R7, nrClone, "clone"),
+		asm.JEq.Imm(asm.R7, nrMmap, "prot"),
+		asm.JEq.Imm(asm.R7, nrMprotect, "prot"),
+		asm.Ja.Label("out"),
+		arg(asm.R3, 0).WithSymbol("socket"),
+		asm.LSh.Imm(asm.R3, 32),
+		arg(asm.R1, 1),
+		asm.And.Imm(asm.R1, 0xf),
+		asm.Or.Reg(asm.R3, asm.R1),
+		asm.Ja.Label("store"),
+		arg(asm.R3, 1).WithSymbol("ioctl"),
+		asm.LSh.Imm(asm.R3, 32),
+		asm.RSh.Imm(asm.R3, 32),
+		asm.Ja.Label("store"),
+		arg(asm.R3, 0).WithSymbol("arg0"),
+		asm.Ja.Label("store"),
+		arg(asm.R3, 0).WithSymbol("clone"),
+		asm.And.Imm(asm.R3, CloneNSFlags),
+		asm.Ja.Label("store"),
+		arg(asm.R3, 2).WithSymbol("prot"),
+		asm.And.Imm(asm.R3, unix.PROT_EXEC),
+		// key {u32 nr, u32 0, u64 value} at r10-24; value 1 at r10-28.
+		asm.StoreMem(asm.R10, -24, asm.R7, asm.Word).WithSymbol("store"),
+		asm.StoreImm(asm.R10, -20, 0, asm.Word),
+		asm.StoreMem(asm.R10, -16, asm.R3, asm.DWord),
+		asm.StoreImm(asm.R10, -28, 1, asm.Word),
+		asm.LoadMapPtr(asm.R1, args),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -24),
+		asm.Mov.Reg(asm.R3, asm.R10),
+		asm.Add.Imm(asm.R3, -28),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call(),
+		asm.JSGE.Imm(asm.R0, 0, "out"),
+		// The set is full: say so in the calls map.
+		asm.StoreImm(asm.R10, -8, keyArgOverflow, asm.Word),
+		asm.LoadMapPtr(asm.R1, calls),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	}
+	return insns
+}
+
+// Snapshot reads what has been recorded so far; the recorder goes on.
+func (r *Recorder) Snapshot() (*Recording, error) {
+	rec := &Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}}
+	var key, val uint32
+	it := r.calls.Iterate()
+	for it.Next(&key, &val) {
+		if val == 0 {
+			continue
+		}
+		switch {
+		case key == keyOutOfRange:
+			rec.Incomplete = append(rec.Incomplete, "a call numbered above 1023 (not kept)")
+		case key == keyArgOverflow:
+			rec.Incomplete = append(rec.Incomplete, fmt.Sprintf("more than %d argument values (the rest not kept)", argEntries))
+		case key >= 1024:
+			rec.Calls[Call{ArchX32, int(key - 1024)}] = true
+		default:
+			rec.Calls[Call{ArchX86_64, int(key)}] = true
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("recorder: read calls: %w", err)
+	}
+	var akey [16]byte
+	ait := r.args.Iterate()
+	for ait.Next(&akey, &val) {
+		nr := int(nativeUint32(akey[0:4]))
+		v := nativeUint64(akey[8:16])
+		if rec.Args[nr] == nil {
+			rec.Args[nr] = map[uint64]bool{}
+		}
+		rec.Args[nr][v] = true
+	}
+	if err := ait.Err(); err != nil {
+		return nil, fmt.Errorf("recorder: read arguments: %w", err)
+	}
+	sort.Strings(rec.Incomplete)
+	return rec, nil
+}
+
+// Armed reports whether a task of the cgroup has exec'd since Attach.
+func (r *Recorder) Armed() bool {
+	var v uint32
+	return r.armed.Lookup(uint32(0), &v) == nil && v != 0
+}
+
+// Close detaches the programs (every system call on the host is back on
+// its fast path) and frees the maps.
+func (r *Recorder) Close() error {
+	for _, l := range r.links {
+		l.Close()
+	}
+	for _, p := range r.progs {
+		p.Close()
+	}
+	for _, m := range []*ebpf.Map{r.calls, r.args, r.armed} {
+		if m != nil {
+			m.Close()
+		}
+	}
+	r.links, r.progs = nil, nil
+	if r.unmountTracefs {
+		r.unmountTracefs = false
+		unix.Unmount("/sys/kernel/tracing", unix.MNT_DETACH)
+	}
+	return nil
+}
+
+func nativeUint32(b []byte) uint32 { return binary.NativeEndian.Uint32(b) }
+func nativeUint64(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }
