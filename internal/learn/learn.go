@@ -107,16 +107,29 @@ var argRules = map[string]argRule{
 // masks), an error message (write) and exit, and execve. runc 1.1 loads
 // it before it closes the fds it doesn't pass on (openat and getdents64
 // of /proc/self/fd, fstatfs to check that is procfs, fcntl, close, and
-// epoll_ctl for fds its Go runtime polls); TestLearnPortable runs a
-// learned profile with runc.
+// epoll_ctl for fds its Go runtime polls). Without no_new_privs (Docker's
+// and Podman's default) a filter needs CAP_SYS_ADMIN, so both load it
+// before they set the user and the process's capabilities: setgroups,
+// setgid, setresgid, setuid, setresuid (which need CAP_SETGID and
+// CAP_SETUID anyway), capget and capset, the prctl options for the
+// bounding, keep-caps and ambient sets, then chdir (and runc reads its sync
+// pipe and looks the program up with faccessat2). TestLearnPortable and
+// TestLearnEngines run learned profiles with runc, brig, Docker and
+// Podman.
 var RuntimeCalls = []string{
-	"close", "epoll_ctl", "epoll_pwait", "execve", "exit", "exit_group", "fcntl", "fstat", "fstatfs",
-	"futex", "getdents64", "getpid", "gettid", "madvise", "mmap", "munmap", "nanosleep", "newfstatat",
-	"openat", "poll", "prctl", "rt_sigprocmask", "rt_sigreturn", "sched_yield", "sigaltstack", "tgkill", "write",
+	"capget", "capset", "chdir", "close", "epoll_ctl", "epoll_pwait", "execve", "exit", "exit_group",
+	"faccessat2", "fcntl", "fstat", "fstatfs", "futex", "getdents64", "getpid", "gettid", "madvise",
+	"mmap", "munmap", "nanosleep", "newfstatat", "openat", "poll", "prctl", "read", "rt_sigprocmask",
+	"rt_sigreturn", "sched_yield", "setgid", "setgroups", "setresgid", "setresuid", "setuid",
+	"sigaltstack", "tgkill", "write",
 }
 
 // runtimeValues are the argument values those calls use.
-var runtimeValues = map[string][]uint64{"prctl": {unix.PR_SET_PDEATHSIG}, "mmap": {0}}
+var runtimeValues = map[string][]uint64{
+	"prctl": {unix.PR_SET_PDEATHSIG, unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS, unix.PR_CAPBSET_READ,
+		unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT},
+	"mmap": {0},
+}
 
 // Set is a learned least privilege: calls allowed whatever their
 // arguments, and calls allowed only with the values seen.

@@ -176,6 +176,8 @@ func TestCRI(t *testing.T) {
 	// Deny everything: the container cannot even be started.
 	violation := filepath.Join(dir, "violation.json")
 	os.WriteFile(violation, []byte(`{"defaultAction":"SCMP_ACT_ERRNO"}`), 0o644)
+	// A profile brig learn wrote, as a pod's Localhost profile.
+	learnedProf := learned(t)
 	type tc struct {
 		name      string
 		cmd       string
@@ -194,6 +196,10 @@ func TestCRI(t *testing.T) {
 			security: map[string]any{"seccomp": map[string]any{"profile_type": 2, "localhost_ref": noSleep}}},
 		{name: "localhost violation profile", cmd: "true", startFail: true,
 			security: map[string]any{"seccomp": map[string]any{"profile_type": 2, "localhost_ref": violation}}},
+		{name: "learned localhost profile replays", cmd: learnWork, reason: "Completed", want: "hi\ndone",
+			security: map[string]any{"seccomp": map[string]any{"profile_type": 2, "localhost_ref": learnedProf}}},
+		{name: "learned localhost profile denies", cmd: "mkdir /tmp/d 2>&1", code: 1, reason: "Error", want: "Operation not permitted",
+			security: map[string]any{"seccomp": map[string]any{"profile_type": 2, "localhost_ref": learnedProf}}},
 		{name: "no privilege escalation", cmd: "grep NoNewPrivs /proc/self/status", reason: "Completed", want: "NoNewPrivs:\t1",
 			security: map[string]any{"no_new_privs": true}},
 		{name: "drop ALL capabilities", cmd: "grep -E 'Cap(Eff|Bnd)' /proc/self/status", reason: "Completed", want: "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000",

@@ -1,0 +1,254 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The learned workload: busybox (the same static binary the test rootfs
+// and images hold, so the profile means the same everywhere) writing and
+// reading a file and trying a TCP connection.
+const learnWork = `echo hi > /tmp/f; cat /tmp/f; busybox nc -w 1 127.0.0.1 9 </dev/null 2>/dev/null; echo done`
+
+// learnCmd runs `brig learn ARGS` with a state root of its own that must
+// be empty afterwards.
+func learnCmd(t *testing.T, args ...string) result {
+	t.Helper()
+	root := sandboxRoot(t)
+	r := runCmd(exec.Command(brigBin, append([]string{"--root", root, "learn"}, args...)...))
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("brig learn left state: %v", ents)
+	}
+	return r
+}
+
+// learned learns learnWork into a profile and returns its path.
+func learned(t *testing.T) string {
+	t.Helper()
+	prof := filepath.Join(t.TempDir(), "learned.json")
+	r := learnCmd(t, "-o", prof, "--", "/bin/busybox", "sh", "-c", learnWork)
+	if r.code != 0 || r.stdout != "hi\ndone\n" {
+		t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	contains(t, r.stderr, "system calls allowed", "learn's summary")
+	return prof
+}
+
+// A learned profile replays the workload with no denial, and denies what
+// the workload never did — a call, and an argument value of a call it did
+// make — though brig's default profile allows both.
+func TestLearnReplay(t *testing.T) {
+	prof := learned(t)
+	data, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		specs.LinuxSeccomp
+		Learned struct {
+			Command []string `json:"command"`
+			Kernel  string   `json:"kernel"`
+			Runs    int      `json:"runs"`
+		} `json:"brigLearned"`
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.DefaultAction != specs.ActErrno || len(p.Learned.Command) != 4 || p.Learned.Kernel == "" || p.Learned.Runs != 1 {
+		t.Errorf("profile head: %+v %+v", p.DefaultAction, p.Learned)
+	}
+	dir := t.TempDir()
+	for i := range 3 {
+		r := sandbox(t, dir, "--security-opt", "seccomp="+prof, "--", "/bin/busybox", "sh", "-c", learnWork)
+		if r.code != 0 || r.stdout != "hi\ndone\n" {
+			t.Fatalf("replay %d: exit %d, stdout %q, stderr %s", i, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, probe := range []struct{ name, cmd, denied string }{
+		{"a call never made", "busybox mkdir /tmp/d && echo made", "mkdir: can't create directory '/tmp/d': Operation not permitted"},
+		{"a socket type never used (UDP)", "busybox nslookup example.org 127.0.0.1", "socket: Operation not permitted"},
+	} {
+		r := sandbox(t, dir, "--security-opt", "seccomp="+prof, "--", "/bin/busybox", "sh", "-c", probe.cmd)
+		contains(t, r.stderr, probe.denied, probe.name+" under the learned profile")
+		r = sandbox(t, dir, "--", "/bin/busybox", "sh", "-c", probe.cmd)
+		notContains(t, r.stderr, "Operation not permitted", probe.name+" under the default profile")
+	}
+}
+
+// The learned profile is portable: runc runs the same workload with it
+// from an OCI bundle, as brig does.
+func TestLearnPortable(t *testing.T) {
+	prof := learned(t)
+	var sc specs.LinuxSeccomp
+	data, _ := os.ReadFile(prof)
+	if err := json.Unmarshal(data, &sc); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []string{"brig", "runc"} {
+		e := newEnv(t, "sh", "-c", learnWork)
+		if rt == "runc" {
+			e.bin = "runc"
+		}
+		e.spec.Root.Readonly = false
+		e.spec.Linux.Seccomp = &sc
+		r := e.run()
+		if r.code != 0 || r.stdout != "hi\ndone\n" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %s", rt, r.code, r.stdout, r.stderr)
+		}
+		e.spec.Process.Args = []string{"sh", "-c", "mkdir /tmp/d"}
+		r = e.run()
+		if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+			t.Errorf("%s: a call never made: exit %d, %q", rt, r.code, r.stderr)
+		}
+	}
+}
+
+// Docker and Podman take the learned profile with --security-opt seccomp=,
+// with brig and with runc as their runtime.
+func TestLearnEngines(t *testing.T) {
+	prof := learned(t)
+	cases := []engineCase{
+		{"learned profile replays", []string{"--security-opt", "seccomp=" + prof}, learnWork, "hi\ndone\n", 0},
+		{"learned profile denies", []string{"--security-opt", "seccomp=" + prof}, "mkdir /tmp/d 2>&1", "Operation not permitted", 1},
+	}
+	t.Run("docker", func(t *testing.T) {
+		d := startDocker(t)
+		runEngineMatrix(t, cases, func(rt string, tc engineCase) result {
+			return d.docker(append(append([]string{"run", "--rm", "--runtime", rt}, tc.args...), dockerImage, "sh", "-c", tc.cmd)...)
+		})
+	})
+	t.Run("podman", func(t *testing.T) {
+		p := startPodman(t)
+		runEngineMatrix(t, cases, func(rt string, tc engineCase) result {
+			args := append([]string{"--runtime", p.runtime(rt), "run", "--rm", "--network", "none"}, tc.args...)
+			return p.podman(append(args, podmanImage, "sh", "-c", tc.cmd)...)
+		})
+	})
+}
+
+// Learning again into the same profile writes the union of both runs.
+func TestLearnMerge(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "p.json")
+	a := "busybox mkdir /tmp/d && echo made"
+	b := "busybox nslookup example.org 127.0.0.1 >/dev/null 2>&1; echo looked"
+	for _, w := range []string{a, b} {
+		if r := learnCmd(t, "-o", prof, "--", "/bin/busybox", "sh", "-c", w); r.code != 0 {
+			t.Fatalf("learn %q: exit %d: %s", w, r.code, r.stderr)
+		}
+	}
+	data, _ := os.ReadFile(prof)
+	contains(t, string(data), `"runs": 2`, "merged profile")
+	dir := t.TempDir()
+	for _, w := range []struct{ cmd, want string }{{a, "made\n"}, {b, "looked\n"}} {
+		r := sandbox(t, dir, "--security-opt", "seccomp="+prof, "--", "/bin/busybox", "sh", "-c", w.cmd)
+		if r.code != 0 || r.stdout != w.want {
+			t.Errorf("%q under the merged profile: exit %d, %q, %s", w.cmd, r.code, r.stdout, r.stderr)
+		}
+	}
+	// --merge adds another learned profile; the output must be new here.
+	out := filepath.Join(t.TempDir(), "q.json")
+	if r := learnCmd(t, "-o", out, "--merge", prof, "--", "/bin/busybox", "true"); r.code != 0 {
+		t.Fatalf("--merge: exit %d: %s", r.code, r.stderr)
+	}
+	data, _ = os.ReadFile(out)
+	contains(t, string(data), `"runs": 3`, "--merge")
+}
+
+// Bad input is refused before the workload runs, naming the problem, and
+// nothing is written or left half-written.
+func TestLearnBadInput(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	work := []string{"--rw", dir, "--", "/bin/busybox", "touch", marker}
+	notProfile := filepath.Join(dir, "not-a-profile.json")
+	os.WriteFile(notProfile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}`), 0o644)
+	broken := filepath.Join(dir, "broken.json")
+	os.WriteFile(broken, []byte(`{"defaultAction": `), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no output", nil, "-o PROFILE"},
+		{"output directory missing", []string{"-o", filepath.Join(dir, "nope", "p.json")}, filepath.Join(dir, "nope")},
+		{"output is a directory", []string{"-o", dir}, "is a directory"},
+		{"output not writable", []string{"-o", "/proc/brig-learn.json"}, "/proc/brig-learn.json"},
+		{"output is another profile", []string{"-o", notProfile}, "not a profile brig learn wrote"},
+		{"merge with a non-profile", []string{"-o", filepath.Join(dir, "p.json"), "--merge", broken}, "not a profile brig learn wrote"},
+		{"invalid base profile", []string{"-o", filepath.Join(dir, "p.json"), "--security-opt", "seccomp=" + broken}, "broken.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := learnCmd(t, append(tc.args, work...)...)
+			if r.code == 0 {
+				t.Fatal("learn succeeded")
+			}
+			contains(t, r.stderr, tc.want, "error")
+			if _, err := os.Stat(marker); err == nil {
+				t.Errorf("the workload ran")
+				os.Remove(marker)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "p.json")); err == nil {
+				t.Errorf("a profile was written")
+			}
+			if data, _ := os.ReadFile(notProfile); !strings.Contains(string(data), "SCMP_ACT_ALLOW") {
+				t.Errorf("the existing file was changed: %s", data)
+			}
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ".") {
+					t.Errorf("a temporary file was left: %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// A workload that never ends: SIGINT writes what was learned, the
+// sandbox ends, and nothing is left.
+func TestLearnInterrupted(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "p.json")
+	root := sandboxRoot(t)
+	cmd := exec.Command(brigBin, "--root", root, "learn", "-o", prof, "--", "/bin/busybox", "sh", "-c", "echo started; exec busybox sleep 1000")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 8)
+	if n, _ := out.Read(buf); string(buf[:n]) != "started\n" {
+		t.Fatalf("no start: %q, %s", buf[:n], errb.String())
+	}
+	time.Sleep(200 * time.Millisecond) // into the sleep
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("brig learn did not end after SIGINT: %s", errb.String())
+	}
+	data, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatalf("no profile after SIGINT: %v (%s)", err, errb.String())
+	}
+	contains(t, string(data), `"clock_nanosleep"`, "the sleep, learned before the interrupt")
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("state left: %v", ents)
+	}
+	if left := initProcesses(); len(left) > 0 {
+		t.Errorf("processes left: %v", left)
+	}
+}
