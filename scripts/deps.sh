@@ -19,6 +19,10 @@ command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v slirp4netns >/dev/null 2>&1 || need+=(slirp4netns)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# For make bench: learnbench compares brig learn with strace -f, and walks
+# a tree with Debian's python3.
+command -v strace >/dev/null 2>&1 || need+=(strace)
+[ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

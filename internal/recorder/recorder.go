@@ -1,17 +1,24 @@
 // Package recorder records the system calls of the processes in one
 // cgroup, with the argument values that decide their risk, from the moment
 // one of them execs (the container's program) until Close. It is an eBPF
-// program on the raw_syscalls:sys_enter tracepoint, written in Go with
+// program on the sys_enter raw tracepoint, written in Go with
 // cilium/ebpf's asm package (no compiler, kernel headers or daemon where
 // brig runs): it tests the task's cgroup first, so the rest of the host
 // pays one helper call per system call, and for the cgroup's tasks it sets
-// one entry of an array indexed by the call's number, plus, for the few
-// calls whose arguments matter, one entry of a hash set of (number,
-// value). Nothing is queued, so nothing is lost under load: the maps are
-// read once, by Snapshot.
+// one byte of a table indexed by the call's number (a store through a
+// pointer to the map's value, no helper call), plus, for the few calls
+// whose arguments matter, one entry of a hash set of (number, value).
+// Nothing is queued, so nothing is lost under load: the maps are read by
+// Snapshot.
 //
-// The recording starts armed off; a second program, on
-// sched:sched_process_exec, arms it when a task of the cgroup execs. brig
+// Raw tracepoints hand the program the kernel's own arguments (the
+// registers and the call's number), where a perf tracepoint would first
+// copy them into a buffer for every call on the host; and detaching one
+// doesn't wait for a grace period as a perf event's release does (75 ms
+// here). Neither needs tracefs.
+//
+// The recording starts armed off; a second program, on the
+// sched_process_exec raw tracepoint, arms it when a task of the cgroup execs. brig
 // attaches the recorder while the container's init waits for start, so
 // that exec is the container's program: brig's own set-up calls before it
 // are never recorded.
@@ -21,8 +28,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -48,7 +55,7 @@ const (
 const CloneNSFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 
-// The calls map: 0..1023 x86-64 numbers, 1024..2047 x32 numbers (the
+// The calls table: 0..1023 x86-64 numbers, 1024..2047 x32 numbers (the
 // x32 bit taken off); two keys mark what the recording could not keep.
 const (
 	callSlots      = 2048
@@ -90,7 +97,6 @@ type Recorder struct {
 	calls, args, armed *ebpf.Map
 	progs              []*ebpf.Program
 	links              []link.Link
-	unmountTracefs     bool
 }
 
 // Supported says why this process can't record, or nil.
@@ -119,10 +125,7 @@ func Attach(dir string) (r *Recorder, err error) {
 			r.Close()
 		}
 	}()
-	if r.unmountTracefs, err = ensureTracefs(); err != nil {
-		return nil, err
-	}
-	if r.calls, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_calls", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: callSlots}); err != nil {
+	if r.calls, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_calls", Type: ebpf.Array, KeySize: 4, ValueSize: callSlots, MaxEntries: 1}); err != nil {
 		return nil, fmt.Errorf("recorder: map: %w", err)
 	}
 	if r.args, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_args", Type: ebpf.Hash, KeySize: 16, ValueSize: 4,
@@ -135,40 +138,25 @@ func Attach(dir string) (r *Recorder, err error) {
 	// The exec program first, then the recording one: nothing runs
 	// before it can be armed.
 	for _, tp := range []struct {
-		group, name string
-		insns       asm.Instructions
+		name  string
+		insns asm.Instructions
 	}{
-		{"sched", "sched_process_exec", armProgram(cgid, r.armed.FD())},
-		{"raw_syscalls", "sys_enter", enterProgram(cgid, r.armed.FD(), r.calls.FD(), r.args.FD())},
+		{"sched_process_exec", armProgram(cgid, r.armed.FD())},
+		{"sys_enter", enterProgram(cgid, r.armed.FD(), r.calls.FD(), r.args.FD())},
 	} {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_" + tp.name, Type: ebpf.TracePoint,
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_" + tp.name, Type: ebpf.RawTracepoint,
 			Instructions: tp.insns, License: "GPL"})
 		if err != nil {
 			return nil, fmt.Errorf("recorder: load the %s program: %w", tp.name, err)
 		}
 		r.progs = append(r.progs, prog)
-		l, err := link.Tracepoint(tp.group, tp.name, prog, nil)
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: prog})
 		if err != nil {
-			return nil, fmt.Errorf("recorder: attach to %s:%s: %w", tp.group, tp.name, err)
+			return nil, fmt.Errorf("recorder: attach to the %s raw tracepoint: %w", tp.name, err)
 		}
 		r.links = append(r.links, l)
 	}
 	return r, nil
-}
-
-// ensureTracefs mounts tracefs at /sys/kernel/tracing where it isn't (the
-// tracepoints' ids are read there); true if it did.
-func ensureTracefs() (bool, error) {
-	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
-		return false, nil
-	}
-	if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err == nil {
-		return false, nil
-	}
-	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return false, fmt.Errorf("recorder: mount tracefs at /sys/kernel/tracing: %w", err)
-	}
-	return true, nil
 }
 
 // armProgram sets armed[0] when a task of the cgroup execs.
@@ -177,39 +165,47 @@ func armProgram(cgid uint64, armed int) asm.Instructions {
 		asm.FnGetCurrentCgroupId.Call(),
 		asm.LoadImm(asm.R1, int64(cgid), asm.DWord),
 		asm.JNE.Reg(asm.R0, asm.R1, "out"),
-		asm.StoreImm(asm.R10, -4, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, armed),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		asm.LoadMapValue(asm.R1, armed, 0),
+		asm.StoreImm(asm.R1, 0, 1, asm.Word),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	}
 }
 
-// enterProgram records a call of the cgroup's tasks once armed. The
-// tracepoint's context: the common header (8 bytes), the call's number
-// (long, at 8), its six arguments (at 16).
+// pt_regs offsets (x86-64) of the first three arguments.
+var argRegs = [3]int32{112, 104, 96} // di, si, dx
+
+// enterProgram records a call of the cgroup's tasks once armed. The raw
+// tracepoint's context: the task's registers (u64 at 0) and the call's
+// number (at 8); arguments are read from the registers with
+// bpf_probe_read_kernel, only for the few calls that keep one.
 func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
-	arg := func(dst asm.Register, i int16) asm.Instruction {
-		return asm.LoadMem(dst, asm.R6, 16+8*i, asm.DWord)
+	// readArg reads argument i into the stack at off and then into dst.
+	readArg := func(dst asm.Register, i int, off int16, sym string) asm.Instructions {
+		first := asm.Mov.Reg(asm.R1, asm.R10)
+		if sym != "" {
+			first = first.WithSymbol(sym)
+		}
+		return asm.Instructions{
+			first,
+			asm.Add.Imm(asm.R1, int32(off)),
+			asm.Mov.Imm(asm.R2, 8),
+			asm.Mov.Reg(asm.R3, asm.R9),
+			asm.Add.Imm(asm.R3, argRegs[i]),
+			asm.FnProbeReadKernel.Call(),
+			asm.LoadMem(dst, asm.R10, off, asm.DWord),
+		}
 	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.FnGetCurrentCgroupId.Call(),
 		asm.LoadImm(asm.R1, int64(cgid), asm.DWord),
 		asm.JNE.Reg(asm.R0, asm.R1, "out"),
-		asm.StoreImm(asm.R10, -4, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, armed),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.LoadMapValue(asm.R1, armed, 0),
+		asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, "out"),
-		// r7 = the call's number; r8 = its slot.
+		// r9 = the registers; r7 = the call's number; r8 = its slot.
+		asm.LoadMem(asm.R9, asm.R6, 0, asm.DWord),
 		asm.LoadMem(asm.R7, asm.R6, 8, asm.DWord),
 		asm.JSLT.Imm(asm.R7, 0, "out"),
 		asm.Mov.Reg(asm.R8, asm.R7),
@@ -222,15 +218,12 @@ func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
 		asm.And.Imm(asm.R1, ^int32(x32Bit|0x3ff)),
 		asm.JEq.Imm(asm.R1, 0, "slot"),
 		asm.Mov.Imm(asm.R8, keyOutOfRange),
-		asm.StoreMem(asm.R10, -8, asm.R8, asm.Word).WithSymbol("slot"),
-		asm.LoadMapPtr(asm.R1, calls),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -8),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "args"),
-		asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		asm.And.Imm(asm.R8, callSlots-1).WithSymbol("slot"), // for the verifier: within the table
+		asm.LoadMapValue(asm.R1, calls, 0),
+		asm.Add.Reg(asm.R1, asm.R8),
+		asm.StoreImm(asm.R1, 0, 1, asm.Byte),
 		// Arguments, x86-64 calls only: r3 = the value kept.
-		asm.JEq.Imm(asm.R7, nrSocket, "socket").WithSymbol("args"),
+		asm.JEq.Imm(asm.R7, nrSocket, "socket"),
 		asm.JEq.Imm(asm.R7, nrIoctl, "ioctl"),
 		asm.JEq.Imm(asm.R7, nrPrctl, "arg0"),
 		asm.JEq.Imm(asm.R7, nrPersonality, "arg0"),
@@ -239,23 +232,21 @@ func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
 		asm.JEq.Imm(asm.R7, nrMmap, "prot"),
 		asm.JEq.Imm(asm.R7, nrMprotect, "prot"),
 		asm.Ja.Label("out"),
-		arg(asm.R3, 0).WithSymbol("socket"),
-		asm.LSh.Imm(asm.R3, 32),
-		arg(asm.R1, 1),
-		asm.And.Imm(asm.R1, 0xf),
-		asm.Or.Reg(asm.R3, asm.R1),
-		asm.Ja.Label("store"),
-		arg(asm.R3, 1).WithSymbol("ioctl"),
-		asm.LSh.Imm(asm.R3, 32),
-		asm.RSh.Imm(asm.R3, 32),
-		asm.Ja.Label("store"),
-		arg(asm.R3, 0).WithSymbol("arg0"),
-		asm.Ja.Label("store"),
-		arg(asm.R3, 0).WithSymbol("clone"),
-		asm.And.Imm(asm.R3, CloneNSFlags),
-		asm.Ja.Label("store"),
-		arg(asm.R3, 2).WithSymbol("prot"),
-		asm.And.Imm(asm.R3, unix.PROT_EXEC),
+	}
+	insns = append(insns, readArg(asm.R3, 1, -40, "socket")...)
+	insns = append(insns, asm.And.Imm(asm.R3, 0xf), asm.StoreMem(asm.R10, -48, asm.R3, asm.DWord))
+	insns = append(insns, readArg(asm.R3, 0, -40, "")...)
+	insns = append(insns, asm.LSh.Imm(asm.R3, 32), asm.LoadMem(asm.R1, asm.R10, -48, asm.DWord),
+		asm.Or.Reg(asm.R3, asm.R1), asm.Ja.Label("store"))
+	insns = append(insns, readArg(asm.R3, 1, -40, "ioctl")...)
+	insns = append(insns, asm.LSh.Imm(asm.R3, 32), asm.RSh.Imm(asm.R3, 32), asm.Ja.Label("store"))
+	insns = append(insns, readArg(asm.R3, 0, -40, "arg0")...)
+	insns = append(insns, asm.Ja.Label("store"))
+	insns = append(insns, readArg(asm.R3, 0, -40, "clone")...)
+	insns = append(insns, asm.And.Imm(asm.R3, CloneNSFlags), asm.Ja.Label("store"))
+	insns = append(insns, readArg(asm.R3, 2, -40, "prot")...)
+	insns = append(insns, asm.And.Imm(asm.R3, unix.PROT_EXEC))
+	insns = append(insns,
 		// key {u32 nr, u32 0, u64 value} at r10-24; value 1 at r10-28.
 		asm.StoreMem(asm.R10, -24, asm.R7, asm.Word).WithSymbol("store"),
 		asm.StoreImm(asm.R10, -20, 0, asm.Word),
@@ -269,29 +260,27 @@ func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
 		asm.Mov.Imm(asm.R4, 0),
 		asm.FnMapUpdateElem.Call(),
 		asm.JSGE.Imm(asm.R0, 0, "out"),
-		// The set is full: say so in the calls map.
-		asm.StoreImm(asm.R10, -8, keyArgOverflow, asm.Word),
-		asm.LoadMapPtr(asm.R1, calls),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -8),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		// The set is full: say so in the table.
+		asm.LoadMapValue(asm.R1, calls, keyArgOverflow),
+		asm.StoreImm(asm.R1, 0, 1, asm.Byte),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
-	}
+	)
 	return insns
 }
 
 // Snapshot reads what has been recorded so far; the recorder goes on.
 func (r *Recorder) Snapshot() (*Recording, error) {
 	rec := &Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}}
-	var key, val uint32
-	it := r.calls.Iterate()
-	for it.Next(&key, &val) {
-		if val == 0 {
+	table := make([]byte, callSlots)
+	if err := r.calls.Lookup(uint32(0), &table); err != nil {
+		return nil, fmt.Errorf("recorder: read calls: %w", err)
+	}
+	for k, v := range table {
+		if v == 0 {
 			continue
 		}
+		key := uint32(k)
 		switch {
 		case key == keyOutOfRange:
 			rec.Incomplete = append(rec.Incomplete, "a call numbered above 1023 (not kept)")
@@ -303,10 +292,8 @@ func (r *Recorder) Snapshot() (*Recording, error) {
 			rec.Calls[Call{ArchX86_64, int(key)}] = true
 		}
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("recorder: read calls: %w", err)
-	}
 	var akey [16]byte
+	var val uint32
 	ait := r.args.Iterate()
 	for ait.Next(&akey, &val) {
 		nr := int(nativeUint32(akey[0:4]))
@@ -332,9 +319,14 @@ func (r *Recorder) Armed() bool {
 // Close detaches the programs (every system call on the host is back on
 // its fast path) and frees the maps.
 func (r *Recorder) Close() error {
+	// Each detach waits for an RCU grace period (tens of ms here): the
+	// links go at once, side by side.
+	var wg sync.WaitGroup
 	for _, l := range r.links {
-		l.Close()
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Close() }()
 	}
+	wg.Wait()
 	for _, p := range r.progs {
 		p.Close()
 	}
@@ -344,10 +336,6 @@ func (r *Recorder) Close() error {
 		}
 	}
 	r.links, r.progs = nil, nil
-	if r.unmountTracefs {
-		r.unmountTracefs = false
-		unix.Unmount("/sys/kernel/tracing", unix.MNT_DETACH)
-	}
 	return nil
 }
 
