@@ -19,6 +19,7 @@ import (
 	"brig/internal/idmap"
 	"brig/internal/initproc"
 	"brig/internal/plan"
+	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
 )
@@ -83,7 +84,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 	}
 	// Every decision, and every refusal, before anything exists.
-	p, err := plan.Build(s, plan.System{}, plan.Options{Bundle: bundle, Rootless: o.Rootless})
+	p, err := plan.Build(s, host(store), plan.Options{Bundle: bundle, Rootless: o.Rootless})
 	if err != nil {
 		return nil, err
 	}
@@ -372,6 +373,12 @@ func sourceTrees(ts []plan.HostTree) (map[int]*os.File, error) {
 		trees[t.Index] = f
 	}
 	return trees, nil
+}
+
+// host is the machine as plans see it, with the compiled seccomp filters
+// cached under the state root.
+func host(store state.Store) plan.System {
+	return plan.System{SeccompCache: &seccomp.Cache{Dir: filepath.Join(store.Root, seccomp.CacheDirName)}}
 }
 
 // joins are the plan's namespace joins for the C constructor.

@@ -203,7 +203,7 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	default:
 		return -1, fmt.Errorf("container %q is %s: cannot exec in it", o.ID, st)
 	}
-	ep, err := plan.BuildExec(c.Spec, o.Process, c.Pid, plan.System{})
+	ep, err := plan.BuildExec(c.Spec, o.Process, c.Pid, host(store))
 	if err != nil {
 		return -1, err
 	}

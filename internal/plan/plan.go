@@ -134,8 +134,11 @@ type Host interface {
 	Seccomp(*specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error)
 }
 
-// System is the Host brig runs on.
-type System struct{}
+// System is the Host brig runs on. SeccompCache, when set, keeps compiled
+// filters (see seccomp.Cache).
+type System struct {
+	SeccompCache *seccomp.Cache
+}
 
 func (System) Euid() int            { return unix.Geteuid() }
 func (System) SELinuxEnabled() bool { return lsm.SELinuxEnabled() }
@@ -147,8 +150,8 @@ func (System) Caps(c *specs.LinuxCapabilities) (*caps.Sets, error) {
 	return caps.Resolve(c)
 }
 func (System) LandlockABI() int { return lsm.LandlockABI() }
-func (System) Seccomp(sc *specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error) {
-	return seccomp.Compile(sc)
+func (s System) Seccomp(sc *specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error) {
+	return s.SeccompCache.Compile(sc)
 }
 
 // nsKinds maps namespace types to clone flags and /proc/PID/ns names.

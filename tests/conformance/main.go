@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -220,11 +221,17 @@ func build(work string) ([]string, error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	// go mod download, not go list -m: on a machine whose module cache
+	// doesn't hold the module yet, list gives an empty directory.
+	out, err := exec.Command("go", "mod", "download", "-json", module).Output()
 	if err != nil {
-		return nil, fmt.Errorf("find %s: %w", module, err)
+		return nil, fmt.Errorf("download %s: %w", module, err)
 	}
-	dir := strings.TrimSpace(string(out))
+	var dl struct{ Dir string }
+	if err := json.Unmarshal(out, &dl); err != nil || dl.Dir == "" {
+		return nil, fmt.Errorf("download %s: no directory in %q (%v)", module, out, err)
+	}
+	dir := dl.Dir
 	data, err := os.ReadFile(filepath.Join(dir, "rootfs-amd64.tar.gz"))
 	if err != nil {
 		return nil, err

@@ -92,7 +92,7 @@ func TestBadInput(t *testing.T) {
 			if _, err := os.Stat(marker); err == nil && !tc.inInit && tc.config == "" {
 				t.Errorf("the createRuntime hook ran before the input was refused")
 			}
-			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+			if ents := leftIn(e.root); len(ents) != 0 {
 				t.Errorf("state left behind: %v", ents)
 			}
 			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory/brigtest", e.id)); err == nil {
@@ -197,7 +197,7 @@ func TestSystemdCgroupWithoutSystemd(t *testing.T) {
 		t.Fatal("--systemd-cgroup without systemd succeeded")
 	}
 	contains(t, r.stderr, "systemd is not running", "clear error")
-	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+	if ents := leftIn(e.root); len(ents) != 0 {
 		t.Errorf("state left: %v", ents)
 	}
 }

@@ -243,7 +243,7 @@ func TestSandboxAllowNetKilledBrig(t *testing.T) {
 	if out, err := exec.Command(brigBin, "--root", root, "run", "--", "true").CombinedOutput(); err != nil {
 		t.Fatalf("next run: %v %s", err, out)
 	}
-	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("leftovers after the next run: %v", ents)
 	}
 }

@@ -77,7 +77,7 @@ func TestFailingHookFailsCreate(t *testing.T) {
 	}
 	contains(t, r.stderr, "createRuntime", "error names the hook")
 	contains(t, r.stderr, "nope", "error has the hook's output")
-	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+	if ents := leftIn(e.root); len(ents) != 0 {
 		t.Errorf("state left: %v", ents)
 	}
 }

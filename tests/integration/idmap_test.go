@@ -114,7 +114,7 @@ func TestIdmappedMountsBadInput(t *testing.T) {
 		if r.code == 0 || !strings.Contains(r.stderr, "mounts[") || !strings.Contains(r.stderr, tc.field) {
 			t.Errorf("%s: exit %d, want an error naming mounts[N]%s: %s", tc.name, r.code, tc.field, r.stderr)
 		}
-		if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+		if ents := leftIn(e.root); len(ents) != 0 {
 			t.Errorf("%s: state left: %v", tc.name, ents)
 		}
 	}

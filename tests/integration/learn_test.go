@@ -24,7 +24,7 @@ func learnCmd(t *testing.T, args ...string) result {
 	t.Helper()
 	root := sandboxRoot(t)
 	r := runCmd(exec.Command(brigBin, append([]string{"--root", root, "learn"}, args...)...))
-	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("brig learn left state: %v", ents)
 	}
 	return r
@@ -245,7 +245,7 @@ func TestLearnInterrupted(t *testing.T) {
 		t.Fatalf("no profile after SIGINT: %v (%s)", err, errb.String())
 	}
 	contains(t, string(data), `"clock_nanosleep"`, "the sleep, learned before the interrupt")
-	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("state left: %v", ents)
 	}
 	if left := initProcesses(); len(left) > 0 {

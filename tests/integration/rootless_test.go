@@ -117,7 +117,7 @@ func TestRootlessLifecycleAndExec(t *testing.T) {
 	if r := run("delete", e.id); r.code != 0 {
 		t.Fatalf("delete: %s", r.stderr)
 	}
-	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+	if ents := leftIn(e.root); len(ents) != 0 {
 		t.Errorf("state left: %v", ents)
 	}
 }
@@ -137,7 +137,7 @@ func TestRootlessRefusesLimitsAndHostUserNamespace(t *testing.T) {
 	if r := run("run", "--bundle", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "user namespace") {
 		t.Errorf("rootless without a user namespace: exit %d, %s", r.code, r.stderr)
 	}
-	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+	if ents := leftIn(e.root); len(ents) != 0 {
 		t.Errorf("state left: %v", ents)
 	}
 }

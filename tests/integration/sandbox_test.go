@@ -33,7 +33,7 @@ func sandboxAs(t *testing.T, uid int, dir string, flagsAndCmd ...string) result 
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Run()
-	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("brig run -- left state: %v", ents)
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
@@ -144,7 +144,7 @@ func TestSandboxKilledBrigLeavesNothing(t *testing.T) {
 	if out, err := r.CombinedOutput(); err != nil {
 		t.Fatalf("next run: %v %s", err, out)
 	}
-	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("leftovers after the next run: %v", ents)
 	}
 	if _, err := os.Stat("/sys/fs/cgroup/pids/brig/victim"); err == nil {
@@ -366,7 +366,7 @@ func TestSandboxDetached(t *testing.T) {
 	if r := brig("run", "--", "true"); r.code != 0 {
 		t.Fatalf("next run: %s", r.stderr)
 	}
-	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("left after delete and the next run: %v", ents)
 	}
 	if r := brig("run", "-d", "-t", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "-d: not with -t") {

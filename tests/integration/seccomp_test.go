@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -265,5 +267,82 @@ func TestSeccompNotifyAgent(t *testing.T) {
 		}
 	default:
 		t.Error("the agent got no message")
+	}
+}
+
+// TestSeccompCache: compiled filters are kept under the state root. Twenty
+// containers starting at once with the engines' default profile all run
+// under it and leave one whole entry; a corrupt entry is never loaded (the
+// container still gets its filter, and the entry is replaced); another
+// profile is another entry.
+func TestSeccompCache(t *testing.T) {
+	base := newEnv(t, "sh", "-c", "grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1; true")
+	var def specs.LinuxSeccomp
+	r := base.brig("seccomp", "default")
+	if err := json.Unmarshal([]byte(r.stdout), &def); err != nil {
+		t.Fatalf("brig seccomp default: %v", err)
+	}
+	cache := filepath.Join(base.root, ".seccomp-cache")
+	runAll := func(n int, sc *specs.LinuxSeccomp) []result {
+		var wg sync.WaitGroup
+		out := make([]result, n)
+		for i := range n {
+			e := newEnv(t, base.spec.Process.Args...)
+			e.root = base.root
+			e.spec.Linux.Seccomp = sc
+			e.write()
+			wg.Add(1)
+			go func() { defer wg.Done(); out[i] = e.brig("run", "--bundle", e.bundle, e.id) }()
+		}
+		wg.Wait()
+		return out
+	}
+	entries := func() []string {
+		ents, _ := os.ReadDir(cache)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	for i, r := range runAll(20, &def) {
+		if r.code != 0 || !strings.Contains(r.stdout, "Seccomp:\t2") {
+			t.Errorf("run %d: exit %d, %q, %s", i, r.code, r.stdout, r.stderr)
+		}
+	}
+	names := entries()
+	if len(names) != 1 {
+		t.Fatalf("cache entries after 20 first uses: %v", names)
+	}
+	if fi, err := os.Stat(cache); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache directory: %v, %v", fi.Mode(), err)
+	}
+	// Corrupt the entry: the next container still runs under the profile.
+	entry := filepath.Join(cache, names[0])
+	os.WriteFile(entry, []byte(`{"key": "`+names[0]+`", "program": {"insns": "AAAAAAAAAAA="}, "sum": "x"}`), 0o600)
+	for _, r := range runAll(1, &def) {
+		if r.code != 0 || !strings.Contains(r.stdout, "Seccomp:\t2") {
+			t.Errorf("after a corrupt entry: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+		}
+	}
+	if data, _ := os.ReadFile(entry); !strings.Contains(string(data), `"format"`) {
+		t.Errorf("the corrupt entry was not replaced: %.80s", data)
+	}
+	// Another profile: its own entry, its own verdicts.
+	deny := def
+	deny.Syscalls = nil
+	for _, sc := range def.Syscalls {
+		sc.Names = slices.DeleteFunc(slices.Clone(sc.Names), func(n string) bool { return n == "mkdir" || n == "mkdirat" })
+		if len(sc.Names) > 0 {
+			deny.Syscalls = append(deny.Syscalls, sc)
+		}
+	}
+	for _, r := range runAll(1, &deny) {
+		if r.code != 0 || !strings.Contains(r.stdout, "Operation not permitted") {
+			t.Errorf("changed profile: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+		}
+	}
+	if n := len(entries()); n != 2 {
+		t.Errorf("cache entries after a second profile: %d", n)
 	}
 }
