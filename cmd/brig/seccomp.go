@@ -36,7 +36,6 @@ Flags: --caps CAP,CAP...  the container's bounding set for includes/excludes
        (default: Docker's default set); --arch x86_64|x86|x32 for test.
 `
 
-
 func cmdSeccomp(g *global, args []string) (int, error) {
 	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
 		fmt.Print(seccompUsage)
@@ -181,11 +180,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
-
-
-
-
-
-
-
