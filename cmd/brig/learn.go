@@ -93,27 +93,20 @@ func cmdLearn(g *global, args []string) (int, error) {
 		}
 	}()
 	written := false
-	code, err := runSandbox(g, "learn", rest, func(co *container.CreateOptions) error {
-		// What the base profile denies is never learned (seccomp acts
-		// before the tracepoint); it is reported at exit, as
-		// --report-denials does.
-		co.ReportDenials = co.Spec.Linux != nil && co.Spec.Linux.Seccomp != nil
-		co.Observe = func(c *container.Created) (func(int), error) {
-			if err := sess.Attach(c.CgroupV2Dir(), c.Pid); err != nil {
-				return nil, err
-			}
-			return func(int) {
-				sum, werr := sess.Write()
-				sess.Close()
-				if werr != nil {
-					g.logw.Error("learn: " + werr.Error())
-					return
-				}
-				written = true
-				fmt.Fprintf(os.Stderr, "brig learn: %s: %s\n", out, sum)
-			}, nil
+	code, err := runSandbox(g, "learn", rest, func(c *container.Created) (func(int), error) {
+		if err := sess.Attach(c.CgroupV2Dir(), c.Pid); err != nil {
+			return nil, err
 		}
-		return nil
+		return func(int) {
+			sum, werr := sess.Write()
+			sess.Close()
+			if werr != nil {
+				g.logw.Error("learn: " + werr.Error())
+				return
+			}
+			written = true
+			fmt.Fprintf(os.Stderr, "brig learn: %s: %s\n", out, sum)
+		}, nil
 	})
 	if err == nil && !written {
 		return 1, fmt.Errorf("learn: %s not written", out)

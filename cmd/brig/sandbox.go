@@ -1,18 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"brig/internal/container"
-	"brig/internal/egress"
-	"brig/internal/idmap"
 	"brig/internal/sandbox"
 )
 
@@ -56,9 +52,9 @@ this needs /dev/net/tun usable by the caller.
 // cmdSandbox is `brig run [flags] -- CMD`.
 func cmdSandbox(g *global, args []string) (int, error) { return runSandbox(g, "run", args, nil) }
 
-// runSandbox runs CMD confined; before the container is created, with
-// adjust changes its options (brig learn attaches its recorder there).
-func runSandbox(g *global, cmdName string, args []string, adjust func(*container.CreateOptions) error) (int, error) {
+// runSandbox runs CMD confined; observe, when set, is called between
+// create and start (brig learn attaches its recorder there).
+func runSandbox(g *global, cmdName string, args []string, observe func(*container.Created) (func(int), error)) (int, error) {
 	// --profile FILE: its settings come first, so flags given on the
 	// command line add to them or override them.
 	for i := 0; i+1 < len(args) && args[i] != "--"; i++ {
@@ -161,116 +157,11 @@ func runSandbox(g *global, cmdName string, args []string, adjust func(*container
 		}
 		o.User = &specs.User{UID: uid, GID: gid}
 	}
-	id := *name
-	if id == "" {
-		id = "brig-run-" + strconv.Itoa(os.Getpid())
+	code, err := sandbox.Run(g.store(), o, sandbox.RunOptions{Name: *name, Detach: *detach, AllowNet: allowNet,
+		Degraded: degraded, Warn: g.logw.Warn, Observe: observe})
+	var ue *sandbox.UsageError
+	if errors.As(err, &ue) {
+		return code, usagef("%s", ue.Msg)
 	}
-	store := g.store()
-	if err := os.MkdirAll(store.Root, 0o711); err != nil {
-		return 1, err
-	}
-	// What a killed brig run -- left behind (its process died with it).
-	container.CollectSandboxes(store, g.logw.Warn)
-	rootDir := filepath.Join(store.Root, container.SandboxRootPrefix+id)
-	if err := os.Mkdir(rootDir, 0o755); err != nil {
-		return 1, fmt.Errorf("sandbox root: %w", err)
-	}
-	keepRoot := false // a detached sandbox's root outlives this brig
-	defer func() {
-		if !keepRoot {
-			os.RemoveAll(rootDir)
-			os.Remove(rootDir + ".log")
-		}
-	}()
-	if *detach && (*tty || len(allowNet) > 0) {
-		return 2, usagef("-d: not with -t or --allow-net (a terminal and an egress fence live with the brig that runs them)")
-	}
-	if err := sandbox.PrepareRoot(rootDir); err != nil {
-		return 1, err
-	}
-	if len(allowNet) > 0 {
-		dests, err := egress.Parse(allowNet, egress.ResolveHost)
-		if err != nil {
-			return 2, err
-		}
-		hosts := rootDir + ".hosts"
-		h := o.Hostname
-		if h == "" {
-			h = "sandbox"
-		}
-		if err := os.WriteFile(hosts, egress.Hosts(h, dests), 0o644); err != nil {
-			return 1, fmt.Errorf("--allow-net: %w", err)
-		}
-		defer os.Remove(hosts)
-		fence, err := egress.Start(egress.Allows(dests), os.Geteuid() != 0, os.Geteuid(), os.Getegid())
-		if err != nil {
-			return 1, err
-		}
-		defer fence.Close()
-		o.Egress = &sandbox.Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts}
-		if ports, ok := egress.Ports(dests); ok {
-			o.Egress.Ports = ports
-		}
-	}
-	if os.Geteuid() == 0 {
-		// Writable host paths are id-mapped into the sandbox's user
-		// namespace where their filesystems allow it.
-		paths := sandbox.WritablePaths(o)
-		o.IdmapRW = len(paths) > 0
-		for _, p := range paths {
-			abs, _ := filepath.Abs(p)
-			if err := idmap.Probe(abs, sandbox.RootMapping(), sandbox.RootMapping()); err != nil {
-				g.logw.Warn(fmt.Sprintf("%s: %v: the sandbox keeps the host's user namespace (root inside is root outside)", p, err))
-				o.IdmapRW = false
-				break
-			}
-		}
-	}
-	s, err := sandbox.Build(o, rootDir)
-	if err != nil {
-		return 2, err
-	}
-	// The container's root makes its mount points in the empty root.
-	if m := s.Linux.UIDMappings; len(m) > 0 && m[0].ContainerID == 0 && int(m[0].HostID) != os.Geteuid() {
-		if err := os.Chown(rootDir, int(m[0].HostID), int(s.Linux.GIDMappings[0].HostID)); err != nil {
-			return 1, fmt.Errorf("sandbox root: %w", err)
-		}
-	}
-	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Warn: g.logw.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !*detach, OptionalLimits: slices.Contains(degraded, "cgroup")}
-	if *detach {
-		// In the background: no stdin; output to a log file beside the
-		// sandbox's root, removed with it.
-		null, err := os.Open(os.DevNull)
-		if err != nil {
-			return 1, err
-		}
-		defer null.Close()
-		logf, err := os.OpenFile(rootDir+".log", os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o600)
-		if err != nil {
-			return 1, fmt.Errorf("-d: %w", err)
-		}
-		defer logf.Close()
-		co.Stdin, co.Stdout, co.Stderr = null, logf, logf
-	}
-	if adjust != nil {
-		if *detach {
-			return 2, usagef("-d: %s runs in the foreground", cmdName)
-		}
-		if err := adjust(&co); err != nil {
-			return 1, err
-		}
-	}
-	code, err := container.Run(store, co, *detach)
-	if err == nil && *detach {
-		keepRoot = true
-		fmt.Println(id)
-	}
-	if err != nil && co.Rootless && strings.Contains(err.Error(), "linux.resources: limits need a cgroup") {
-		return 1, fmt.Errorf("%w (or add --allow-degraded cgroup to run without the limits)", err)
-	}
-	if err != nil {
-		return 1, err
-	}
-	return code, nil
+	return code, err
 }

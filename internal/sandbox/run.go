@@ -1,0 +1,158 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"brig/internal/container"
+	"brig/internal/egress"
+	"brig/internal/idmap"
+	"brig/internal/state"
+)
+
+// RunOptions say how to run a sandbox, beside what it is (Options).
+type RunOptions struct {
+	// Name is the container's (default brig-run-PID).
+	Name string
+	// Detach: in the background; the output goes to a log beside the
+	// sandbox's root.
+	Detach bool
+	// AllowNet are --allow-net destinations: a fenced network of its own.
+	AllowNet []string
+	// Degraded are the layers the caller lets go where the host lacks them.
+	Degraded []string
+	Warn     func(string)
+	// Observe is called between create and start (brig learn's recorder;
+	// see container.CreateOptions).
+	Observe func(*container.Created) (func(int), error)
+}
+
+// UsageError is a combination of options that can't run.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Run runs the command confined, through the same lifecycle as any
+// container: its root directory under the state root, the egress fence
+// where asked, id-mapped writable paths where the filesystem allows it,
+// the spec Build makes; everything is removed when it ends (when it
+// detaches: by brig delete, or the next run). It returns the command's
+// exit code, or the one to exit with when err is set (2 for bad input).
+func Run(store state.Store, o *Options, r RunOptions) (int, error) {
+	id := r.Name
+	if id == "" {
+		id = "brig-run-" + strconv.Itoa(os.Getpid())
+	}
+	if err := os.MkdirAll(store.Root, 0o711); err != nil {
+		return 1, err
+	}
+	// What a killed brig run -- left behind (its process died with it).
+	container.CollectSandboxes(store, r.Warn)
+	rootDir := filepath.Join(store.Root, container.SandboxRootPrefix+id)
+	if err := os.Mkdir(rootDir, 0o755); err != nil {
+		return 1, fmt.Errorf("sandbox root: %w", err)
+	}
+	keepRoot := false // a detached sandbox's root outlives this brig
+	defer func() {
+		if !keepRoot {
+			os.RemoveAll(rootDir)
+			os.Remove(rootDir + ".log")
+		}
+	}()
+	if r.Detach && (o.Terminal || len(r.AllowNet) > 0) {
+		return 2, &UsageError{"-d: not with -t or --allow-net (a terminal and an egress fence live with the brig that runs them)"}
+	}
+	if r.Detach && r.Observe != nil {
+		return 2, &UsageError{"-d: not with a recorder (brig learn runs in the foreground)"}
+	}
+	if err := PrepareRoot(rootDir); err != nil {
+		return 1, err
+	}
+	if len(r.AllowNet) > 0 {
+		dests, err := egress.Parse(r.AllowNet, egress.ResolveHost)
+		if err != nil {
+			return 2, err
+		}
+		hosts := rootDir + ".hosts"
+		h := o.Hostname
+		if h == "" {
+			h = "sandbox"
+		}
+		if err := os.WriteFile(hosts, egress.Hosts(h, dests), 0o644); err != nil {
+			return 1, fmt.Errorf("--allow-net: %w", err)
+		}
+		defer os.Remove(hosts)
+		fence, err := egress.Start(egress.Allows(dests), os.Geteuid() != 0, os.Geteuid(), os.Getegid())
+		if err != nil {
+			return 1, err
+		}
+		defer fence.Close()
+		o.Egress = &Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts}
+		if ports, ok := egress.Ports(dests); ok {
+			o.Egress.Ports = ports
+		}
+	}
+	if os.Geteuid() == 0 {
+		// Writable host paths are id-mapped into the sandbox's user
+		// namespace where their filesystems allow it.
+		paths := WritablePaths(o)
+		o.IdmapRW = len(paths) > 0
+		for _, p := range paths {
+			abs, _ := filepath.Abs(p)
+			if err := idmap.Probe(abs, RootMapping(), RootMapping()); err != nil {
+				r.Warn(fmt.Sprintf("%s: %v: the sandbox keeps the host's user namespace (root inside is root outside)", p, err))
+				o.IdmapRW = false
+				break
+			}
+		}
+	}
+	s, err := Build(o, rootDir)
+	if err != nil {
+		return 2, err
+	}
+	// The container's root makes its mount points in the empty root.
+	if m := s.Linux.UIDMappings; len(m) > 0 && m[0].ContainerID == 0 && int(m[0].HostID) != os.Geteuid() {
+		if err := os.Chown(rootDir, int(m[0].HostID), int(s.Linux.GIDMappings[0].HostID)); err != nil {
+			return 1, fmt.Errorf("sandbox root: %w", err)
+		}
+	}
+	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Warn: r.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !r.Detach, OptionalLimits: slices.Contains(r.Degraded, "cgroup"),
+		Observe: r.Observe}
+	if r.Observe != nil && s.Linux != nil && s.Linux.Seccomp != nil {
+		// What the base profile denies is never recorded (seccomp acts
+		// first): it is reported at exit, as --report-denials does.
+		co.ReportDenials = true
+	}
+	if r.Detach {
+		// In the background: no stdin; output to a log file beside the
+		// sandbox's root, removed with it.
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			return 1, err
+		}
+		defer null.Close()
+		logf, err := os.OpenFile(rootDir+".log", os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o600)
+		if err != nil {
+			return 1, fmt.Errorf("-d: %w", err)
+		}
+		defer logf.Close()
+		co.Stdin, co.Stdout, co.Stderr = null, logf, logf
+	}
+	code, err := container.Run(store, co, r.Detach)
+	if err == nil && r.Detach {
+		keepRoot = true
+		fmt.Println(id)
+	}
+	if err != nil && co.Rootless && strings.Contains(err.Error(), "linux.resources: limits need a cgroup") {
+		return 1, fmt.Errorf("%w (or add --allow-degraded cgroup to run without the limits)", err)
+	}
+	if err != nil {
+		return 1, err
+	}
+	return code, nil
+}
