@@ -15,6 +15,8 @@ import (
 
 	"brig/internal/cgroup"
 	"brig/internal/lsm"
+	"brig/internal/seccomp"
+	"brig/internal/spec"
 	"brig/internal/state"
 )
 
@@ -242,31 +244,20 @@ func Features() *features.Features {
 	return &features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
-		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		MountOptions: []string{
-			"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "lazytime", "loud",
-			"mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime", "nostrictatime",
-			"idmap", "nosuid", "private", "rbind", "rdev", "relatime", "remount", "ridmap", "ro", "rprivate", "rro", "rrw", "rshared",
-			"rslave", "rnodev", "rnoexec", "rnosuid", "rnosymfollow", "runbindable", "rw", "shared", "silent",
-			"slave", "strictatime", "suid", "sync", "unbindable",
-		},
+		Hooks:         spec.HookNames,
+		MountOptions:  spec.MountOptionNames(),
 		Linux: &features.Linux{
-			Namespaces:      []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
+			Namespaces:      spec.NamespaceTypes(),
 			Capabilities:    capNames,
 			Cgroup:          &features.Cgroup{V1: &t, V2: &t, Systemd: &t},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &t}},
 			Seccomp: &features.Seccomp{
-				Enabled: &t,
-				Actions: []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-					"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"},
-				Operators: []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-					"SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"},
-				Archs: []string{"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",
-					"SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
-					"SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390",
-					"SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"},
-				KnownFlags:     []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
-				SupportedFlags: []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
+				Enabled:        &t,
+				Actions:        seccomp.ActionNames(),
+				Operators:      seccomp.OperatorNames(),
+				Archs:          seccomp.ArchNames(),
+				KnownFlags:     seccomp.FlagNames(),
+				SupportedFlags: seccomp.FlagNames(),
 			},
 			Apparmor: &features.Apparmor{Enabled: &apparmor},
 			Selinux:  &features.Selinux{Enabled: &selinux},

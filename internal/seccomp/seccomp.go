@@ -37,29 +37,35 @@ var ops = map[specs.LinuxSeccompOperator]libseccomp.ScmpCompareOp{
 	specs.OpMaskedEqual: libseccomp.CompareMaskedEqual,
 }
 
+// actions are the OCI actions brig compiles, each with libseccomp's
+// action for a given errno.
+var actions = map[specs.LinuxSeccompAction]func(errno int16) libseccomp.ScmpAction{
+	specs.ActKill:        func(int16) libseccomp.ScmpAction { return libseccomp.ActKillThread },
+	specs.ActKillThread:  func(int16) libseccomp.ScmpAction { return libseccomp.ActKillThread },
+	specs.ActKillProcess: func(int16) libseccomp.ScmpAction { return libseccomp.ActKillProcess },
+	specs.ActTrap:        func(int16) libseccomp.ScmpAction { return libseccomp.ActTrap },
+	specs.ActErrno:       func(e int16) libseccomp.ScmpAction { return libseccomp.ActErrno.SetReturnCode(e) },
+	specs.ActTrace:       func(e int16) libseccomp.ScmpAction { return libseccomp.ActTrace.SetReturnCode(e) },
+	specs.ActAllow:       func(int16) libseccomp.ScmpAction { return libseccomp.ActAllow },
+	specs.ActLog:         func(int16) libseccomp.ScmpAction { return libseccomp.ActLog },
+	specs.ActNotify:      func(int16) libseccomp.ScmpAction { return libseccomp.ActNotify },
+}
+
+// filterFlags are the OCI seccomp flags brig loads filters with.
+var filterFlags = map[specs.LinuxSeccompFlag]uintptr{
+	specs.LinuxSeccompFlagLog:              unix.SECCOMP_FILTER_FLAG_LOG,
+	specs.LinuxSeccompFlagSpecAllow:        unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+	specs.LinuxSeccompFlagWaitKillableRecv: unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+}
+
 // Action translates an OCI action (with its errnoRet) for libseccomp.
 func Action(a specs.LinuxSeccompAction, errnoRet *uint) (libseccomp.ScmpAction, error) {
 	errno := int16(unix.EPERM)
 	if errnoRet != nil {
 		errno = int16(*errnoRet)
 	}
-	switch a {
-	case specs.ActKill, specs.ActKillThread:
-		return libseccomp.ActKillThread, nil
-	case specs.ActKillProcess:
-		return libseccomp.ActKillProcess, nil
-	case specs.ActTrap:
-		return libseccomp.ActTrap, nil
-	case specs.ActErrno:
-		return libseccomp.ActErrno.SetReturnCode(errno), nil
-	case specs.ActTrace:
-		return libseccomp.ActTrace.SetReturnCode(errno), nil
-	case specs.ActAllow:
-		return libseccomp.ActAllow, nil
-	case specs.ActLog:
-		return libseccomp.ActLog, nil
-	case specs.ActNotify:
-		return libseccomp.ActNotify, nil
+	if f, ok := actions[a]; ok {
+		return f(errno), nil
 	}
 	return libseccomp.ActInvalid, fmt.Errorf("unknown action %q", a)
 }
@@ -119,17 +125,12 @@ func compile(sc *specs.LinuxSeccomp, only specs.Arch) (*Program, Warnings, error
 	// instead of the workload (as the CRI test with a profile that kills
 	// nanosleep showed).
 	p := &Program{Insns: insns, Notify: UsesNotify(sc)}
-	for _, flag := range sc.Flags {
-		switch flag {
-		case specs.LinuxSeccompFlagLog:
-			p.Flags |= unix.SECCOMP_FILTER_FLAG_LOG
-		case specs.LinuxSeccompFlagSpecAllow:
-			p.Flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
-		case specs.LinuxSeccompFlagWaitKillableRecv:
-			p.Flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-		default:
-			return nil, nil, fmt.Errorf("linux.seccomp.flags: unknown flag %q", flag)
+	for i, flag := range sc.Flags {
+		f, ok := filterFlags[flag]
+		if !ok {
+			return nil, nil, fmt.Errorf("linux.seccomp.flags[%d]: unknown flag %q", i, flag)
 		}
+		p.Flags |= f
 	}
 	if p.Notify {
 		p.Flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,28 @@ var flagOptions = map[string]struct {
 	"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
 	"lazytime": {false, unix.MS_LAZYTIME}, "nolazytime": {true, unix.MS_LAZYTIME},
 	"silent": {false, unix.MS_SILENT}, "loud": {true, unix.MS_SILENT},
+	"defaults": {false, 0},
+}
+
+// modeOptions are the options that say what kind of mount it is.
+var modeOptions = []string{"bind", "rbind", "idmap", "ridmap"}
+
+// MountOptionNames are the mounts[].options brig reads itself (the rest go
+// to the kernel as data); `brig features` lists these.
+func MountOptionNames() []string {
+	var out []string
+	for o := range flagOptions {
+		out = append(out, o)
+	}
+	for o := range propagationOptions {
+		out = append(out, o)
+	}
+	for o := range recursiveAttrs {
+		out = append(out, o)
+	}
+	out = append(out, modeOptions...)
+	sort.Strings(out)
+	return out
 }
 
 var propagationOptions = map[string]uintptr{

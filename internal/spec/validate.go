@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/seccomp"
 )
 
 // Namespace types brig knows, in the order the kernel's clone flags list them.
@@ -16,6 +19,19 @@ var namespaceTypes = map[specs.LinuxNamespaceType]bool{
 	specs.IPCNamespace: true, specs.UTSNamespace: true, specs.UserNamespace: true,
 	specs.CgroupNamespace: true, specs.TimeNamespace: true,
 }
+
+// NamespaceTypes are the namespace types a config may name.
+func NamespaceTypes() []string {
+	var out []string
+	for t := range namespaceTypes {
+		out = append(out, string(t))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HookNames are the hook lists brig runs, in the runtime-spec's order.
+var HookNames = []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
 
 // Rlimits brig can set (RLIMIT_* names as the spec gives them).
 var Rlimits = map[string]int{
@@ -272,7 +288,9 @@ func validateLinux(p *problems, s *specs.Spec) {
 		p.add("linux.rootfsPropagation", "unknown propagation %q", l.RootfsPropagation)
 	}
 	if l.Seccomp != nil {
-		validateSeccomp(p, l.Seccomp)
+		if err := seccomp.Validate(l.Seccomp); err != nil {
+			*p = append(*p, err)
+		}
 	}
 	if l.Personality != nil {
 		switch l.Personality.Domain {
@@ -280,46 +298,6 @@ func validateLinux(p *problems, s *specs.Spec) {
 		default:
 			p.add("linux.personality.domain", "unknown domain %q", l.Personality.Domain)
 		}
-	}
-}
-
-var seccompActions = map[specs.LinuxSeccompAction]bool{
-	specs.ActKill: true, specs.ActKillProcess: true, specs.ActKillThread: true, specs.ActTrap: true,
-	specs.ActErrno: true, specs.ActTrace: true, specs.ActAllow: true, specs.ActLog: true, specs.ActNotify: true,
-}
-
-var seccompOps = map[specs.LinuxSeccompOperator]bool{
-	specs.OpNotEqual: true, specs.OpLessThan: true, specs.OpLessEqual: true, specs.OpEqualTo: true,
-	specs.OpGreaterEqual: true, specs.OpGreaterThan: true, specs.OpMaskedEqual: true,
-}
-
-func validateSeccomp(p *problems, sc *specs.LinuxSeccomp) {
-	if !seccompActions[sc.DefaultAction] {
-		p.add("linux.seccomp.defaultAction", "unknown action %q", sc.DefaultAction)
-	}
-	for i, sys := range sc.Syscalls {
-		sp := fmt.Sprintf("linux.seccomp.syscalls[%d]", i)
-		if len(sys.Names) == 0 {
-			p.add(sp+".names", "missing")
-		}
-		if !seccompActions[sys.Action] {
-			p.add(sp+".action", "unknown action %q", sys.Action)
-		}
-		for j, a := range sys.Args {
-			if !seccompOps[a.Op] {
-				p.add(fmt.Sprintf("%s.args[%d].op", sp, j), "unknown operator %q", a.Op)
-			}
-			if a.Index > 5 {
-				p.add(fmt.Sprintf("%s.args[%d].index", sp, j), "%d is above 5", a.Index)
-			}
-		}
-	}
-	hasNotify := sc.DefaultAction == specs.ActNotify
-	for _, sys := range sc.Syscalls {
-		hasNotify = hasNotify || sys.Action == specs.ActNotify
-	}
-	if hasNotify && sc.ListenerPath == "" {
-		p.add("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath")
 	}
 }
 
