@@ -46,15 +46,23 @@ var commands []command
 
 func register(c command) { commands = append(commands, c) }
 
+// reexec are brig's own processes, started from its binary with a first
+// argument no user types. Each never returns.
+var reexec = map[string]func(){
+	// the container's init, after the C constructor (internal/nsenter)
+	// has joined and made its namespaces
+	"init": initproc.Main,
+	// holds the fenced network namespace of brig run --allow-net
+	egress.HolderArg: egress.HolderMain,
+	// holds a user namespace an id-mapped mount is made through
+	idmap.HolderArg: idmap.HolderMain,
+}
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		initproc.Main() // never returns
-	}
-	if len(os.Args) > 1 && os.Args[1] == egress.HolderArg {
-		egress.HolderMain() // never returns
-	}
-	if len(os.Args) > 1 && os.Args[1] == idmap.HolderArg {
-		idmap.HolderMain() // never returns
+	if len(os.Args) > 1 {
+		if run, ok := reexec[os.Args[1]]; ok {
+			run()
+		}
 	}
 	os.Exit(realMain(os.Args[1:], os.Stderr))
 }

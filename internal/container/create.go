@@ -17,7 +17,7 @@ import (
 	"brig/internal/console"
 	"brig/internal/hooks"
 	"brig/internal/idmap"
-	"brig/internal/initproc"
+	"brig/internal/protocol"
 	"brig/internal/plan"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
@@ -93,6 +93,12 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			o.Warn(w)
 		}
 	}
+	switch {
+	case s.Process.Terminal && o.ConsoleSocket == "":
+		return nil, errors.New("process.terminal is true: --console-socket is required")
+	case !s.Process.Terminal && o.ConsoleSocket != "":
+		return nil, errors.New("--console-socket given but process.terminal is false")
+	}
 	lock, err := store.Create(o.ID)
 	if err != nil {
 		return nil, err
@@ -137,7 +143,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
 		UIDMappings: s.Linux.UIDMappings, GIDMappings: s.Linux.GIDMappings,
 	}
-	cfg := &initproc.Config{
+	cfg := &protocol.Config{
 		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
 		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs,
 		DieWithParent: o.DieWithParent, Mounts: p.Mounts,
@@ -146,8 +152,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	cfg.SetProcess(&p.Process)
 	bo.CloneFlags, bo.TimeOffsets = p.Namespaces.CloneFlags, p.Namespaces.TimeOffsets
 	bo.Join = joins(p.Namespaces.Join)
+	var files protocol.Files
 	for i := 0; i < o.PreserveFDs; i++ {
-		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+		files.Add(os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
 	if o.DieWithParent {
 		// A pidfd of this brig: the init checks it after its last
@@ -159,8 +166,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 		pf := os.NewFile(uintptr(fd), "brig-pidfd")
 		defer pf.Close()
-		bo.ExtraFiles = append(bo.ExtraFiles, pf)
-		cfg.ParentFD = 3 + len(bo.ExtraFiles) - 1
+		cfg.ParentFD = files.Add(pf)
 	}
 	// Bind-mount sources of a container with a user namespace of its own
 	// are cloned here, with the host's privileges (and id-mapped where
@@ -175,26 +181,20 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 	}()
 	for i, t := range trees {
-		bo.ExtraFiles = append(bo.ExtraFiles, t)
 		if cfg.TreeFDs == nil {
 			cfg.TreeFDs = map[int]int{}
 		}
-		cfg.TreeFDs[i] = 3 + len(bo.ExtraFiles) - 1
+		cfg.TreeFDs[i] = files.Add(t)
 	}
 	if s.Process.Terminal {
-		if o.ConsoleSocket == "" {
-			return nil, errors.New("process.terminal is true: --console-socket is required")
-		}
 		sock, err := console.Dial(o.ConsoleSocket)
 		if err != nil {
 			return nil, err
 		}
 		defer sock.Close()
-		bo.ExtraFiles = append(bo.ExtraFiles, sock)
-		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
-	} else if o.ConsoleSocket != "" {
-		return nil, errors.New("--console-socket given but process.terminal is false")
+		cfg.ConsoleFD = files.Add(sock)
 	}
+	bo.ExtraFiles = files.List
 	// The container's process enters its cgroup as it starts: born in the
 	// v2 cgroup and moving itself into the v1 ones, or, where systemd
 	// places it, moved by brig beside the init's start-up. The init waits
@@ -260,7 +260,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 		return c.CgroupPaths, nil
 	}
-	if err := c.converse(proc, s, placed); err != nil {
+	if err := protocol.Serve(proc, c.handlers(proc, s, placed), false); err != nil {
 		return nil, err
 	}
 	if _, err := placed(); err != nil {
@@ -288,57 +288,28 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	return &Created{Container: c, Proc: proc}, nil
 }
 
-// converse answers init's requests until it is ready. placed waits until
-// the process is in its cgroup and gives the cgroup's paths.
-func (c *Container) converse(proc *bootstrap.Process, s *specs.Spec, placed func() (map[string]string, error)) error {
-	for {
-		var m initproc.Message
-		if err := proc.Recv(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return errors.New("container init exited before it was ready")
+// handlers answer the init's requests until it is ready. placed waits
+// until the process is in its cgroup and gives the cgroup's paths.
+func (c *Container) handlers(proc *bootstrap.Process, s *specs.Spec, placed func() (map[string]string, error)) map[protocol.Kind]protocol.Handler {
+	return map[protocol.Kind]protocol.Handler{
+		protocol.KindHooks: func(protocol.Message) (protocol.Reply, error) {
+			if s.Hooks == nil {
+				return protocol.Reply{}, nil
 			}
-			return err
-		}
-		switch m.Type {
-		case "hooks":
-			var herr error
-			if s.Hooks != nil {
-				st := c.specState(specs.StateCreating)
-				//lint:ignore SA1019 prestart is deprecated but still part of the spec
-				herr = hooks.Run("prestart", s.Hooks.Prestart, st)
-				if herr == nil {
-					herr = hooks.Run("createRuntime", s.Hooks.CreateRuntime, st)
-				}
+			st := c.specState(specs.StateCreating)
+			//lint:ignore SA1019 prestart is deprecated but still part of the spec
+			if err := hooks.Run("prestart", s.Hooks.Prestart, st); err != nil {
+				return protocol.Reply{}, err
 			}
-			if err := proc.Send(initproc.Reply{Error: errString(herr)}); err != nil {
-				return err
-			}
-			if herr != nil {
-				return herr
-			}
-		case "cgroup":
-			paths, perr := placed()
-			if err := proc.Send(initproc.Reply{Error: errString(perr), CgroupPaths: paths}); err != nil {
-				return err
-			}
-			if perr != nil {
-				return perr
-			}
-		case "seccomp":
-			serr := c.sendSeccompListener(proc.Pid, m.FD, s)
-			if err := proc.Send(initproc.Reply{Error: errString(serr)}); err != nil {
-				return err
-			}
-			if serr != nil {
-				return serr
-			}
-		case "ready":
-			return nil
-		case "error":
-			return errors.New(m.Error)
-		default:
-			return fmt.Errorf("container init: unexpected message %q", m.Type)
-		}
+			return protocol.Reply{}, hooks.Run("createRuntime", s.Hooks.CreateRuntime, st)
+		},
+		protocol.KindCgroup: func(protocol.Message) (protocol.Reply, error) {
+			paths, err := placed()
+			return protocol.Reply{CgroupPaths: paths}, err
+		},
+		protocol.KindSeccomp: func(m protocol.Message) (protocol.Reply, error) {
+			return protocol.Reply{}, c.sendSeccompListener(proc.Pid, m.FD, s)
+		},
 	}
 }
 

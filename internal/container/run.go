@@ -14,7 +14,7 @@ import (
 	"brig/internal/bootstrap"
 	"brig/internal/cgroup"
 	"brig/internal/console"
-	"brig/internal/initproc"
+	"brig/internal/protocol"
 	"brig/internal/plan"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
@@ -211,11 +211,12 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	// profile and capabilities of this host.
 	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
 		Join: joins(ep.Namespaces.Join)}
-	cfg := &initproc.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, PreserveFDs: o.PreserveFDs,
+	cfg := &protocol.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, PreserveFDs: o.PreserveFDs,
 		UserNS: ep.Namespaces.UserNS}
 	cfg.SetProcess(&ep.Process)
+	var files protocol.Files
 	for i := 0; i < o.PreserveFDs; i++ {
-		bo.ExtraFiles = append(bo.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+		files.Add(os.NewFile(uintptr(3+i), "preserved"))
 	}
 	var proxy *console.Proxy
 	if o.Process.Terminal && o.ConsoleSocket == "" && !o.Detach {
@@ -234,9 +235,9 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 			return -1, err
 		}
 		defer sock.Close()
-		bo.ExtraFiles = append(bo.ExtraFiles, sock)
-		cfg.ConsoleFD = 3 + len(bo.ExtraFiles) - 1
+		cfg.ConsoleFD = files.Add(sock)
 	}
+	bo.ExtraFiles = files.List
 	// The exec'd process enters the container's cgroup as it starts, as
 	// the container's own did; with either driver (the cgroup exists).
 	bo.JoinCgroups, bo.CgroupDir = cgroup.JoinDirs(c.CgroupPaths)
@@ -256,32 +257,16 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 		proc.Kill()
 		return -1, err
 	}
-	// Init closes the socket by exec'ing; a message means it failed.
-	for {
-		var m initproc.Message
-		err := proc.Recv(&m)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			proc.Kill()
-			return -1, err
-		}
-		if m.Type == "error" {
-			proc.Kill()
-			return -1, errors.New(m.Error)
-		}
-		if m.Type == "cgroup" {
-			perr := proc.Placed()
-			if err := proc.Send(initproc.Reply{Error: errString(perr)}); err != nil || perr != nil {
-				proc.Kill()
-				return -1, errors.Join(perr, err)
-			}
-		}
-		if m.Type == "seccomp" {
-			serr := c.sendSeccompListener(proc.Pid, m.FD, c.Spec)
-			proc.Send(initproc.Reply{Error: errString(serr)})
-		}
+	// The init closes the socket by exec'ing; a message means it failed.
+	err = protocol.Serve(proc, map[protocol.Kind]protocol.Handler{
+		protocol.KindCgroup: func(protocol.Message) (protocol.Reply, error) { return protocol.Reply{}, proc.Placed() },
+		protocol.KindSeccomp: func(m protocol.Message) (protocol.Reply, error) {
+			return protocol.Reply{}, c.sendSeccompListener(proc.Pid, m.FD, c.Spec)
+		},
+	}, true)
+	if err != nil {
+		proc.Kill()
+		return -1, err
 	}
 	proc.Close()
 	if proc.Cmd.Process.Pid != proc.Pid {

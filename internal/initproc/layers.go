@@ -18,6 +18,7 @@ import (
 	"brig/internal/console"
 	"brig/internal/hooks"
 	"brig/internal/lsm"
+	"brig/internal/protocol"
 	"brig/internal/rootfs"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
@@ -42,7 +43,7 @@ func Main() {
 		fmt.Fprintln(os.Stderr, "brig init:", err)
 		os.Exit(1)
 	}
-	var cfg Config
+	var cfg protocol.Config
 	if err := p.Recv(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "brig init: read config:", err)
 		os.Exit(1)
@@ -63,7 +64,7 @@ func Main() {
 		err = createLayers(p, &cfg)
 	}
 	// Only errors come back here: success ends in execve.
-	if serr := p.Send(Message{Type: "error", Error: err.Error()}); serr != nil {
+	if serr := p.Send(protocol.Message{Type: protocol.KindError, Error: err.Error()}); serr != nil {
 		fmt.Fprintln(os.Stderr, "brig init:", err)
 	}
 	os.Exit(1)
@@ -71,7 +72,7 @@ func Main() {
 
 // createLayers sets up a new container. The order of the steps is the
 // order of docs/ARCHITECTURE.md, and it matters: see the comments.
-func createLayers(p *bootstrap.Process, cfg *Config) error {
+func createLayers(p *bootstrap.Process, cfg *protocol.Config) error {
 	s, proc := cfg.Spec, cfg.Process
 	l := s.Linux
 	if l == nil {
@@ -118,7 +119,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	}
 	// 3. prestart and createRuntime hooks run in brig's namespaces, by the
 	// brig command; createContainer hooks here, before pivot_root.
-	if err := ask(p, Message{Type: "hooks"}); err != nil {
+	if err := ask(p, protocol.Message{Type: protocol.KindHooks}); err != nil {
 		return err
 	}
 	if s.Hooks != nil {
@@ -216,7 +217,7 @@ func createLayers(p *bootstrap.Process, cfg *Config) error {
 	if err := fp.seccompEarly(p); err != nil {
 		return err
 	}
-	if err := p.Send(Message{Type: "ready"}); err != nil {
+	if err := p.Send(protocol.Message{Type: protocol.KindReady}); err != nil {
 		return err
 	}
 	p.Close()
@@ -252,7 +253,7 @@ func startError(err error) error {
 
 // execLayers runs a new process in a running container (brig exec): the
 // namespaces are joined already; only the process layers apply.
-func execLayers(p *bootstrap.Process, cfg *Config) error {
+func execLayers(p *bootstrap.Process, cfg *protocol.Config) error {
 	proc := cfg.Process
 	if _, err := askCgroup(p); err != nil {
 		return err
@@ -279,13 +280,13 @@ func execLayers(p *bootstrap.Process, cfg *Config) error {
 }
 
 // ask sends a message and waits for the brig command's reply.
-func ask(p *bootstrap.Process, m Message) error {
+func ask(p *bootstrap.Process, m protocol.Message) error {
 	_, err := askReply(p, m)
 	return err
 }
 
-func askReply(p *bootstrap.Process, m Message) (Reply, error) {
-	var r Reply
+func askReply(p *bootstrap.Process, m protocol.Message) (protocol.Reply, error) {
+	var r protocol.Reply
 	if err := p.Send(m); err != nil {
 		return r, err
 	}
@@ -301,7 +302,7 @@ func askReply(p *bootstrap.Process, m Message) (Reply, error) {
 // askCgroup waits until the brig command has put this process in the
 // container's cgroup, and returns the cgroup's paths.
 func askCgroup(p *bootstrap.Process) (map[string]string, error) {
-	r, err := askReply(p, Message{Type: "cgroup"})
+	r, err := askReply(p, protocol.Message{Type: protocol.KindCgroup})
 	return r.CgroupPaths, err
 }
 
@@ -352,7 +353,7 @@ func setPersonality(p *specs.LinuxPersonality) error {
 
 // finalProcess is a process ready for its last steps.
 type finalProcess struct {
-	cfg      *Config
+	cfg      *protocol.Config
 	proc     *specs.Process
 	path     string // resolved executable
 	caps     *caps.Sets
@@ -380,7 +381,7 @@ func (fp *finalProcess) setExecLabels() error {
 // prepare checks and resolves what the last steps need, so errors surface
 // before create reports ready: the executable, the capabilities, rlimits
 // and I/O priority and scheduler (set now, inherited across execve).
-func prepare(cfg *Config, proc *specs.Process) (*finalProcess, error) {
+func prepare(cfg *protocol.Config, proc *specs.Process) (*finalProcess, error) {
 	fp := &finalProcess{cfg: cfg, proc: proc, caps: cfg.Caps, landlock: cfg.Landlock}
 	if fp.caps == nil {
 		fp.caps = &caps.Sets{}
@@ -485,7 +486,7 @@ func (fp *finalProcess) seccompEarly(p *bootstrap.Process) error {
 		return err
 	}
 	if fd != nil {
-		err := ask(p, Message{Type: "seccomp", FD: int(fd.Fd())})
+		err := ask(p, protocol.Message{Type: protocol.KindSeccomp, FD: int(fd.Fd())})
 		fd.Close()
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package initproc
+package protocol
 
 import (
 	"encoding/json"

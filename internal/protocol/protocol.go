@@ -1,11 +1,27 @@
-// Package initproc is the process inside the container before it becomes
-// the container's program. It applies the isolation layers in one fixed
-// order (layers.go is the only place that order is written in code), waits
-// for `brig start`, and execs.
-package initproc
+// Package protocol is what the brig command and its init say to each
+// other over the bootstrap socket, once the C constructor is done with it
+// (its own half, the text bootstrap message, is described in
+// internal/nsenter/nsenter.c and written by internal/bootstrap):
+//
+//	brig → init   Config            (one, first: the plan's parts the init applies)
+//	init → brig   Message{cgroup}   → Reply{cgroupPaths}   (in its cgroup? where?)
+//	init → brig   Message{hooks}    → Reply                (prestart, createRuntime run)
+//	init → brig   Message{seccomp}  → Reply                (the listener fd, to the agent)
+//	init → brig   Message{ready}                           (create: waits for start)
+//	init → brig   Message{error}                           (and exits)
+//
+// Each message is one line of JSON. The fds the init needs are inherited
+// at fd 3 and up (Files numbers them); an exec'd process's socket is
+// close-on-exec, so brig exec sees EOF when the execve worked. Serve is
+// the one loop that answers the init, for create and exec alike.
+package protocol
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -62,15 +78,34 @@ func (c *Config) SetProcess(p *plan.Process) {
 	c.Landlock, c.LandlockABI = p.Landlock, p.LandlockABI
 }
 
+// Kind is what a Message says.
+type Kind string
+
+// The kinds of Message.
+const (
+	// KindCgroup asks whether the process is in its cgroup yet (systemd
+	// may still be moving it), and where that is.
+	KindCgroup Kind = "cgroup"
+	// KindHooks asks brig to run the prestart and createRuntime hooks.
+	KindHooks Kind = "hooks"
+	// KindSeccomp hands brig the seccomp listener (FD, the init's fd
+	// number, taken with pidfd_getfd) for linux.seccomp.listenerPath.
+	KindSeccomp Kind = "seccomp"
+	// KindReady: everything that can fail has been done; create is over.
+	KindReady Kind = "ready"
+	// KindError: the init failed, and exits.
+	KindError Kind = "error"
+)
+
 // Message is what init sends back.
 type Message struct {
-	Type  string `json:"type"` // "cgroup", "hooks", "seccomp", "ready", "error", "warning"
+	Type  Kind   `json:"type"`
 	Error string `json:"error,omitempty"`
 	FD    int    `json:"fd,omitempty"`
 }
 
-// Reply is the brig command's answer to a "cgroup", "hooks" or "seccomp"
-// message.
+// Reply is the brig command's answer to a KindCgroup, KindHooks or
+// KindSeccomp message.
 type Reply struct {
 	Error string `json:"error,omitempty"`
 	// CgroupPaths answer "cgroup": the container's cgroups by controller
@@ -171,4 +206,63 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 	*c = Config(w.configAlias)
 	c.Spec = w.Spec.spec()
 	return nil
+}
+
+// Conn is the parent's end of the socket (bootstrap.Process).
+type Conn interface {
+	Send(v any) error
+	Recv(v any) error
+}
+
+// Handler answers one request of the init; an error is sent back as the
+// reply's error and ends Serve.
+type Handler func(Message) (Reply, error)
+
+// Serve answers the init's requests until it reports ready. With exec
+// (the init of brig exec never reports ready), the socket closing means
+// the execve worked.
+func Serve(c Conn, handlers map[Kind]Handler, exec bool) error {
+	for {
+		var m Message
+		if err := c.Recv(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				if exec {
+					return nil
+				}
+				return errors.New("container init exited before it was ready")
+			}
+			return err
+		}
+		switch m.Type {
+		case KindReady:
+			return nil
+		case KindError:
+			return errors.New(m.Error)
+		}
+		h, ok := handlers[m.Type]
+		if !ok {
+			return fmt.Errorf("container init: unexpected message %q", m.Type)
+		}
+		r, herr := h(m)
+		if herr != nil {
+			r.Error = herr.Error()
+		}
+		if err := c.Send(r); err != nil {
+			return err
+		}
+		if herr != nil {
+			return herr
+		}
+	}
+}
+
+// Files are the fds the init inherits after stdio, in order.
+type Files struct {
+	List []*os.File
+}
+
+// Add appends a file and gives the fd number it will have in the init.
+func (f *Files) Add(file *os.File) int {
+	f.List = append(f.List, file)
+	return 3 + len(f.List) - 1
 }
