@@ -17,8 +17,8 @@ import (
 	"brig/internal/console"
 	"brig/internal/hooks"
 	"brig/internal/idmap"
-	"brig/internal/protocol"
 	"brig/internal/plan"
+	"brig/internal/protocol"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
@@ -359,13 +359,6 @@ func joins(js []plan.Join) []bootstrap.Namespace {
 		out = append(out, bootstrap.Namespace{Type: j.Type, Path: j.Path})
 	}
 	return out
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // addDefaultDeviceRules completes the device allow-list as runc does: the
