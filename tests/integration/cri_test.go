@@ -322,7 +322,7 @@ func TestCRILifecycle(t *testing.T) {
 		t.Errorf("pod still listed: %s", ls)
 	}
 	// Nothing of the pod is left in brig's state or the cgroup tree.
-	if ents, _ := os.ReadDir(filepath.Join(d.dir, "brig-root", "k8s.io")); len(ents) > 0 {
+	if ents := leftIn(filepath.Join(d.dir, "brig-root", "k8s.io")); len(ents) > 0 {
 		t.Errorf("brig state left: %v", ents)
 	}
 	if ents, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup/memory", criCgroupDir)); len(ents) > 0 {
