@@ -71,7 +71,7 @@ func cmdLearn(g *global, args []string) (int, error) {
 		fmt.Fprint(os.Stderr, learnUsage)
 		return 2, usagef("no command: brig learn -o PROFILE -- CMD [ARGS...]")
 	}
-	sess, err := learn.NewSession(out, merge, command, version)
+	sess, err := learn.NewSession("-o", out, merge, command, version)
 	if err != nil {
 		return 2, err
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"brig/internal/container"
+	"brig/internal/learn"
 	"brig/internal/spec"
 	"brig/internal/state"
 )
@@ -112,10 +113,26 @@ func cmdCreate(g *global, args []string) (int, error) {
 	if f.preserveFDs < 0 {
 		return 2, usagef("--preserve-fds must not be negative")
 	}
-	if _, err := container.Create(g.store(), g.createOptions(id, &f)); err != nil {
+	c, err := container.Create(g.store(), g.createOptions(id, &f))
+	if err != nil {
+		return 1, err
+	}
+	if err := learnByAnnotation(c); err != nil {
+		container.Delete(g.store(), id, true, g.logw.Warn)
 		return 1, err
 	}
 	return 0, nil
+}
+
+// learnByAnnotation starts the recorder of a container whose annotations
+// ask for learning (brig.learn=PATH, or oci-seccomp-bpf-hook's
+// io.containers.trace-syscall=of:PATH), while it waits for start.
+func learnByAnnotation(c *container.Created) error {
+	flag, out, merge, ok, err := learn.FromAnnotations(c.Spec.Annotations)
+	if err != nil || !ok {
+		return err
+	}
+	return learn.StartHolder(flag, c.CgroupV2Dir(), c.Pid, out, merge, c.Spec.Process.Args, version)
 }
 
 func cmdStart(g *global, args []string) (int, error) {
@@ -154,6 +171,7 @@ func cmdRun(g *global, args []string) (int, error) {
 	}
 	o := g.createOptions(id, &f)
 	o.ReportDenials = *report
+	o.Observe = func(c *container.Created) (func(int), error) { return func(int) {}, learnByAnnotation(c) }
 	code, err := container.Run(g.store(), o, *detach)
 	if err != nil {
 		return 1, err

@@ -16,6 +16,7 @@ import (
 	"brig/internal/egress"
 	"brig/internal/idmap"
 	"brig/internal/initproc"
+	"brig/internal/learn"
 	_ "brig/internal/nsenter" // the C constructor that enters namespaces
 	"brig/internal/state"
 )
@@ -56,6 +57,8 @@ var reexec = map[string]func(){
 	egress.HolderArg: egress.HolderMain,
 	// holds a user namespace an id-mapped mount is made through
 	idmap.HolderArg: idmap.HolderMain,
+	// records an OCI container that asks for learning, until it ends
+	learn.HolderArg: learn.HolderMain,
 }
 
 func main() {

@@ -413,15 +413,18 @@ type Session struct {
 // runs: the recorder can work here, the output can be written, every
 // profile to merge is one learn wrote. An output that exists already is
 // merged into (it must be a learned profile too).
-func NewSession(output string, merge []string, command []string, version string) (*Session, error) {
+//
+// flag names the output in messages: "-o" on the command line, the
+// annotation for an OCI container.
+func NewSession(flag, output string, merge []string, command []string, version string) (*Session, error) {
 	if output == "" {
-		return nil, errors.New("-o PROFILE: where to write the learned profile is missing")
+		return nil, fmt.Errorf("%s PROFILE: where to write the learned profile is missing", flag)
 	}
 	if err := recorder.Supported(); err != nil {
 		return nil, fmt.Errorf("learn: %w (a slower recorder without root is not built yet)", err)
 	}
 	if err := CheckWritable(output); err != nil {
-		return nil, fmt.Errorf("-o %w", err)
+		return nil, fmt.Errorf("%s %w", flag, err)
 	}
 	s := &Session{Output: output, Command: command, Version: version, prior: NewSet()}
 	add := func(path, flag string) error {
@@ -434,8 +437,8 @@ func NewSession(output string, merge []string, command []string, version string)
 		return nil
 	}
 	if _, err := os.Stat(output); err == nil {
-		if err := add(output, "-o"); err != nil {
-			return nil, fmt.Errorf("%w: choose another -o, or remove it", err)
+		if err := add(output, flag); err != nil {
+			return nil, fmt.Errorf("%w: choose another file, or remove it", err)
 		}
 		s.notes = append(s.notes, "merged into the existing "+output)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -147,5 +148,36 @@ func TestCheckWritable(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("the check left files: %v", ents)
+	}
+}
+
+func TestFromAnnotations(t *testing.T) {
+	for _, tc := range []struct {
+		ann    map[string]string
+		out    string
+		merge  []string
+		ok     bool
+		errHas string
+	}{
+		{ann: nil},
+		{ann: map[string]string{"other": "x"}},
+		{ann: map[string]string{"brig.learn": "/p/a.json"}, out: "/p/a.json", ok: true},
+		{ann: map[string]string{"io.containers.trace-syscall": "of:/p/b.json"}, out: "/p/b.json", ok: true},
+		{ann: map[string]string{"io.containers.trace-syscall": "if:/p/in.json;of:/p/b.json"}, out: "/p/b.json", merge: []string{"/p/in.json"}, ok: true},
+		{ann: map[string]string{"brig.learn": "rel.json"}, ok: true, errHas: "absolute"},
+		{ann: map[string]string{"brig.learn": "/sys/kernel/x"}, ok: true, errHas: "/sys"},
+		{ann: map[string]string{"io.containers.trace-syscall": "/p/b.json"}, ok: true, errHas: "of:PATH"},
+	} {
+		flag, out, merge, ok, err := FromAnnotations(tc.ann)
+		if ok != tc.ok || (tc.errHas == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.errHas)) {
+			t.Errorf("%v: ok %v, err %v", tc.ann, ok, err)
+			continue
+		}
+		if err == nil && (out != tc.out || !reflect.DeepEqual(merge, tc.merge)) {
+			t.Errorf("%v: %q %q", tc.ann, out, merge)
+		}
+		if ok && !strings.Contains(flag, "annotations[") {
+			t.Errorf("%v: flag %q", tc.ann, flag)
+		}
 	}
 }

@@ -35,8 +35,10 @@ func (c *fakeConn) Send(v any) error {
 func TestServe(t *testing.T) {
 	hooksErr := errors.New("createRuntime: exit 3")
 	handlers := map[Kind]Handler{
-		KindCgroup: func(Message) (Reply, error) { return Reply{CgroupPaths: map[string]string{"": "/sys/fs/cgroup/x"}}, nil },
-		KindHooks:  func(Message) (Reply, error) { return Reply{}, hooksErr },
+		KindCgroup: func(Message) (Reply, error) {
+			return Reply{CgroupPaths: map[string]string{"": "/sys/fs/cgroup/x"}}, nil
+		},
+		KindHooks: func(Message) (Reply, error) { return Reply{}, hooksErr },
 	}
 	for _, tc := range []struct {
 		name    string

@@ -252,3 +252,85 @@ func TestLearnInterrupted(t *testing.T) {
 		t.Errorf("processes left: %v", left)
 	}
 }
+
+// An OCI container asks for learning with an annotation — brig's own, or
+// oci-seccomp-bpf-hook's that Podman users know — and the profile is
+// written when its process ends; it replays the container under runc.
+func TestLearnAnnotation(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "oci.json")
+	e := newEnv(t, "sh", "-c", learnWork)
+	e.spec.Root.Readonly = false
+	e.spec.Annotations = map[string]string{"brig.learn": prof}
+	e.create()
+	if _, err := os.Stat(prof); err == nil {
+		t.Fatalf("a profile before the container ran")
+	}
+	e.brig("start", e.id)
+	e.waitStatus("stopped")
+	var data []byte
+	for range 50 { // the recorder writes once it sees the process end
+		if data, _ = os.ReadFile(prof); len(data) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	contains(t, string(data), `"brigLearned"`, "the profile")
+	var sc specs.LinuxSeccomp
+	if err := json.Unmarshal(data, &sc); err != nil {
+		t.Fatal(err)
+	}
+	r := newEnv(t, "sh", "-c", learnWork)
+	r.bin = "runc"
+	r.spec.Root.Readonly = false
+	r.spec.Linux.Seccomp = &sc
+	if res := r.run(); res.code != 0 || res.stdout != "hi\ndone\n" {
+		t.Errorf("runc with the learned profile: exit %d, %q, %s", res.code, res.stdout, res.stderr)
+	}
+	// Bad annotations fail create, naming the problem, leaving nothing.
+	for _, ann := range []map[string]string{
+		{"brig.learn": "relative.json"},
+		{"io.containers.trace-syscall": "of:/proc/x.json"},
+		{"io.containers.trace-syscall": "write-it-somewhere"},
+		{"brig.learn": filepath.Join(dir, "missing", "p.json")},
+	} {
+		b := newEnv(t, "true")
+		b.spec.Annotations = ann
+		b.write()
+		res := b.brig("create", "--bundle", b.bundle, b.id)
+		if res.code == 0 || !strings.Contains(res.stderr, "learn") && !strings.Contains(res.stderr, "annotations") {
+			t.Errorf("%v: exit %d, %q", ann, res.code, res.stderr)
+		}
+		if left := leftIn(b.root); len(left) != 0 {
+			t.Errorf("%v: state left: %v", ann, left)
+		}
+	}
+}
+
+// Podman passes oci-seccomp-bpf-hook's annotation through: a Podman user
+// learns a profile with brig as the runtime, unchanged.
+func TestLearnAnnotationPodman(t *testing.T) {
+	p := startPodman(t)
+	prof := filepath.Join(t.TempDir(), "podman.json")
+	r := p.podman("--runtime", p.runtime("brig"), "run", "--rm", "--network", "none",
+		"--annotation", "io.containers.trace-syscall=of:"+prof, podmanImage, "sh", "-c", learnWork)
+	if r.code != 0 || r.stdout != "hi\ndone\n" {
+		t.Fatalf("podman run: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	var data []byte
+	for range 50 {
+		if data, _ = os.ReadFile(prof); len(data) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	contains(t, string(data), `"brigLearned"`, "the profile")
+	r = p.podman("--runtime", p.runtime("brig"), "run", "--rm", "--network", "none",
+		"--security-opt", "seccomp="+prof, podmanImage, "sh", "-c", learnWork)
+	if r.code != 0 || r.stdout != "hi\ndone\n" {
+		t.Errorf("podman run with the learned profile: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	r = p.podman("--runtime", p.runtime("brig"), "run", "--rm", "--network", "none",
+		"--security-opt", "seccomp="+prof, podmanImage, "sh", "-c", "mkdir /tmp/d")
+	contains(t, r.stderr, "Operation not permitted", "a call never made")
+}
