@@ -205,26 +205,14 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	// would kill init).
 	noCgroup := false
 	settle := func(err error) error {
-		if err == nil || !o.Rootless || !errors.Is(err, os.ErrPermission) {
-			return err
-		}
-		switch {
-		case !p.WantsLimits:
-			// Without root and without a delegated cgroup there is
-			// nothing to join; no limit was asked for, so go on, and say so.
+		skip, warning, err := cgroupFailure(err, o.Rootless, p.WantsLimits, o.OptionalLimits)
+		if skip {
 			noCgroup = true
 			if o.Warn != nil {
-				o.Warn("no cgroup: this user has no delegated cgroup here, so the container runs in the caller's cgroup without limits")
+				o.Warn(warning)
 			}
-			return nil
-		case o.OptionalLimits:
-			noCgroup = true
-			if o.Warn != nil {
-				o.Warn("no cgroup: this user has no delegated cgroup here, so the limits asked for are left out")
-			}
-			return nil
 		}
-		return fmt.Errorf("linux.resources: limits need a cgroup this user can write (run as root, or delegate a cgroup): %w", err)
+		return err
 	}
 	if v1, v2, ok := cg.SelfJoin(); ok {
 		if err := settle(cg.Create()); err != nil {
@@ -311,6 +299,25 @@ func (c *Container) handlers(proc *bootstrap.Process, s *specs.Spec, placed func
 			return protocol.Reply{}, c.sendSeccompListener(proc.Pid, m.FD, s)
 		},
 	}
+}
+
+// cgroupFailure decides what a failure to make or join the container's
+// cgroup means: without root and without a delegated cgroup (EPERM) the
+// container runs in the caller's cgroup when no limit was asked for, or
+// when the caller lets the limits go (--allow-degraded cgroup), saying so;
+// otherwise it is an error naming linux.resources. Any other failure is
+// an error as it is.
+func cgroupFailure(err error, rootless, wantsLimits, optional bool) (skip bool, warning string, _ error) {
+	if err == nil || !rootless || !errors.Is(err, os.ErrPermission) {
+		return false, "", err
+	}
+	switch {
+	case !wantsLimits:
+		return true, "no cgroup: this user has no delegated cgroup here, so the container runs in the caller's cgroup without limits", nil
+	case optional:
+		return true, "no cgroup: this user has no delegated cgroup here, so the limits asked for are left out", nil
+	}
+	return false, "", fmt.Errorf("linux.resources: limits need a cgroup this user can write (run as root, or delegate a cgroup): %w", err)
 }
 
 // sourceTrees clones the bind sources the plan gives to the host: as
