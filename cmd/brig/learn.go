@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -84,7 +85,7 @@ func cmdLearn(g *global, args []string) (int, error) {
 	defer signal.Stop(sigs)
 	go func() {
 		for range sigs {
-			if _, err := sess.Write(); err != nil {
+			if _, err := sess.Write(); err != nil && !errors.Is(err, learn.ErrNothingLearned) {
 				g.logw.Warn("learn: " + err.Error())
 			}
 			if pid := sess.Pid(); pid > 0 {

@@ -48,16 +48,46 @@ func FromAnnotations(ann map[string]string) (flag, output string, merge []string
 		return "", "", nil, false, nil
 	}
 	for _, p := range append([]string{output}, merge...) {
-		if !filepath.IsAbs(p) {
-			return flag, "", nil, true, fmt.Errorf("%s: learning wants an absolute path, got %q", flag, p)
-		}
-	}
-	for _, bad := range []string{"/proc", "/sys", "/dev"} {
-		if output == bad || strings.HasPrefix(output, bad+"/") {
-			return flag, "", nil, true, fmt.Errorf("%s: a profile can't be written under %s", flag, bad)
+		if err := underAnnotationDir(p); err != nil {
+			return flag, "", nil, true, fmt.Errorf("%s: %w", flag, err)
 		}
 	}
 	return flag, output, merge, true, nil
+}
+
+// AnnotationDir is where profiles asked for by annotation are read and
+// written. Whoever can set a container's annotations (an engine's user, a
+// pod's author where the engine passes annotations on) chooses the path,
+// and brig writes as root: so only below this directory, which brig makes
+// root's alone, and never through a symbolic link.
+var AnnotationDir = "/var/lib/brig/learn"
+
+func underAnnotationDir(p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return fmt.Errorf("want a clean absolute path under %s, got %q", AnnotationDir, p)
+	}
+	rel, err := filepath.Rel(AnnotationDir, p)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("%q: profiles learned by annotation are written under %s only", p, AnnotationDir)
+	}
+	if err := os.MkdirAll(AnnotationDir, 0o700); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(AnnotationDir, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 || st.Mode&0o022 != 0 {
+		return fmt.Errorf("%s must be a directory of root's that no one else can write", AnnotationDir)
+	}
+	// Below it, no symbolic link (only root writes there, so the check
+	// holds until brig writes).
+	dir := AnnotationDir
+	parts := strings.Split(rel, string(filepath.Separator))
+	for _, part := range parts {
+		dir = filepath.Join(dir, part)
+		if err := unix.Lstat(dir, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return fmt.Errorf("%q: %s is a symbolic link", p, dir)
+		}
+	}
+	return nil
 }
 
 // StartHolder starts the process that records the container whose cgroup
@@ -142,10 +172,8 @@ func HolderMain() {
 		}
 	}
 	// A container deleted before it ever ran: nothing was learned, and
-	// nothing is written.
-	if sess.rec != nil && sess.rec.Armed() {
-		sess.Write()
-	}
+	// nothing is written (Write says so).
+	sess.Write()
 	sess.Close()
 	os.Exit(0)
 }

@@ -137,6 +137,8 @@ type Set struct {
 	Calls  map[string]bool
 	Values map[string]map[uint64]bool
 	Archs  map[recorder.Arch]bool
+	// Unnamed are calls made that the profile can't name.
+	Unnamed []string
 }
 
 // NewSet is an empty set.
@@ -163,7 +165,10 @@ func FromRecording(rec *recorder.Recording) (*Set, error) {
 		}
 		name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(arch)
 		if err != nil || name == "" {
-			return nil, fmt.Errorf("learn: %s call %d: no name in this libseccomp", c.Arch, c.Nr)
+			// A call newer than this libseccomp: the profile can't name
+			// it (a runtime answers it with ENOSYS); say so.
+			s.Unnamed = append(s.Unnamed, fmt.Sprintf("%s call %d (unknown to this libseccomp)", c.Arch, c.Nr))
+			continue
 		}
 		s.Archs[c.Arch] = true
 		if _, ok := argRules[name]; !ok || c.Arch != recorder.ArchX86_64 {
@@ -406,8 +411,13 @@ type Session struct {
 	notes   []string
 	rec     *recorder.Recorder
 	pid     int
+	closed  bool // written for the last time: later Writes do nothing
 	mu      sync.Mutex
 }
+
+// ErrNothingLearned is a Write before the command ran: there is nothing
+// to write, and an existing profile is left as it is.
+var ErrNothingLearned = errors.New("nothing was learned: the command never started")
 
 // NewSession checks everything that can be checked before the workload
 // runs: the recorder can work here, the output can be written, every
@@ -478,11 +488,17 @@ func (s *Session) Pid() int {
 func (s *Session) Write() (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return "", nil
+	}
+	if s.rec == nil || !s.rec.Armed() {
+		return "", ErrNothingLearned
+	}
 	set := NewSet()
 	set.Merge(s.prior)
 	var incomplete []string
 	runs := s.runs
-	if s.rec != nil {
+	{
 		rec, err := s.rec.Snapshot()
 		if err != nil {
 			return "", err
@@ -492,7 +508,7 @@ func (s *Session) Write() (string, error) {
 			return "", err
 		}
 		set.Merge(learned)
-		incomplete = rec.Incomplete
+		incomplete = append(rec.Incomplete, learned.Unnamed...)
 		runs++
 	}
 	var uts unix.Utsname
@@ -510,10 +526,11 @@ func (s *Session) Write() (string, error) {
 	return sum, nil
 }
 
-// Close detaches the recorder.
+// Close detaches the recorder; Writes after it do nothing.
 func (s *Session) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	if s.rec != nil {
 		s.rec.Close()
 		s.rec = nil

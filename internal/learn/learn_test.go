@@ -152,6 +152,11 @@ func TestCheckWritable(t *testing.T) {
 }
 
 func TestFromAnnotations(t *testing.T) {
+	base := t.TempDir()
+	AnnotationDir = base
+	os.Mkdir(filepath.Join(base, "real"), 0o700)
+	os.Symlink("/etc", filepath.Join(base, "link"))
+	in := func(p string) string { return filepath.Join(base, p) }
 	for _, tc := range []struct {
 		ann    map[string]string
 		out    string
@@ -161,12 +166,16 @@ func TestFromAnnotations(t *testing.T) {
 	}{
 		{ann: nil},
 		{ann: map[string]string{"other": "x"}},
-		{ann: map[string]string{"brig.learn": "/p/a.json"}, out: "/p/a.json", ok: true},
-		{ann: map[string]string{"io.containers.trace-syscall": "of:/p/b.json"}, out: "/p/b.json", ok: true},
-		{ann: map[string]string{"io.containers.trace-syscall": "if:/p/in.json;of:/p/b.json"}, out: "/p/b.json", merge: []string{"/p/in.json"}, ok: true},
+		{ann: map[string]string{"brig.learn": in("a.json")}, out: in("a.json"), ok: true},
+		{ann: map[string]string{"brig.learn": in("real/a.json")}, out: in("real/a.json"), ok: true},
+		{ann: map[string]string{"io.containers.trace-syscall": "of:" + in("b.json")}, out: in("b.json"), ok: true},
+		{ann: map[string]string{"io.containers.trace-syscall": "if:" + in("in.json") + ";of:" + in("b.json")}, out: in("b.json"), merge: []string{in("in.json")}, ok: true},
 		{ann: map[string]string{"brig.learn": "rel.json"}, ok: true, errHas: "absolute"},
-		{ann: map[string]string{"brig.learn": "/sys/kernel/x"}, ok: true, errHas: "/sys"},
-		{ann: map[string]string{"io.containers.trace-syscall": "/p/b.json"}, ok: true, errHas: "of:PATH"},
+		{ann: map[string]string{"brig.learn": "/etc/sudoers.d/x"}, ok: true, errHas: "written under"},
+		{ann: map[string]string{"brig.learn": base + "/../escape.json"}, ok: true, errHas: "clean absolute"},
+		{ann: map[string]string{"brig.learn": in("link/sudoers.d/x")}, ok: true, errHas: "symbolic link"},
+		{ann: map[string]string{"io.containers.trace-syscall": "if:/etc/shadow;of:" + in("b.json")}, ok: true, errHas: "written under"},
+		{ann: map[string]string{"io.containers.trace-syscall": in("b.json")}, ok: true, errHas: "of:PATH"},
 	} {
 		flag, out, merge, ok, err := FromAnnotations(tc.ann)
 		if ok != tc.ok || (tc.errHas == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.errHas)) {

@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -101,6 +102,9 @@ type Recorder struct {
 
 // Supported says why this process can't record, or nil.
 func Supported() error {
+	if runtime.GOARCH != "amd64" {
+		return fmt.Errorf("recording is built for x86-64 (its register offsets and call numbers), not %s", runtime.GOARCH)
+	}
 	if unix.Geteuid() != 0 {
 		return errors.New("recording needs root (eBPF tracepoints need CAP_BPF and CAP_PERFMON)")
 	}

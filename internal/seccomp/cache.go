@@ -1,13 +1,14 @@
 package seccomp
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"time"
@@ -63,12 +64,12 @@ func (c *Cache) Compile(sc *specs.LinuxSeccomp) (*Program, Warnings, error) {
 	if err != nil {
 		return compile0(sc)
 	}
-	usable := c.usable()
-	path := filepath.Join(c.Dir, key)
-	if usable {
-		if p, w, err := readEntry(path, key); err == nil {
+	dir := c.open()
+	if dir != nil {
+		defer dir.Close()
+		if p, w, err := readEntry(dir, key); err == nil {
 			now := time.Now() // recently used: pruned last
-			os.Chtimes(path, now, now)
+			unix.UtimesNanoAt(int(dir.Fd()), key, []unix.Timespec{unix.NsecToTimespec(now.UnixNano()), unix.NsecToTimespec(now.UnixNano())}, unix.AT_SYMLINK_NOFOLLOW)
 			return p, w, nil
 		}
 	}
@@ -76,22 +77,37 @@ func (c *Cache) Compile(sc *specs.LinuxSeccomp) (*Program, Warnings, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if usable || c.create() {
-		c.store(path, key, p, w)
+	if dir == nil {
+		if err := os.Mkdir(c.Dir, 0o700); err == nil || errors.Is(err, os.ErrExist) {
+			dir = c.open()
+		}
+		if dir != nil {
+			defer dir.Close()
+		}
+	}
+	if dir != nil {
+		store(dir, key, p, w)
 	}
 	return p, w, nil
 }
 
-// cacheKey digests what decides the program.
+// cacheKey digests what decides the program: not where a NOTIFY listener
+// is (a temporary socket per run for --report-denials and brig learn),
+// which the program doesn't hold.
 func cacheKey(sc *specs.LinuxSeccomp) (string, error) {
-	prof, err := json.Marshal(sc)
+	k := *sc
+	k.ListenerPath, k.ListenerMetadata = "", ""
+	prof, err := json.Marshal(&k)
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", cacheFormat, runtime.GOARCH)
 	maj, min, mic := libseccomp.GetLibraryVersion()
-	fmt.Fprintf(h, "libseccomp %d.%d.%d\n", maj, min, mic)
+	api, _ := libseccomp.GetAPI() // what libseccomp uses depends on the kernel
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	fmt.Fprintf(h, "libseccomp %d.%d.%d api %d kernel %s\n", maj, min, mic, api, unix.ByteSliceToString(uts.Release[:]))
 	// The binary: a new brig (another compiler) never reads an old
 	// brig's programs. Its identity, not its content: a stat, not a read.
 	var st unix.Stat_t
@@ -114,8 +130,25 @@ func entrySum(key string, p *Program, w Warnings) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func readEntry(path, key string) (*Program, Warnings, error) {
-	data, err := os.ReadFile(path)
+// entryMax bounds what is read of an entry (a program of 4096
+// instructions is 43 KB of base64).
+const entryMax = 1 << 20
+
+func readEntry(dir *os.File, key string) (*Program, Warnings, error) {
+	fd, err := unix.Openat(int(dir.Fd()), key, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := os.NewFile(uintptr(fd), key)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != unix.Geteuid() || st.Mode&0o022 != 0 || st.Size > entryMax {
+		return nil, nil, errors.New("seccomp cache: an entry that isn't brig's")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, entryMax))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,53 +165,58 @@ func readEntry(path, key string) (*Program, Warnings, error) {
 	return e.Program, e.Warnings, nil
 }
 
-// usable: the directory is brig's: a directory (not a link), owned by this
-// user, writable by no one else.
-func (c *Cache) usable() bool {
+// open opens the cache directory if it is brig's: a directory (not a
+// link), owned by this user, writable by no one else. Entries are then
+// read and written relative to this handle, so a directory swapped after
+// the check is never used.
+func (c *Cache) open() *os.File {
+	fd, err := unix.Open(c.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
 	var st unix.Stat_t
-	if err := unix.Lstat(c.Dir, &st); err != nil {
-		return false
+	if unix.Fstat(fd, &st) != nil || int(st.Uid) != unix.Geteuid() || st.Mode&0o077 != 0 {
+		unix.Close(fd)
+		return nil
 	}
-	return st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == unix.Geteuid() && st.Mode&0o077 == 0
-}
-
-// create makes the directory (0700) if it is missing.
-func (c *Cache) create() bool {
-	if err := os.Mkdir(c.Dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return false
-	}
-	return c.usable()
+	return os.NewFile(uintptr(fd), c.Dir)
 }
 
 // store writes an entry atomically (a temporary file, renamed), so a
 // reader sees a whole entry or none; concurrent writers of one key write
 // the same bytes.
-func (c *Cache) store(path, key string, p *Program, w Warnings) {
+func store(dir *os.File, key string, p *Program, w Warnings) {
 	data, err := json.Marshal(cacheEntry{Key: key, Program: p, Warnings: w, Sum: entrySum(key, p, w), Format: cacheFormat, Arch: runtime.GOARCH})
 	if err != nil {
 		return
 	}
-	f, err := os.CreateTemp(c.Dir, ".tmp-*")
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := ".tmp-" + hex.EncodeToString(rnd[:])
+	dfd := int(dir.Fd())
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return
 	}
+	f := os.NewFile(uintptr(fd), tmp)
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = unix.Renameat(dfd, tmp, dfd, key)
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		unix.Unlinkat(dfd, tmp, 0)
 		return
 	}
-	c.prune()
+	prune(dir)
 }
 
 // prune keeps the cacheMax most recently used entries.
-func (c *Cache) prune() {
-	ents, err := os.ReadDir(c.Dir)
+func prune(dir *os.File) {
+	ents, err := dir.ReadDir(-1)
+	dir.Seek(0, io.SeekStart)
 	if err != nil || len(ents) <= cacheMax {
 		return
 	}
@@ -194,6 +232,6 @@ func (c *Cache) prune() {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].at < all[j].at })
 	for _, a := range all[:len(all)-cacheMax] {
-		os.Remove(filepath.Join(c.Dir, a.name))
+		unix.Unlinkat(int(dir.Fd()), a.name, 0)
 	}
 }

@@ -129,7 +129,7 @@ func TestCacheCorruptEntry(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("recompiled program differs")
 			}
-			if _, _, err := readEntry(path, entries(t, c.Dir)[0]); err != nil {
+			if _, _, err := readEntry(c.open(), entries(t, c.Dir)[0]); err != nil {
 				t.Errorf("the entry was not replaced: %v", err)
 			}
 		})
@@ -150,6 +150,53 @@ func TestCacheUnsafeDirectory(t *testing.T) {
 	}
 	if n.Load() != 2 || len(entries(t, dir)) != 0 {
 		t.Errorf("a world-writable cache was used: %d compiles, %v", n.Load(), entries(t, dir))
+	}
+}
+
+// A cache directory reached through a symbolic link, or an entry that is
+// a link or another's file, is not used; where a NOTIFY listener is
+// doesn't make another entry.
+func TestCacheLinksOwnersListener(t *testing.T) {
+	n := countCompiles(t)
+	real := filepath.Join(t.TempDir(), "real")
+	os.Mkdir(real, 0o700)
+	link := filepath.Join(t.TempDir(), CacheDirName)
+	os.Symlink(real, link)
+	c := &Cache{Dir: link}
+	c.Compile(cacheProfile())
+	if len(entries(t, real)) != 0 {
+		t.Errorf("a cache reached through a link was written: %v", entries(t, real))
+	}
+	// A good cache, then its entry replaced by a link to a valid entry
+	// elsewhere: compiled again.
+	c = &Cache{Dir: filepath.Join(t.TempDir(), CacheDirName)}
+	sc := cacheProfile()
+	c.Compile(sc)
+	name := entries(t, c.Dir)[0]
+	elsewhere := filepath.Join(t.TempDir(), "entry")
+	data, _ := os.ReadFile(filepath.Join(c.Dir, name))
+	os.WriteFile(elsewhere, data, 0o600)
+	os.Remove(filepath.Join(c.Dir, name))
+	os.Symlink(elsewhere, filepath.Join(c.Dir, name))
+	before := n.Load()
+	c.Compile(sc)
+	if n.Load() != before+1 {
+		t.Errorf("an entry that is a link was read")
+	}
+	// Another owner's entry.
+	os.Chown(filepath.Join(c.Dir, name), 1000, 1000)
+	before = n.Load()
+	c.Compile(sc)
+	if os.Geteuid() == 0 && n.Load() != before+1 {
+		t.Errorf("another user's entry was read")
+	}
+	// The listener's path is not part of the key.
+	a, b := cacheProfile(), cacheProfile()
+	a.ListenerPath, b.ListenerPath = "/tmp/a.sock", "/tmp/b.sock"
+	ka, _ := cacheKey(a)
+	kb, _ := cacheKey(b)
+	if ka != kb {
+		t.Errorf("listener path changes the key")
 	}
 }
 
@@ -186,7 +233,7 @@ func TestCacheConcurrentFirstUse(t *testing.T) {
 	if len(names) != 1 {
 		t.Fatalf("entries %v", names)
 	}
-	if _, _, err := readEntry(filepath.Join(c.Dir, names[0]), names[0]); err != nil {
+	if _, _, err := readEntry(c.open(), names[0]); err != nil {
 		t.Error(err)
 	}
 }

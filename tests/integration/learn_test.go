@@ -256,8 +256,26 @@ func TestLearnInterrupted(t *testing.T) {
 // An OCI container asks for learning with an annotation — brig's own, or
 // oci-seccomp-bpf-hook's that Podman users know — and the profile is
 // written when its process ends; it replays the container under runc.
+// annotationDir is a directory of the test's own where brig writes
+// profiles asked for by annotation (only below /var/lib/brig/learn).
+func annotationDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dir)
+	os.MkdirAll("/var/lib/brig/learn", 0o700)
+	dir = filepath.Join("/var/lib/brig/learn", "test-"+filepath.Base(dir))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func TestLearnAnnotation(t *testing.T) {
-	dir := t.TempDir()
+	dir := annotationDir(t)
 	prof := filepath.Join(dir, "oci.json")
 	e := newEnv(t, "sh", "-c", learnWork)
 	e.spec.Root.Readonly = false
@@ -291,6 +309,7 @@ func TestLearnAnnotation(t *testing.T) {
 	for _, ann := range []map[string]string{
 		{"brig.learn": "relative.json"},
 		{"io.containers.trace-syscall": "of:/proc/x.json"},
+		{"brig.learn": filepath.Join(t.TempDir(), "p.json")},
 		{"io.containers.trace-syscall": "write-it-somewhere"},
 		{"brig.learn": filepath.Join(dir, "missing", "p.json")},
 	} {
@@ -311,7 +330,7 @@ func TestLearnAnnotation(t *testing.T) {
 // learns a profile with brig as the runtime, unchanged.
 func TestLearnAnnotationPodman(t *testing.T) {
 	p := startPodman(t)
-	prof := filepath.Join(t.TempDir(), "podman.json")
+	prof := filepath.Join(annotationDir(t), "podman.json")
 	r := p.podman("--runtime", p.runtime("brig"), "run", "--rm", "--network", "none",
 		"--annotation", "io.containers.trace-syscall=of:"+prof, podmanImage, "sh", "-c", learnWork)
 	if r.code != 0 || r.stdout != "hi\ndone\n" {

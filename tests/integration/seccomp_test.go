@@ -319,13 +319,16 @@ func TestSeccompCache(t *testing.T) {
 	}
 	// Corrupt the entry: the next container still runs under the profile.
 	entry := filepath.Join(cache, names[0])
-	os.WriteFile(entry, []byte(`{"key": "`+names[0]+`", "program": {"insns": "AAAAAAAAAAA="}, "sum": "x"}`), 0o600)
+	// Right key and format, a one-instruction program, a wrong digest:
+	// loaded, it would fail the container (the kernel refuses a program
+	// without a return).
+	os.WriteFile(entry, []byte(`{"key": "`+names[0]+`", "format": "brig-seccomp-cache-1", "program": {"insns": "AAAAAAAAAAA="}, "sum": "x"}`), 0o600)
 	for _, r := range runAll(1, &def) {
 		if r.code != 0 || !strings.Contains(r.stdout, "Seccomp:\t2") {
 			t.Errorf("after a corrupt entry: exit %d, %q, %s", r.code, r.stdout, r.stderr)
 		}
 	}
-	if data, _ := os.ReadFile(entry); !strings.Contains(string(data), `"format"`) {
+	if data, _ := os.ReadFile(entry); strings.Contains(string(data), `"sum": "x"`) || !strings.Contains(string(data), `"format"`) {
 		t.Errorf("the corrupt entry was not replaced: %.80s", data)
 	}
 	// Another profile: its own entry, its own verdicts.
