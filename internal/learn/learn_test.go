@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,6 +82,58 @@ func TestProfileVerdicts(t *testing.T) {
 	}
 	if !reflect.DeepEqual(p.Architectures, []specs.Arch{specs.ArchX86_64}) || p.DefaultAction != specs.ActErrno {
 		t.Errorf("profile head: %v %v", p.Architectures, p.DefaultAction)
+	}
+}
+
+// clone3 is answered ENOSYS (its flags can't be checked) and clone is
+// then allowed for threads; a 32-bit call with argument rules is left out
+// and reported; an x32 call's values are the x86-64 number's.
+func TestProfileABIsAndClone3(t *testing.T) {
+	rec := recording()
+	rec.Calls[recorder.Call{Arch: recorder.ArchX86_64, Nr: unix.SYS_CLONE3}] = true
+	rec.Calls[recorder.Call{Arch: recorder.ArchX86, Nr: 102}] = true // socketcall
+	rec.Calls[recorder.Call{Arch: recorder.ArchX86, Nr: 54}] = true  // ioctl
+	rec.Calls[recorder.Call{Arch: recorder.ArchX32, Nr: 41}] = true  // socket
+	delete(rec.Args, unix.SYS_CLONE)
+	delete(rec.Calls, recorder.Call{Arch: recorder.ArchX86_64, Nr: unix.SYS_CLONE})
+	set, err := FromRecording(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := set.Profile(&Meta{})
+	prog, _, err := seccomp.Compile(&p.LinuxSeccomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := prog.Verdict(seccomp.AuditArchX86_64, unix.SYS_CLONE3, [6]uint64{})
+	if v != unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS) {
+		t.Errorf("clone3: %#x, want ENOSYS", v)
+	}
+	if v, _ := prog.Verdict(seccomp.AuditArchX86_64, unix.SYS_CLONE, [6]uint64{unix.CLONE_VM | unix.CLONE_THREAD}); v != unix.SECCOMP_RET_ALLOW {
+		t.Errorf("clone of a thread after clone3: %#x", v)
+	}
+	if v, _ := prog.Verdict(seccomp.AuditArchX86_64, unix.SYS_CLONE, [6]uint64{unix.CLONE_NEWUSER}); v == unix.SECCOMP_RET_ALLOW {
+		t.Errorf("clone of a user namespace allowed")
+	}
+	if !slices.Contains(p.Architectures, specs.ArchX86) || !slices.Contains(p.Architectures, specs.ArchX32) {
+		t.Errorf("architectures %v", p.Architectures)
+	}
+	if !strings.Contains(strings.Join(set.Unnamed, "\n"), "x86 (32-bit) ioctl") {
+		t.Errorf("the 32-bit ioctl is not reported: %q", set.Unnamed)
+	}
+	if set.Calls["ioctl"] || !set.Calls["socketcall"] {
+		t.Errorf("32-bit calls: ioctl whole %v, socketcall %v", set.Calls["ioctl"], set.Calls["socketcall"])
+	}
+	if set.Calls["socket"] || len(set.Values["socket"]) != 1 {
+		t.Errorf("x32 socket lifted the rule: %v %v", set.Calls["socket"], set.Values["socket"])
+	}
+	// It reads back the same.
+	path := filepath.Join(t.TempDir(), "p.json")
+	if err := Write(path, p); err != nil {
+		t.Fatal(err)
+	}
+	if back, _, err := Read(path); err != nil || !back.Calls["clone3"] {
+		t.Errorf("read back: %v", err)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -56,14 +57,23 @@ const (
 const CloneNSFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 
+// x32's ioctl has a number of its own (its argument layouts differ).
+const nrX32Ioctl = 514
+
 // The calls table: 0..1023 x86-64 numbers, 1024..2047 x32 numbers (the
-// x32 bit taken off); two keys mark what the recording could not keep.
+// x32 bit taken off), 2048..3071 i386 numbers (calls through int 0x80 or
+// sysenter, told apart by the user code segment the task entered from);
+// two keys mark what the recording could not keep.
 const (
-	callSlots      = 2048
-	keyOutOfRange  = 2047 // a number above 1023
-	keyArgOverflow = 2046 // the argument set was full
+	callSlots      = 4096
+	x32Base        = 1024
+	ia32Base       = 2048
+	keyOutOfRange  = 4095 // a number above 1023
+	keyArgOverflow = 4094 // the argument set was full
 	argEntries     = 16384
 	x32Bit         = 0x40000000
+	userCS32       = 0x23 // __USER32_CS: a 32-bit task's code segment
+	regsCS         = 136  // pt_regs.cs
 )
 
 // Arch is the ABI a call was made through.
@@ -72,6 +82,7 @@ type Arch string
 const (
 	ArchX86_64 Arch = "x86_64"
 	ArchX32    Arch = "x32"
+	ArchX86    Arch = "x86"
 )
 
 // Call is a system call as the kernel numbers it for an ABI.
@@ -96,6 +107,7 @@ type Recording struct {
 // Recorder is attached to one cgroup until Close.
 type Recorder struct {
 	calls, args, armed *ebpf.Map
+	cgroup             *ebpf.Map
 	progs              []*ebpf.Program
 	links              []link.Link
 }
@@ -118,11 +130,11 @@ func Attach(dir string) (r *Recorder, err error) {
 	if err := Supported(); err != nil {
 		return nil, err
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
+	cg, err := os.Open(dir)
+	if err != nil {
 		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
 	}
-	cgid := st.Ino // a cgroup v2 directory's inode number is its id
+	defer cg.Close()
 	r = &Recorder{}
 	defer func() {
 		if err != nil {
@@ -139,14 +151,22 @@ func Attach(dir string) (r *Recorder, err error) {
 	if r.armed, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_armed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
 		return nil, fmt.Errorf("recorder: map: %w", err)
 	}
+	// The cgroup, for bpf_current_task_under_cgroup: its tasks and those
+	// of the cgroups below it (a container that makes cgroups of its own).
+	if r.cgroup, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_cgroup", Type: ebpf.CGroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+		return nil, fmt.Errorf("recorder: map: %w", err)
+	}
+	if err := r.cgroup.Put(uint32(0), uint32(cg.Fd())); err != nil {
+		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
+	}
 	// The exec program first, then the recording one: nothing runs
 	// before it can be armed.
 	for _, tp := range []struct {
 		name  string
 		insns asm.Instructions
 	}{
-		{"sched_process_exec", armProgram(cgid, r.armed.FD())},
-		{"sys_enter", enterProgram(cgid, r.armed.FD(), r.calls.FD(), r.args.FD())},
+		{"sched_process_exec", armProgram(r.cgroup.FD(), r.armed.FD())},
+		{"sys_enter", enterProgram(r.cgroup.FD(), r.armed.FD(), r.calls.FD(), r.args.FD())},
 	} {
 		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_" + tp.name, Type: ebpf.RawTracepoint,
 			Instructions: tp.insns, License: "GPL"})
@@ -164,11 +184,12 @@ func Attach(dir string) (r *Recorder, err error) {
 }
 
 // armProgram sets armed[0] when a task of the cgroup execs.
-func armProgram(cgid uint64, armed int) asm.Instructions {
+func armProgram(cgroup, armed int) asm.Instructions {
 	return asm.Instructions{
-		asm.FnGetCurrentCgroupId.Call(),
-		asm.LoadImm(asm.R1, int64(cgid), asm.DWord),
-		asm.JNE.Reg(asm.R0, asm.R1, "out"),
+		asm.LoadMapPtr(asm.R1, cgroup),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnCurrentTaskUnderCgroup.Call(),
+		asm.JNE.Imm(asm.R0, 1, "out"),
 		asm.LoadMapValue(asm.R1, armed, 0),
 		asm.StoreImm(asm.R1, 0, 1, asm.Word),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
@@ -181,30 +202,33 @@ var argRegs = [3]int32{112, 104, 96} // di, si, dx
 
 // enterProgram records a call of the cgroup's tasks once armed. The raw
 // tracepoint's context: the task's registers (u64 at 0) and the call's
-// number (at 8); arguments are read from the registers with
-// bpf_probe_read_kernel, only for the few calls that keep one.
-func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
-	// readArg reads argument i into the stack at off and then into dst.
-	readArg := func(dst asm.Register, i int, off int16, sym string) asm.Instructions {
+// number (at 8). The code segment in the registers tells a 32-bit call
+// from a 64-bit one; arguments are read from the registers with
+// bpf_probe_read_kernel, only for the few calls that keep one, and only
+// for the 64-bit ABIs (x86-64, x32), whose registers they are.
+func enterProgram(cgroup, armed, calls, args int) asm.Instructions {
+	// readReg reads the register at off into the stack at -40, then dst.
+	readReg := func(dst asm.Register, off int32, sym string) asm.Instructions {
 		first := asm.Mov.Reg(asm.R1, asm.R10)
 		if sym != "" {
 			first = first.WithSymbol(sym)
 		}
 		return asm.Instructions{
 			first,
-			asm.Add.Imm(asm.R1, int32(off)),
+			asm.Add.Imm(asm.R1, -40),
 			asm.Mov.Imm(asm.R2, 8),
 			asm.Mov.Reg(asm.R3, asm.R9),
-			asm.Add.Imm(asm.R3, argRegs[i]),
+			asm.Add.Imm(asm.R3, off),
 			asm.FnProbeReadKernel.Call(),
-			asm.LoadMem(dst, asm.R10, off, asm.DWord),
+			asm.LoadMem(dst, asm.R10, -40, asm.DWord),
 		}
 	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.FnGetCurrentCgroupId.Call(),
-		asm.LoadImm(asm.R1, int64(cgid), asm.DWord),
-		asm.JNE.Reg(asm.R0, asm.R1, "out"),
+		asm.LoadMapPtr(asm.R1, cgroup),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnCurrentTaskUnderCgroup.Call(),
+		asm.JNE.Imm(asm.R0, 1, "out"),
 		asm.LoadMapValue(asm.R1, armed, 0),
 		asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, "out"),
@@ -214,20 +238,35 @@ func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
 		asm.JSLT.Imm(asm.R7, 0, "out"),
 		asm.Mov.Reg(asm.R8, asm.R7),
 		asm.And.Imm(asm.R8, 0x3ff),
-		asm.Mov.Reg(asm.R1, asm.R7),
+	}
+	// A 32-bit task's call: its own table, no arguments.
+	insns = append(insns, readReg(asm.R1, regsCS, "")...)
+	insns = append(insns,
+		asm.And.Imm(asm.R1, 0xffff),
+		asm.JNE.Imm(asm.R1, userCS32, "abi64"),
+		asm.JGT.Imm(asm.R7, 0x3ff, "oor"),
+		asm.Or.Imm(asm.R8, ia32Base),
+		asm.Mov.Imm(asm.R7, -1), // no argument is kept
+		asm.Ja.Label("slot"),
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("abi64"),
 		asm.And.Imm(asm.R1, x32Bit),
-		asm.JEq.Imm(asm.R1, 0, "native"),
-		asm.Or.Imm(asm.R8, 1024),
-		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("native"),
+		asm.JEq.Imm(asm.R1, 0, "range"),
+		asm.Or.Imm(asm.R8, x32Base),
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("range"),
 		asm.And.Imm(asm.R1, ^int32(x32Bit|0x3ff)),
 		asm.JEq.Imm(asm.R1, 0, "slot"),
-		asm.Mov.Imm(asm.R8, keyOutOfRange),
+		asm.Mov.Imm(asm.R8, keyOutOfRange).WithSymbol("oor"),
 		asm.And.Imm(asm.R8, callSlots-1).WithSymbol("slot"), // for the verifier: within the table
 		asm.LoadMapValue(asm.R1, calls, 0),
 		asm.Add.Reg(asm.R1, asm.R8),
 		asm.StoreImm(asm.R1, 0, 1, asm.Byte),
-		// Arguments, x86-64 calls only: r3 = the value kept.
-		asm.JEq.Imm(asm.R7, nrSocket, "socket"),
+		// Arguments: x32 numbers are x86-64's with bit 30 set (ioctl has
+		// its own); values are kept under the x86-64 number.
+		asm.JSLT.Imm(asm.R7, 0, "out"),
+		asm.And.Imm(asm.R7, ^int32(x32Bit)),
+		asm.JNE.Imm(asm.R7, nrX32Ioctl, "dispatch"),
+		asm.Mov.Imm(asm.R7, nrIoctl),
+		asm.JEq.Imm(asm.R7, nrSocket, "socket").WithSymbol("dispatch"),
 		asm.JEq.Imm(asm.R7, nrIoctl, "ioctl"),
 		asm.JEq.Imm(asm.R7, nrPrctl, "arg0"),
 		asm.JEq.Imm(asm.R7, nrPersonality, "arg0"),
@@ -236,19 +275,19 @@ func enterProgram(cgid uint64, armed, calls, args int) asm.Instructions {
 		asm.JEq.Imm(asm.R7, nrMmap, "prot"),
 		asm.JEq.Imm(asm.R7, nrMprotect, "prot"),
 		asm.Ja.Label("out"),
-	}
-	insns = append(insns, readArg(asm.R3, 1, -40, "socket")...)
+	)
+	insns = append(insns, readReg(asm.R3, argRegs[1], "socket")...)
 	insns = append(insns, asm.And.Imm(asm.R3, 0xf), asm.StoreMem(asm.R10, -48, asm.R3, asm.DWord))
-	insns = append(insns, readArg(asm.R3, 0, -40, "")...)
+	insns = append(insns, readReg(asm.R3, argRegs[0], "")...)
 	insns = append(insns, asm.LSh.Imm(asm.R3, 32), asm.LoadMem(asm.R1, asm.R10, -48, asm.DWord),
 		asm.Or.Reg(asm.R3, asm.R1), asm.Ja.Label("store"))
-	insns = append(insns, readArg(asm.R3, 1, -40, "ioctl")...)
+	insns = append(insns, readReg(asm.R3, argRegs[1], "ioctl")...)
 	insns = append(insns, asm.LSh.Imm(asm.R3, 32), asm.RSh.Imm(asm.R3, 32), asm.Ja.Label("store"))
-	insns = append(insns, readArg(asm.R3, 0, -40, "arg0")...)
+	insns = append(insns, readReg(asm.R3, argRegs[0], "arg0")...)
 	insns = append(insns, asm.Ja.Label("store"))
-	insns = append(insns, readArg(asm.R3, 0, -40, "clone")...)
+	insns = append(insns, readReg(asm.R3, argRegs[0], "clone")...)
 	insns = append(insns, asm.And.Imm(asm.R3, CloneNSFlags), asm.Ja.Label("store"))
-	insns = append(insns, readArg(asm.R3, 2, -40, "prot")...)
+	insns = append(insns, readReg(asm.R3, argRegs[2], "prot")...)
 	insns = append(insns, asm.And.Imm(asm.R3, unix.PROT_EXEC))
 	insns = append(insns,
 		// key {u32 nr, u32 0, u64 value} at r10-24; value 1 at r10-28.
@@ -290,8 +329,10 @@ func (r *Recorder) Snapshot() (*Recording, error) {
 			rec.Incomplete = append(rec.Incomplete, "a call numbered above 1023 (not kept)")
 		case key == keyArgOverflow:
 			rec.Incomplete = append(rec.Incomplete, fmt.Sprintf("more than %d argument values (the rest not kept)", argEntries))
-		case key >= 1024:
-			rec.Calls[Call{ArchX32, int(key - 1024)}] = true
+		case key >= ia32Base:
+			rec.Calls[Call{ArchX86, int(key - ia32Base)}] = true
+		case key >= x32Base:
+			rec.Calls[Call{ArchX32, int(key - x32Base)}] = true
 		default:
 			rec.Calls[Call{ArchX86_64, int(key)}] = true
 		}
@@ -334,7 +375,7 @@ func (r *Recorder) Close() error {
 	for _, p := range r.progs {
 		p.Close()
 	}
-	for _, m := range []*ebpf.Map{r.calls, r.args, r.armed} {
+	for _, m := range []*ebpf.Map{r.calls, r.args, r.armed, r.cgroup} {
 		if m != nil {
 			m.Close()
 		}

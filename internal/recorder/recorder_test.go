@@ -23,9 +23,9 @@ func v2Root(t *testing.T) string {
 	return ""
 }
 
-// A process in the cgroup is recorded from its exec on, with the
-// arguments that matter; a process outside it, and what the cgroup's
-// process did before exec, are not.
+// A process in the cgroup (here in a cgroup below it) is recorded from its
+// exec on, with the arguments that matter; a process outside it, and what
+// the cgroup's process did before exec, are not.
 func TestRecordsTheCgroupFromExec(t *testing.T) {
 	if err := Supported(); err != nil {
 		t.Skip(err)
@@ -43,7 +43,14 @@ func TestRecordsTheCgroupFromExec(t *testing.T) {
 	if r.Armed() {
 		t.Fatal("armed before any exec")
 	}
-	cg, err := os.Open(dir)
+	// The workload runs in a cgroup below the recorded one, as a
+	// container that makes cgroups of its own does.
+	child := filepath.Join(dir, "child")
+	if err := os.Mkdir(child, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(child)
+	cg, err := os.Open(child)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +58,17 @@ func TestRecordsTheCgroupFromExec(t *testing.T) {
 	// The shell is born in the cgroup; what it runs is recorded.
 	py := `import socket, os; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); os.getppid(); os.sync()`
 	cmd := exec.Command("python3", "-c", py)
-	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	// Setpgid: a call the child makes before its exec, not recorded.
+	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd()), Setpgid: true}
 	if _, err := exec.LookPath("python3"); err != nil {
 		cmd = exec.Command("sh", "-c", "sync")
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+	if f, err := os.Open("/"); err == nil {
+		unix.Syncfs(int(f.Fd())) // outside the cgroup: not recorded
+		f.Close()
 	}
 	rec, err := r.Snapshot()
 	if err != nil {
@@ -67,6 +79,11 @@ func TestRecordsTheCgroupFromExec(t *testing.T) {
 	}
 	if !rec.Calls[Call{ArchX86_64, unix.SYS_SYNC}] || !rec.Calls[Call{ArchX86_64, unix.SYS_EXIT_GROUP}] {
 		t.Errorf("sync or exit_group not recorded: %v", rec.Calls)
+	}
+	for _, nr := range []int{unix.SYS_SYNCFS, unix.SYS_SETPGID} {
+		if rec.Calls[Call{ArchX86_64, nr}] {
+			t.Errorf("call %d recorded: made outside the cgroup or before the exec", nr)
+		}
 	}
 	if len(rec.Incomplete) > 0 {
 		t.Errorf("incomplete: %v", rec.Incomplete)
