@@ -552,6 +552,22 @@ func (s *Session) Write() (string, error) {
 		incomplete = append(rec.Incomplete, learned.Unnamed...)
 		runs++
 	}
+	// Others may learn into the same profile at once (replicas with one
+	// annotation): with the directory locked, what is there now is merged
+	// in, so no run is lost.
+	dir, err := os.Open(filepath.Dir(s.Output))
+	if err != nil {
+		return "", err
+	}
+	defer dir.Close()
+	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock %s: %w", dir.Name(), err)
+	}
+	defer unix.Flock(int(dir.Fd()), unix.LOCK_UN)
+	if now, meta, err := Read(s.Output); err == nil {
+		set.Merge(now)
+		runs = max(runs, meta.Runs+1)
+	}
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	meta := &Meta{Command: s.Command, Brig: s.Version, Kernel: unix.ByteSliceToString(uts.Release[:]),

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -151,6 +152,26 @@ func TestLearnMerge(t *testing.T) {
 		r := sandbox(t, dir, "--security-opt", "seccomp="+prof, "--", "/bin/busybox", "sh", "-c", w.cmd)
 		if r.code != 0 || r.stdout != w.want {
 			t.Errorf("%q under the merged profile: exit %d, %q, %s", w.cmd, r.code, r.stdout, r.stderr)
+		}
+	}
+	// Two runs learning into one profile at once (replicas with one
+	// annotation): neither is lost.
+	both := filepath.Join(t.TempDir(), "both.json")
+	var wg sync.WaitGroup
+	for _, w := range []string{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := learnCmd(t, "-o", both, "--", "/bin/busybox", "sh", "-c", w); r.code != 0 {
+				t.Errorf("concurrent learn %q: exit %d: %s", w, r.code, r.stderr)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, w := range []struct{ cmd, want string }{{a, "made\n"}, {b, "looked\n"}} {
+		r := sandbox(t, dir, "--security-opt", "seccomp="+both, "--", "/bin/busybox", "sh", "-c", w.cmd)
+		if r.code != 0 || r.stdout != w.want {
+			t.Errorf("%q under the profile two runs learned at once: exit %d, %q, %s", w.cmd, r.code, r.stdout, r.stderr)
 		}
 	}
 	// --merge adds another learned profile; the output must be new here.
