@@ -230,6 +230,7 @@ func TestBuildRefuses(t *testing.T) {
 		edit func(*specs.Spec)
 		host fakeHost
 		want string
+		also string // a second problem reported in the same error
 	}{
 		{name: "no process", edit: func(s *specs.Spec) { s.Process = nil }, want: "process: missing"},
 		{name: "missing rootfs", edit: func(s *specs.Spec) { s.Root.Path = "/nonexistent/rootfs" }, want: "root.path"},
@@ -256,14 +257,14 @@ func TestBuildRefuses(t *testing.T) {
 		{name: "validation problems together", edit: func(s *specs.Spec) {
 			s.Process.Cwd = "rel"
 			s.Linux.Sysctl = map[string]string{"vm.swappiness": "1"}
-		}, want: "process.cwd"},
+		}, want: "process.cwd", also: "linux.sysctl.vm.swappiness"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSpec(t)
 			tc.edit(s)
 			_, err := Build(s, &tc.host, Options{})
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.also) {
+				t.Fatalf("got %v, want an error naming %q and %q", err, tc.want, tc.also)
 			}
 		})
 	}
