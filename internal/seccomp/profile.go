@@ -105,14 +105,7 @@ func Check(p *mobyseccomp.Seccomp) error {
 		if _, err := Action(sys.Action, nil); err != nil {
 			add(sp+".action", "unknown action %q", sys.Action)
 		}
-		for j, a := range sys.Args {
-			if _, ok := ops[a.Op]; !ok {
-				add(fmt.Sprintf("%s.args[%d].op", sp, j), "unknown operator %q", a.Op)
-			}
-			if a.Index > 5 {
-				add(fmt.Sprintf("%s.args[%d].index", sp, j), "%d is above 5", a.Index)
-			}
-		}
+		checkArgs(add, sp, sys.Args)
 		for _, f := range []struct {
 			name string
 			f    *mobyseccomp.Filter

@@ -61,17 +61,22 @@ func Validate(sc *specs.LinuxSeccomp) error {
 		if _, ok := actions[sys.Action]; !ok {
 			add(sp+".action", "unknown action %q", sys.Action)
 		}
-		for j, a := range sys.Args {
-			if _, ok := ops[a.Op]; !ok {
-				add(fmt.Sprintf("%s.args[%d].op", sp, j), "unknown operator %q", a.Op)
-			}
-			if a.Index > 5 {
-				add(fmt.Sprintf("%s.args[%d].index", sp, j), "%d is above 5", a.Index)
-			}
-		}
+		checkArgs(add, sp, sys.Args)
 	}
 	if UsesNotify(sc) && sc.ListenerPath == "" {
 		add(".listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath")
 	}
 	return errors.Join(errs...)
+}
+
+// checkArgs checks a rule's argument conditions (in either profile format).
+func checkArgs(add func(path, format string, a ...any), sp string, args []specs.LinuxSeccompArg) {
+	for j, a := range args {
+		if _, ok := ops[a.Op]; !ok {
+			add(fmt.Sprintf("%s.args[%d].op", sp, j), "unknown operator %q", a.Op)
+		}
+		if a.Index > 5 {
+			add(fmt.Sprintf("%s.args[%d].index", sp, j), "%d is above 5", a.Index)
+		}
+	}
 }
