@@ -2,6 +2,7 @@ package spec
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -184,4 +185,23 @@ func FuzzParseValidate(f *testing.F) {
 			t.Fatalf("valid spec invalid after a round trip: %v", err)
 		}
 	})
+}
+
+func TestOCIVersionAndDestination(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"1.0.0": true, "1.2.0": true, "1.0.2-dev": true, "1.1.0+dev": true, "1.0.0-rc5-dev": true, "1.3.0": true, "1.0": true,
+		"1.foo": false, "2.0.0": false, "0.9.0": false, "1": false, "1.0.0.0": false, "v1.0.0": false, "1.01.0": false, "banana": false,
+	} {
+		s := Default(false)
+		s.Version = v
+		err := Validate(s)
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "ociVersion")) {
+			t.Errorf("ociVersion %q: %v", v, err)
+		}
+	}
+	s := Default(false)
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "../../etc", Type: "tmpfs", Source: "tmpfs"})
+	if err := Validate(s); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("mounts[%d].destination", len(s.Mounts)-1)) {
+		t.Errorf("a relative destination: %v", err)
+	}
 }

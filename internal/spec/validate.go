@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -41,6 +42,11 @@ var Rlimits = map[string]int{
 	"RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
 }
 
+// ociVersion is a 1.x version: SemVer (MAJOR.MINOR.PATCH, a pre-release
+// and build after - and +), with the patch level optional, as some tools
+// write "1.0".
+var ociVersion = regexp.MustCompile(`^1\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+
 // problems collects validation errors, each prefixed with its JSON path.
 type problems []error
 
@@ -54,8 +60,8 @@ func Validate(s *specs.Spec) error {
 	var p problems
 	if s.Version == "" {
 		p.add("ociVersion", "missing")
-	} else if !strings.HasPrefix(s.Version, "1.") {
-		p.add("ociVersion", "%q is not a 1.x runtime-spec version", s.Version)
+	} else if !ociVersion.MatchString(s.Version) {
+		p.add("ociVersion", "%q is not a 1.x runtime-spec version (SemVer, e.g. 1.2.0)", s.Version)
 	}
 	if s.Root == nil || s.Root.Path == "" {
 		p.add("root.path", "missing")
@@ -67,6 +73,8 @@ func Validate(s *specs.Spec) error {
 		path := fmt.Sprintf("mounts[%d]", i)
 		if m.Destination == "" {
 			p.add(path+".destination", "missing")
+		} else if !filepath.IsAbs(m.Destination) {
+			p.add(path+".destination", "%q is not an absolute path", m.Destination)
 		}
 		pm := Mount{Mount: m, Opts: ParseMountOptions(m.Options)}
 		bind := pm.Bind()

@@ -37,6 +37,10 @@ func TestBadInput(t *testing.T) {
 		{name: "no process args", edit: func(e *env) { e.spec.Process.Args = nil }, want: "process.args"},
 		{name: "relative cwd", edit: func(e *env) { e.spec.Process.Cwd = "tmp" }, want: "process.cwd"},
 		{name: "unknown namespace", edit: func(e *env) { e.setNamespace("bogus", "") }, want: "linux.namespaces"},
+		{name: "relative mount destination", edit: func(e *env) {
+			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "../../etc", Type: "tmpfs", Source: "tmpfs"})
+		}, want: ".destination"},
+		{name: "nonsense ociVersion", edit: func(e *env) { e.spec.Version = "1.banana" }, want: "ociVersion"},
 		{name: "hostname without uts", edit: func(e *env) { e.dropNamespace(specs.UTSNamespace) }, want: "hostname"},
 		{name: "unknown capability", edit: func(e *env) { e.spec.Process.Capabilities.Bounding = []string{"CAP_NOPE"} }, want: "CAP_NOPE"},
 		{name: "host sysctl", edit: func(e *env) { e.spec.Linux.Sysctl = map[string]string{"vm.swappiness": "1"} }, want: "linux.sysctl.vm.swappiness"},
