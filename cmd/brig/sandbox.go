@@ -95,6 +95,8 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	check := fs.Bool("check", false, "print what this host can enforce, and exit")
 	var allowNet stringList
 	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else (repeatable; names are resolved now)")
+	var unprotect stringList
+	fs.Var(&unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
 	var degraded stringList
 	fs.Var(&degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup (repeatable)")
 	fs.Bool("i", true, "keep stdin open (always)")
@@ -126,7 +128,8 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		return 2, usagef("--home %q: want none, ro or rw", *home)
 	}
 	o := &sandbox.Options{Args: fs.Args(), Env: env, Cwd: *cwd, RO: ro, RW: rw, Volumes: vols, Tmpfs: tmpfs,
-		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: *pids}
+		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: *pids,
+		Unprotect: unprotect}
 	switch *net {
 	case "none":
 	case "host":

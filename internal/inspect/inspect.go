@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,9 @@ type Report struct {
 	Masked       []string             `json:"maskedPaths"`
 	Unmasked     []string             `json:"unmaskedPaths,omitempty"`
 	Writable     []string             `json:"writableMounts"`
+	// ReadOnlyIn are read-only mounts inside writable ones (brig run's
+	// protected paths: .git/hooks, .bashrc, ...).
+	ReadOnlyIn []string `json:"readOnlyInWritable,omitempty"`
 	WeakSpots    []string             `json:"weakSpots"`
 }
 
@@ -128,7 +132,7 @@ func Of(pid int, host bool) (*Report, error) {
 			r.Unmasked = append(r.Unmasked, p)
 		}
 	}
-	r.Writable = writableMounts(proc)
+	r.Writable, r.ReadOnlyIn = writableMounts(proc)
 	r.WeakSpots = weakSpots(r)
 	return r, nil
 }
@@ -174,23 +178,40 @@ func maskState(p string) string {
 	return "visible"
 }
 
-func writableMounts(proc string) []string {
+// writableMounts lists the writable mount points, and the read-only ones
+// that lie inside a writable mount other than /, /proc, /dev and /sys
+// (whose read-only parts are the masks brig already reports).
+func writableMounts(proc string) (rw, roIn []string) {
 	data, err := os.ReadFile(proc + "/mountinfo")
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	var out []string
+	var ro []string
 	for _, l := range strings.Split(string(data), "\n") {
 		f := strings.Fields(l)
 		if len(f) < 6 {
 			continue
 		}
 		if strings.HasPrefix(f[5], "rw") {
-			out = append(out, f[4])
+			rw = append(rw, f[4])
+		} else {
+			ro = append(ro, f[4])
 		}
 	}
-	sort.Strings(out)
-	return out
+	for _, m := range ro {
+		for _, w := range rw {
+			switch w {
+			case "/", "/proc", "/dev", "/sys":
+				continue
+			}
+			if strings.HasPrefix(m, w+"/") && !slices.Contains(roIn, m) {
+				roIn = append(roIn, m)
+			}
+		}
+	}
+	sort.Strings(rw)
+	sort.Strings(roIn)
+	return rw, roIn
 }
 
 // cgroupLimits reads the process's memory, pids and cpu limits.
@@ -351,6 +372,9 @@ func (r *Report) Text(color bool) string {
 	}
 	fmt.Fprintf(&b, "masked: %s\n", strings.Join(r.Masked, " "))
 	fmt.Fprintf(&b, "writable mounts: %s\n", strings.Join(r.Writable, " "))
+	if len(r.ReadOnlyIn) > 0 {
+		fmt.Fprintf(&b, "read-only inside writable mounts: %s\n", strings.Join(r.ReadOnlyIn, " "))
+	}
 	if len(r.WeakSpots) == 0 {
 		fmt.Fprintln(&b, c("32", "Verdict: no weak spots found"))
 	} else {

@@ -30,6 +30,8 @@ func Check() []string {
 		yes(os.Geteuid() == 0 || cgroup.Mode() == "v2", fmt.Sprintf("cgroup limits (%s; without root only where delegated)", cgroup.Mode())),
 		yes(egress.Available() == nil && (os.Geteuid() == 0 || unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil),
 			"egress allow-list, --allow-net (slirp4netns; without root, /dev/net/tun usable by you)"),
+		yes(true, "read-only inside writable paths (--unprotect NAME to allow one): "+strings.Join(Protected, " ")+
+			"; and the hooks and config of the git directory a .git file names, of submodules, and core.hooksPath"),
 		yes(lsm.AppArmorEnabled(), "apparmor"),
 		yes(lsm.SELinuxEnabled(), "selinux"),
 	}

@@ -110,7 +110,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 			}
 		}
 	}
-	s, err := Build(o, rootDir)
+	s, watch, err := build(o, rootDir)
 	if err != nil {
 		return 2, err
 	}
@@ -144,6 +144,11 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		co.Stdin, co.Stdout, co.Stderr = null, logf, logf
 	}
 	code, err := container.Run(store, co, r.Detach)
+	if !r.Detach {
+		for _, c := range changed(watch) {
+			r.Warn(fmt.Sprintf("protected path: %s by the sandboxed command; review it before a tool on the host reads it", c))
+		}
+	}
 	if err == nil && r.Detach {
 		keepRoot = true
 		fmt.Println(id)

