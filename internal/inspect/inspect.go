@@ -35,7 +35,7 @@ type Report struct {
 	// ReadOnlyIn are read-only mounts inside writable ones (brig run's
 	// protected paths: .git/hooks, .bashrc, ...).
 	ReadOnlyIn []string `json:"readOnlyInWritable,omitempty"`
-	WeakSpots    []string             `json:"weakSpots"`
+	WeakSpots  []string `json:"weakSpots"`
 }
 
 // Namespace is one namespace's inode and whether it is the host's.
