@@ -17,8 +17,10 @@ const sandboxUsage = `Usage: brig run [flags] -- CMD [ARGS...]
 Runs CMD confined, with no image: a read-only view of the host's /usr, /bin,
 /sbin, /lib*, /etc and /opt, a private writable /tmp, fresh /proc, a minimal
 /dev, every namespace (no network unless --net host or --allow-net), Docker's default
-capabilities, no_new_privs, brig's default seccomp profile, and Landlock
-over the same paths where the kernel has it.
+capabilities, no_new_privs, brig's default seccomp profile (with ptrace
+between the command's processes denied), and Landlock over the same paths
+where the kernel has it. Inside writable paths, git hooks and config and
+shell and editor start-up files stay read-only (--check lists them).
 
 Examples:
   brig run -- id
@@ -95,6 +97,7 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	check := fs.Bool("check", false, "print what this host can enforce, and exit")
 	var allowNet stringList
 	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else (repeatable; names are resolved now)")
+	allowPtrace := fs.Bool("allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
 	var unprotect stringList
 	fs.Var(&unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
 	var degraded stringList
@@ -102,6 +105,12 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	fs.Bool("i", true, "keep stdin open (always)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
+	}
+	if a := fs.Args(); len(a) == 1 && (a[0] == "--help" || a[0] == "-h" || a[0] == "-help") {
+		// brig run -- --help: no program is called that.
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		return 0, nil
 	}
 	if *check {
 		for _, l := range sandbox.Check() {
@@ -129,7 +138,7 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	}
 	o := &sandbox.Options{Args: fs.Args(), Env: env, Cwd: *cwd, RO: ro, RW: rw, Volumes: vols, Tmpfs: tmpfs,
 		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: *pids,
-		Unprotect: unprotect}
+		Unprotect: unprotect, AllowPtrace: *allowPtrace}
 	switch *net {
 	case "none":
 	case "host":

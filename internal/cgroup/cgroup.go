@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // device controller: v1 lists and the v2 eBPF filter
 	devcfg "github.com/opencontainers/cgroups/devices/config"
@@ -32,6 +34,30 @@ func Mode() string {
 	default:
 		return "v1"
 	}
+}
+
+// Usable says whether this process can make cgroups for its containers:
+// as root, yes; otherwise only on a unified (v2) host where the cgroup it
+// runs in was delegated to it (systemd's user@.service does). A probe for
+// choices made before a container is created; the create itself is the
+// final word.
+func Usable() bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	if Mode() != "v2" {
+		return false
+	}
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return unix.Access(filepath.Join("/sys/fs/cgroup", p), unix.W_OK) == nil
+		}
+	}
+	return false
 }
 
 // Cgroup is a container's cgroup.

@@ -51,6 +51,9 @@ type CreateOptions struct {
 	// OptionalLimits: without root and without a cgroup this user can
 	// write, run without the limits (and say so) instead of failing.
 	OptionalLimits bool
+	// QuietNoCgroup: going on without a cgroup when no limits were asked
+	// for is not warned about (the caller says it elsewhere).
+	QuietNoCgroup bool
 	// Observe, with run, is called once the container is created and
 	// before it starts (its init waits at the exec fifo, in its cgroup),
 	// e.g. to attach a recorder to the cgroup; done is called with the
@@ -208,7 +211,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		skip, warning, err := cgroupFailure(err, o.Rootless, p.WantsLimits, o.OptionalLimits)
 		if skip {
 			noCgroup = true
-			if o.Warn != nil {
+			if o.Warn != nil && !(o.QuietNoCgroup && !p.WantsLimits) {
 				o.Warn(warning)
 			}
 		}

@@ -27,7 +27,7 @@ func Check() []string {
 		yes(userNSAllowed(), "user namespace without root"),
 		yes(true, "seccomp: built-in default profile"),
 		yes(abi > 0, fmt.Sprintf("landlock (ABI %d)", abi)),
-		yes(os.Geteuid() == 0 || cgroup.Mode() == "v2", fmt.Sprintf("cgroup limits (%s; without root only where delegated)", cgroup.Mode())),
+		yes(cgroup.Usable(), fmt.Sprintf("cgroup limits (%s; without root only where delegated)%s", cgroup.Mode(), noCgroupNote())),
 		yes(egress.Available() == nil && (os.Geteuid() == 0 || unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil),
 			"egress allow-list, --allow-net (slirp4netns; without root, /dev/net/tun usable by you)"),
 		yes(true, "read-only inside writable paths (--unprotect NAME to allow one): "+strings.Join(Protected, " ")+
@@ -36,6 +36,14 @@ func Check() []string {
 		yes(lsm.SELinuxEnabled(), "selinux"),
 	}
 	return out
+}
+
+func noCgroupNote() string {
+	if cgroup.Usable() {
+		return ""
+	}
+	return fmt.Sprintf(": you have none here, so sandboxes run in your cgroup, bounded by rlimits (%d processes; "+
+		"--pids-limit and --memory, with --allow-degraded cgroup, become per-sandbox process and per-process address-space rlimits)", NoCgroupProcs)
 }
 
 func userNSAllowed() bool {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"brig/internal/cgroup"
 	"brig/internal/container"
 	"brig/internal/egress"
 	"brig/internal/idmap"
@@ -110,6 +111,14 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 			}
 		}
 	}
+	if os.Geteuid() != 0 && !cgroup.Usable() {
+		o.NoCgroup = true
+		o.DegradedCgroup = slices.Contains(r.Degraded, "cgroup")
+		if o.DegradedCgroup && (o.Memory > 0 || o.CPUs > 0 || o.Pids > 0) {
+			r.Warn("no cgroup: this user has no delegated cgroup here, so the limits asked for are left out but for rlimits: " +
+				"--pids-limit counts the sandbox's processes, --memory bounds each process's address space, --cpus is not applied")
+		}
+	}
 	s, watch, err := build(o, rootDir)
 	if err != nil {
 		return 2, err
@@ -122,7 +131,8 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	}
 	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Warn: r.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !r.Detach, OptionalLimits: slices.Contains(r.Degraded, "cgroup"),
-		Observe: r.Observe}
+		QuietNoCgroup: true, // brig run --check says it once
+		Observe:       r.Observe}
 	if r.Observe != nil && s.Linux != nil && s.Linux.Seccomp != nil {
 		// What the base profile denies is never recorded (seccomp acts
 		// first): it is reported at exit, as --report-denials does.

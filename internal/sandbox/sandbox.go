@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"brig/internal/lsm"
 	"brig/internal/seccomp"
@@ -50,6 +51,14 @@ type Options struct {
 	IdmapRW bool
 	// Unprotect are Protected names left writable ("all": every one).
 	Unprotect []string
+	// NoCgroup: this user can't have a cgroup here (see cgroup.Usable), so
+	// the sandbox is bounded by rlimits: processes (NoCgroupProcs, or
+	// --pids-limit) and, with --memory, each process's address space.
+	// Limits asked for still need a cgroup unless DegradedCgroup.
+	NoCgroup, DegradedCgroup bool
+	// AllowPtrace: the built-in profile lets one sandboxed process trace
+	// another (debuggers); by default it can't.
+	AllowPtrace bool
 }
 
 // Egress is a running egress fence the sandbox joins (see internal/egress).
@@ -260,11 +269,17 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 			s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &o.Pids}
 		}
 	}
+	if o.NoCgroup {
+		noCgroupRlimits(s, o)
+	}
 	// seccomp: the built-in profile unless told otherwise.
 	switch o.Seccomp {
 	case "unconfined":
 	case "":
 		s.Linux.Seccomp = seccomp.DefaultProfile(caps, runtime.GOARCH, seccomp.KernelAtLeast(4, 8))
+		if !o.AllowPtrace {
+			seccomp.DenyTracing(s.Linux.Seccomp)
+		}
 	default:
 		sc, err := seccomp.LoadFile(o.Seccomp, caps)
 		if err != nil {
@@ -277,6 +292,34 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 		return nil, nil, err
 	}
 	return s, watch, nil
+}
+
+// NoCgroupProcs bounds a sandbox's processes where it has no cgroup: a
+// fork bomb stops there. RLIMIT_NPROC is counted per user namespace, so
+// it counts the sandbox's own processes.
+const NoCgroupProcs = 4096
+
+// noCgroupRlimits bounds the sandbox by rlimits where it has no cgroup
+// (none above what the caller's hard limits allow).
+func noCgroupRlimits(s *specs.Spec, o *Options) {
+	if o.DegradedCgroup {
+		s.Linux.Resources = nil
+	}
+	limit := func(typ string, res int, v uint64) {
+		var cur unix.Rlimit
+		if unix.Getrlimit(res, &cur) == nil && cur.Max < v {
+			v = cur.Max
+		}
+		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: typ, Hard: v, Soft: v})
+	}
+	procs := uint64(NoCgroupProcs)
+	if o.Pids > 0 {
+		procs = uint64(o.Pids)
+	}
+	limit("RLIMIT_NPROC", unix.RLIMIT_NPROC, procs)
+	if o.Memory > 0 {
+		limit("RLIMIT_AS", unix.RLIMIT_AS, uint64(o.Memory))
+	}
 }
 
 // rootlessPts drops devpts's gid= option: without root there is no tty

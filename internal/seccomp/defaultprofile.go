@@ -199,3 +199,27 @@ func DefaultProfile(bounding []string, arch string, kernelAtLeast48 bool) *specs
 	}
 	return p
 }
+
+// Tracing are the calls by which one process reads or changes another's
+// memory or takes its files (each needs ptrace access to it).
+var Tracing = []string{"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise", "kcmp"}
+
+// DenyTracing takes the Tracing calls out of p's allow rules and refuses
+// them with EPERM by a rule of their own (so explain and reports name it):
+// within one sandbox, a process can't attach to, read or write another.
+func DenyTracing(p *specs.LinuxSeccomp) {
+	for i := range p.Syscalls {
+		if p.Syscalls[i].Action == specs.ActAllow {
+			p.Syscalls[i].Names = slices.DeleteFunc(slices.Clone(p.Syscalls[i].Names), func(n string) bool { return slices.Contains(Tracing, n) })
+		}
+	}
+	p.Syscalls = slices.DeleteFunc(p.Syscalls, func(s specs.LinuxSyscall) bool { return len(s.Names) == 0 })
+	eperm := uint(1)
+	var known []string
+	for _, n := range Tracing {
+		if _, err := libseccomp.GetSyscallFromName(n); err == nil {
+			known = append(known, n)
+		}
+	}
+	p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: known, Action: specs.ActErrno, ErrnoRet: &eperm})
+}

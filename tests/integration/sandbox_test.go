@@ -318,6 +318,21 @@ exit 5`)
 	if r := sandboxAs(t, rootlessUID, "/", "--memory", "64m", "--allow-degraded", "cgroup", "--", "true"); r.code != 0 || !strings.Contains(r.stderr, "limits asked for are left out") {
 		t.Errorf("rootless --memory --allow-degraded cgroup: exit %d, want 0 and a warning: %s", r.code, r.stderr)
 	}
+	// Without a cgroup (not delegated here), a run says nothing about it
+	// (--check does) and is bounded by rlimits: processes by default,
+	// --pids-limit and --memory as rlimits when the cgroup may go.
+	if c := sandboxAs(t, rootlessUID, "/", "--check"); !strings.Contains(c.stdout, "no   cgroup limits") {
+		t.Skip("this host delegates a cgroup to the test user")
+	}
+	r = sandboxAs(t, rootlessUID, "/", "--", "grep", "Max processes", "/proc/self/limits")
+	if r.code != 0 || r.stderr != "" || len(strings.Fields(r.stdout)) < 4 || strings.Fields(r.stdout)[2] != "4096" {
+		t.Errorf("a run without a cgroup: exit %d, stdout %q, stderr %q; want a 4096-process bound and no warning", r.code, r.stdout, r.stderr)
+	}
+	r = sandboxAs(t, rootlessUID, "/", "--pids-limit", "20", "--memory", "64m", "--allow-degraded", "cgroup", "--", "sh", "-c",
+		"grep -E 'Max (processes|address space)' /proc/self/limits; for i in $(seq 30); do sleep 1 & done 2>&1 | head -1; wait")
+	for _, want := range []string{"Max processes             20", "Max address space         67108864", "fork"} {
+		contains(t, r.stdout+r.stderr, want, "rootless --pids-limit and --memory as rlimits")
+	}
 }
 
 // TestSandboxDetached: brig run -d prints the name and returns while the
@@ -452,5 +467,62 @@ echo 'int main(){}' > main.c && git -c user.email=s@s -c user.name=s commit -qam
 	}
 	if r := sandbox(t, ctl, "--rw", ctl, "--unprotect", "src", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, `--unprotect "src"`) {
 		t.Errorf("--unprotect of a name not protected: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// ptraceProbe forks a child and tries, from the parent, what one
+// sandboxed process could do to another: attach, read its memory with
+// process_vm_readv, write it through /proc/PID/mem.
+const ptraceProbe = `
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(b"secret!", 8)
+pid = os.fork()
+if pid == 0:
+    time.sleep(30)
+    os._exit(0)
+def res(r):
+    return "ok" if r >= 0 else os.strerror(ctypes.get_errno())
+print("attach", res(libc.ptrace(16, pid, 0, 0)))
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+out = ctypes.create_string_buffer(8)
+local, remote = iovec(ctypes.cast(out, ctypes.c_void_p), 8), iovec(ctypes.cast(buf, ctypes.c_void_p), 8)
+print("vm_readv", res(libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)))
+try:
+    open("/proc/%d/mem" % pid, "r+b").close()
+    print("mem_write ok")
+except OSError as e:
+    print("mem_write", e.strerror)
+os.kill(pid, signal.SIGKILL)
+`
+
+// TestSandboxPtrace: one sandboxed process can't attach to another, read
+// its memory or write it; --allow-ptrace (for debuggers) lets it.
+func TestSandboxPtrace(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no python3")
+	}
+	r := sandbox(t, "/", "--", "python3", "-c", ptraceProbe)
+	for _, want := range []string{"attach Operation not permitted", "vm_readv Operation not permitted"} {
+		contains(t, r.stdout, want, "ptrace between sandboxed processes")
+	}
+	if out, _ := exec.Command(brigBin, "features").Output(); !strings.Contains(string(out), `"io.github.brig.landlock.abi": "0"`) {
+		contains(t, r.stdout, "mem_write Permission denied", "writing a sibling's memory through /proc")
+	}
+	r = sandbox(t, "/", "--allow-ptrace", "--", "python3", "-c", ptraceProbe)
+	for _, want := range []string{"attach ok", "vm_readv ok"} {
+		contains(t, r.stdout, want, "the control, --allow-ptrace")
+	}
+}
+
+// TestSandboxHelp: brig run -- --help shows the usage (no program is
+// called --help), as brig run --help does.
+func TestSandboxHelp(t *testing.T) {
+	for _, args := range [][]string{{"--", "--help"}, {"--", "-h"}} {
+		r := sandbox(t, "/", args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: brig run [flags] -- CMD") || !strings.Contains(r.stdout, "-allow-ptrace") {
+			t.Errorf("brig run %v: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
 	}
 }
