@@ -187,6 +187,14 @@ func mountEntry(c *Config, root *os.File, pm *spec.Mount, tree *os.File) error {
 	if src == "" {
 		src = m.Type
 	}
+	var under *os.File // tmpcopyup: what the tmpfs starts with
+	if opts.TmpCopyUp && m.Type == "tmpfs" {
+		if under, err = openUnder(target); err != nil {
+			return err
+		}
+		defer under.Close()
+		flags &^= unix.MS_RDONLY // filled first, made read-only after
+	}
 	if err := unix.Mount(src, procFD(target), m.Type, flags, data); err != nil {
 		if m.Type == "sysfs" && errors.Is(err, unix.EPERM) && c.InUserNS {
 			// sysfs needs a network namespace owned by the user
@@ -200,6 +208,11 @@ func mountEntry(c *Config, root *os.File, pm *spec.Mount, tree *os.File) error {
 		}
 		return fmt.Errorf("mount: %w", err)
 	}
+	if under != nil {
+		if err := fillTmpfs(root, m.Destination, under, opts.Flags&unix.MS_RDONLY != 0); err != nil {
+			return err
+		}
+	}
 	if m.Type == "mqueue" && c.MountLabel != "" {
 		mnt, err := reopenMounted(root, m.Destination)
 		if err != nil {
@@ -211,6 +224,28 @@ func mountEntry(c *Config, root *os.File, pm *spec.Mount, tree *os.File) error {
 		}
 	}
 	return applyPropagation(root, m, opts)
+}
+
+// fillTmpfs copies what was under a new tmpfs into it (tmpcopyup), then
+// makes it read-only if it is to be.
+func fillTmpfs(root *os.File, dest string, under *os.File, ro bool) error {
+	mnt, err := reopenMounted(root, dest)
+	if err != nil {
+		return err
+	}
+	defer mnt.Close()
+	dir, err := openUnder(mnt)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := copyUp(under, dir); err != nil {
+		return err
+	}
+	if ro {
+		return setAttr(int(mnt.Fd()), unix.MOUNT_ATTR_RDONLY, 0, false)
+	}
+	return nil
 }
 
 func joinData(a, b string) string {

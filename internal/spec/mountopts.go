@@ -20,7 +20,7 @@ type MountOptions struct {
 	// Idmap: idmap or ridmap; IdmapRecursive: ridmap (every mount of the
 	// tree id-mapped, not only its top).
 	Idmap, IdmapRecursive bool
-	TmpCopyUp             bool
+	TmpCopyUp             bool // tmpfs only: starts with a copy of what it covers (rootfs/copyup.go)
 }
 
 var flagOptions = map[string]struct {

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -152,4 +154,54 @@ func diffLines(a, b string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestTmpCopyUp: a tmpfs with tmpcopyup (Podman passes it for an image's
+// volumes) starts with what the directory under it held — modes, owners,
+// links — and takes writes in memory, read-only where asked; the same as
+// runc and crun, which share the extension.
+func TestTmpCopyUp(t *testing.T) {
+	bins := []string{brigBin}
+	for _, rt := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(rt); err == nil && works(t, p) {
+			bins = append(bins, p)
+		}
+	}
+	const look = `ls -ln /etc | awk 'NR>1 {print $1, $3, $4, $9, $10, $11}' | sort; head -c 5 /etc/passwd; echo
+echo x > /etc/new 2>/dev/null && echo wrote || echo write-refused; grep -c '^root:' /etc/passwd`
+	for _, tc := range []struct {
+		name  string
+		opts  []string
+		wrote string
+	}{
+		{"writable", []string{"tmpcopyup", "mode=755"}, "wrote"},
+		{"read-only", []string{"tmpcopyup", "ro", "mode=755"}, "write-refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want string
+			for _, bin := range bins {
+				e := newEnv(t, "sh", "-c", look)
+				e.bin = bin
+				e.spec.Version = "1.0.2"
+				e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/etc", Type: "tmpfs", Source: "tmpfs", Options: tc.opts})
+				r := e.run()
+				if r.code != 0 {
+					t.Fatalf("%s: exit %d: %s", bin, r.code, r.stderr)
+				}
+				if bin == brigBin {
+					want = r.stdout
+					contains(t, r.stdout, "root:", "the image's /etc/passwd on the tmpfs")
+					contains(t, r.stdout, tc.wrote, "writes to the tmpfs")
+					continue
+				}
+				if r.stdout != want {
+					t.Errorf("brig and %s differ:\n%s", bin, diffLines(want, r.stdout))
+				}
+			}
+			// The image underneath is untouched.
+			if _, err := os.Stat(filepath.Join(rootfs, "etc/new")); err == nil {
+				t.Error("a write to the tmpfs reached the image")
+			}
+		})
+	}
 }
