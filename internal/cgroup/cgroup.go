@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"brig/internal/spec"
+
 	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // device controller: v1 lists and the v2 eBPF filter
 	devcfg "github.com/opencontainers/cgroups/devices/config"
@@ -60,9 +62,10 @@ func Usable() bool {
 	return false
 }
 
-// Cgroup is a container's cgroup.
+// Cgroup is a container's cgroup: what the lifecycle does with it, over
+// the library's manager (which stays behind this type).
 type Cgroup struct {
-	cgroups.Manager
+	m      cgroups.Manager
 	config *cgroups.Cgroup
 }
 
@@ -113,12 +116,12 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, o Options, paths map
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	return &Cgroup{Manager: m, config: cfg}, nil
+	return &Cgroup{m: m, config: cfg}, nil
 }
 
 // Apply creates the cgroup and puts pid in it.
 func (c *Cgroup) Apply(pid int) error {
-	if err := c.Manager.Apply(pid); err != nil {
+	if err := c.m.Apply(pid); err != nil {
 		return fmt.Errorf("cgroup: join %d: %w", pid, err)
 	}
 	return nil
@@ -127,7 +130,7 @@ func (c *Cgroup) Apply(pid int) error {
 // Create makes the cgroup (in every hierarchy, with cpuset's parents
 // filled in) without putting a process in it.
 func (c *Cgroup) Create() error {
-	if err := c.Manager.Apply(-1); err != nil {
+	if err := c.m.Apply(-1); err != nil {
 		return fmt.Errorf("cgroup: create: %w", err)
 	}
 	return nil
@@ -146,7 +149,7 @@ func (c *Cgroup) SelfJoin() (v1Dirs []string, v2Dir string, ok bool) {
 	if c.config.Systemd {
 		return nil, "", false
 	}
-	v1Dirs, v2Dir = JoinDirs(c.Manager.GetPaths())
+	v1Dirs, v2Dir = JoinDirs(c.m.GetPaths())
 	return v1Dirs, v2Dir, true
 }
 
@@ -178,7 +181,7 @@ func (c *Cgroup) KillAll() (bool, error) {
 	if Mode() != "v2" {
 		return false, nil
 	}
-	dir := c.Manager.Path("")
+	dir := c.m.Path("")
 	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
 		return false, nil
 	}
@@ -188,11 +191,58 @@ func (c *Cgroup) KillAll() (bool, error) {
 	return true, nil
 }
 
-// Set writes the resources (nil: those given to New).
-func (c *Cgroup) Set(r *cgroups.Resources) error {
-	if r == nil {
-		r = c.config.Resources
+// Limit writes the resources given to New.
+func (c *Cgroup) Limit() error { return c.set(c.config.Resources) }
+
+// Update writes new resources (brig update); device rules are kept, as
+// runc keeps them.
+func (c *Cgroup) Update(res *specs.LinuxResources) error {
+	r, err := Resources(res)
+	if err != nil {
+		return err
 	}
+	r.SkipDevices = true
+	return c.set(r)
+}
+
+// Destroy removes the cgroup (it must be empty).
+func (c *Cgroup) Destroy() error { return c.m.Destroy() }
+
+// Paths are the cgroup's directories, by controller ("" for v2).
+func (c *Cgroup) Paths() map[string]string { return c.m.GetPaths() }
+
+// Pids lists the processes in the cgroup, its descendants included.
+func (c *Cgroup) Pids() ([]int, error) { return c.m.GetAllPids() }
+
+// Frozen says whether the cgroup is frozen.
+func (c *Cgroup) Frozen() bool {
+	fs, err := c.m.GetFreezerState()
+	return err == nil && fs == cgroups.Frozen
+}
+
+// SetFrozen freezes or thaws the cgroup.
+func (c *Cgroup) SetFrozen(frozen bool) error {
+	fs := cgroups.Thawed
+	if frozen {
+		fs = cgroups.Frozen
+	}
+	return c.m.Freeze(fs)
+}
+
+// AllowDevices adds the device rules every container gets
+// (DefaultAllowedDevices) and those of its own devices.
+func (c *Cgroup) AllowDevices(own []specs.LinuxDevice) {
+	r := c.config.Resources
+	if r == nil {
+		return
+	}
+	r.Devices = append(r.Devices, DefaultAllowedDevices...)
+	for _, d := range own {
+		r.Devices = append(r.Devices, AllowDevice(d))
+	}
+}
+
+func (c *Cgroup) set(r *cgroups.Resources) error {
 	hybridHugetlb := Mode() == "hybrid" && len(r.HugetlbLimit) > 0 && !v1Hugetlb()
 	mr := r
 	if hybridHugetlb {
@@ -201,7 +251,7 @@ func (c *Cgroup) Set(r *cgroups.Resources) error {
 		cp.HugetlbLimit = nil
 		mr = &cp
 	}
-	if err := c.Manager.Set(mr); err != nil {
+	if err := c.m.Set(mr); err != nil {
 		return fmt.Errorf("cgroup: set resources: %w", err)
 	}
 	if hybridHugetlb {
@@ -215,7 +265,7 @@ func (c *Cgroup) Set(r *cgroups.Resources) error {
 // setHybridHugetlb writes hugetlb limits through the v2 mount when the host
 // has hugetlb only there: opencontainers/cgroups' v1 manager skips it.
 func (c *Cgroup) setHybridHugetlb(limits []*cgroups.HugepageLimit) error {
-	path := c.Manager.Path("")
+	path := c.m.Path("")
 	if path == "" {
 		return errors.New("cgroup: hugepageLimits: no v2 cgroup for hugetlb on this hybrid host")
 	}
@@ -392,19 +442,23 @@ func deviceRule(d specs.LinuxDeviceCgroup) (*devcfg.Rule, error) {
 }
 
 // DefaultAllowedDevices are the device rules every container gets after its
-// own (as runc: the default devices, /dev/pts and /dev/ptmx, /dev/console).
-var DefaultAllowedDevices = []*devcfg.Rule{
-	{Type: devcfg.CharDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "m", Allow: true},
-	{Type: devcfg.BlockDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "m", Allow: true},
-	{Type: devcfg.CharDevice, Major: 1, Minor: 3, Permissions: "rwm", Allow: true},                 // null
-	{Type: devcfg.CharDevice, Major: 1, Minor: 8, Permissions: "rwm", Allow: true},                 // random
-	{Type: devcfg.CharDevice, Major: 1, Minor: 7, Permissions: "rwm", Allow: true},                 // full
-	{Type: devcfg.CharDevice, Major: 5, Minor: 0, Permissions: "rwm", Allow: true},                 // tty
-	{Type: devcfg.CharDevice, Major: 1, Minor: 5, Permissions: "rwm", Allow: true},                 // zero
-	{Type: devcfg.CharDevice, Major: 1, Minor: 9, Permissions: "rwm", Allow: true},                 // urandom
-	{Type: devcfg.CharDevice, Major: 5, Minor: 1, Permissions: "rwm", Allow: true},                 // console
-	{Type: devcfg.CharDevice, Major: 136, Minor: devcfg.Wildcard, Permissions: "rwm", Allow: true}, // pts
-	{Type: devcfg.CharDevice, Major: 5, Minor: 2, Permissions: "rwm", Allow: true},                 // ptmx
+// own (as runc): mknod of any device, the default devices (spec's list),
+// and the terminals: /dev/console, /dev/pts/*, /dev/ptmx.
+var DefaultAllowedDevices = defaultAllowedDevices()
+
+func defaultAllowedDevices() []*devcfg.Rule {
+	rules := []*devcfg.Rule{
+		{Type: devcfg.CharDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "m", Allow: true},
+		{Type: devcfg.BlockDevice, Major: devcfg.Wildcard, Minor: devcfg.Wildcard, Permissions: "m", Allow: true},
+	}
+	for _, d := range spec.DefaultDevices {
+		rules = append(rules, AllowDevice(d))
+	}
+	return append(rules,
+		&devcfg.Rule{Type: devcfg.CharDevice, Major: 5, Minor: 1, Permissions: "rwm", Allow: true},                 // console
+		&devcfg.Rule{Type: devcfg.CharDevice, Major: 136, Minor: devcfg.Wildcard, Permissions: "rwm", Allow: true}, // pts
+		&devcfg.Rule{Type: devcfg.CharDevice, Major: 5, Minor: 2, Permissions: "rwm", Allow: true},                 // ptmx
+	)
 }
 
 func deref(p *int64) int64 {

@@ -5,6 +5,8 @@ import (
 
 	devcfg "github.com/opencontainers/cgroups/devices/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/spec"
 )
 
 func TestResources(t *testing.T) {
@@ -47,5 +49,45 @@ func TestResources(t *testing.T) {
 	}
 	if r, err := Resources(nil); err != nil || r == nil {
 		t.Errorf("nil resources: %v %v", r, err)
+	}
+}
+
+// TestDefaultDevicesAllowed: every device rootfs creates by default is
+// allowed by the default device rules (one list, spec.DefaultDevices).
+func TestDefaultDevicesAllowed(t *testing.T) {
+	for _, d := range spec.DefaultDevices {
+		found := false
+		for _, r := range DefaultAllowedDevices {
+			if r.Allow && r.Permissions == "rwm" && r.Major == d.Major && r.Minor == d.Minor && string(r.Type) == d.Type {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s (%d:%d) has no rwm rule", d.Path, d.Major, d.Minor)
+		}
+	}
+}
+
+func TestLayout(t *testing.T) {
+	for _, tc := range []struct{ vfs, want string }{
+		{"rw,cpu,cpuacct", "cpu,cpuacct"},
+		{"ro,xattr,release_agent=/x,name=systemd", "xattr,name=systemd"},
+		{"rw", ""},
+	} {
+		if got := controllerOptions(tc.vfs); got != tc.want {
+			t.Errorf("controllerOptions(%q) = %q, want %q", tc.vfs, got, tc.want)
+		}
+	}
+	v2 := []Hierarchy{{Mountpoint: "/sys/fs/cgroup", V2: true}}
+	hybrid := []Hierarchy{{Mountpoint: "/sys/fs/cgroup/memory", Options: "memory"}, {Mountpoint: "/sys/fs/cgroup/unified", V2: true}}
+	if !OnlyV2(v2) || OnlyV2(hybrid) || OnlyV2(nil) {
+		t.Error("OnlyV2: want true only for one v2 hierarchy at /sys/fs/cgroup")
+	}
+	hs, err := Hierarchies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (Mode() == "v2") != OnlyV2(hs) {
+		t.Errorf("Mode %s, hierarchies %+v", Mode(), hs)
 	}
 }

@@ -140,7 +140,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if cg, err = cgroup.New(o.ID, s.Linux.CgroupsPath, res, cgroup.Options{Systemd: o.Systemd, Rootless: o.Rootless}, nil); err != nil {
 		return nil, err
 	}
-	addDefaultDeviceRules(cg, s)
+	cg.AllowDevices(s.Linux.Devices)
 
 	bo := bootstrap.Options{
 		Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
@@ -245,7 +245,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		if err := proc.Placed(); err != nil {
 			return nil, err
 		}
-		c.CgroupPaths = cg.GetPaths()
+		c.CgroupPaths = cg.Paths()
 		if noCgroup {
 			c.CgroupPaths = map[string]string{}
 		}
@@ -258,7 +258,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		return nil, err
 	}
 	if !noCgroup {
-		if err := cg.Set(nil); err != nil {
+		if err := cg.Limit(); err != nil {
 			return nil, err
 		}
 	}
@@ -373,17 +373,6 @@ func joins(js []plan.Join) []bootstrap.Namespace {
 
 // addDefaultDeviceRules completes the device allow-list as runc does: the
 // spec's rules, then the default devices, then linux.devices.
-func addDefaultDeviceRules(cg *cgroup.Cgroup, s *specs.Spec) {
-	r, err := cg.GetCgroups()
-	if err != nil || r.Resources == nil {
-		return
-	}
-	r.Resources.Devices = append(r.Resources.Devices, cgroup.DefaultAllowedDevices...)
-	for _, d := range s.Linux.Devices {
-		r.Resources.Devices = append(r.Resources.Devices, cgroup.AllowDevice(d))
-	}
-}
-
 func writeOOMScoreAdj(pid, v int) error {
 	err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte(strconv.Itoa(v)), 0)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -106,22 +105,19 @@ func (c *Container) signalAll(sig unix.Signal, stopped bool) error {
 			return err
 		}
 	}
-	pids, err := cg.GetAllPids()
+	pids, err := cg.Pids()
 	if err != nil && stopped {
 		return nil // the cgroup is gone with the processes
 	}
 	if err != nil {
 		return fmt.Errorf("list container processes: %w", err)
 	}
-	frozen := false
-	if fs, err := cg.GetFreezerState(); err == nil && fs == cgroups.Frozen {
-		frozen = true
-	}
+	frozen := cg.Frozen()
 	for _, pid := range pids {
 		unix.Kill(pid, sig)
 	}
 	if frozen && sig == unix.SIGKILL {
-		cg.Freeze(cgroups.Thawed)
+		cg.SetFrozen(false)
 	}
 	return nil
 }
@@ -179,8 +175,8 @@ func (c *Container) kill() {
 	} else {
 		c.signal(unix.SIGKILL)
 		if cg, err := c.cgroup(); err == nil {
-			if fs, _ := cg.GetFreezerState(); fs == cgroups.Frozen {
-				cg.Freeze(cgroups.Thawed)
+			if cg.Frozen() {
+				cg.SetFrozen(false)
 			}
 		}
 	}
@@ -205,7 +201,7 @@ func (c *Container) destroy() error {
 	if err != nil {
 		return err
 	}
-	if pids, _ := cg.GetAllPids(); len(pids) > 0 {
+	if pids, _ := cg.Pids(); len(pids) > 0 {
 		for _, p := range pids {
 			unix.Kill(p, unix.SIGKILL)
 		}
@@ -230,7 +226,7 @@ func destroyCgroup(cg *cgroup.Cgroup) error {
 		if err = cg.Destroy(); err == nil {
 			return nil
 		}
-		if pids, _ := cg.GetAllPids(); len(pids) > 0 {
+		if pids, _ := cg.Pids(); len(pids) > 0 {
 			for _, p := range pids {
 				unix.Kill(p, unix.SIGKILL)
 			}
@@ -241,12 +237,12 @@ func destroyCgroup(cg *cgroup.Cgroup) error {
 }
 
 // Pause freezes the container.
-func Pause(store state.Store, id string) error { return freeze(store, id, cgroups.Frozen) }
+func Pause(store state.Store, id string) error { return freeze(store, id, true) }
 
 // Resume thaws it.
-func Resume(store state.Store, id string) error { return freeze(store, id, cgroups.Thawed) }
+func Resume(store state.Store, id string) error { return freeze(store, id, false) }
 
-func freeze(store state.Store, id string, fs cgroups.FreezerState) error {
+func freeze(store state.Store, id string, frozen bool) error {
 	lock, err := store.Lock(id)
 	if err != nil {
 		return err
@@ -257,17 +253,17 @@ func freeze(store state.Store, id string, fs cgroups.FreezerState) error {
 		return err
 	}
 	st := c.Status()
-	if fs == cgroups.Frozen && st != specs.StateRunning && st != specs.StateCreated {
+	if frozen && st != specs.StateRunning && st != specs.StateCreated {
 		return fmt.Errorf("container %q is %s: only a running container can be paused", id, st)
 	}
-	if fs == cgroups.Thawed && st != StatePaused {
+	if !frozen && st != StatePaused {
 		return fmt.Errorf("container %q is %s, not paused", id, st)
 	}
 	cg, err := c.cgroup()
 	if err != nil {
 		return err
 	}
-	if err := cg.Freeze(fs); err != nil {
+	if err := cg.SetFrozen(frozen); err != nil {
 		return fmt.Errorf("freezer: %w", err)
 	}
 	return nil
@@ -286,7 +282,7 @@ func Pids(store state.Store, id string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cg.GetAllPids()
+	return cg.Pids()
 }
 
 // sendSeccompListener takes the notify fd from init (pidfd_getfd) and hands

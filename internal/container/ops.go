@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/moby/sys/capability"
-	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
@@ -46,13 +45,7 @@ func Update(store state.Store, id string, r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	res, err := cgroup.Resources(c.Spec.Linux.Resources)
-	if err != nil {
-		return err
-	}
-	// Devices are not updated (as runc): keep the cgroup's rules.
-	res.SkipDevices = true
-	if err := cg.Set(res); err != nil {
+	if err := cg.Update(c.Spec.Linux.Resources); err != nil {
 		return err
 	}
 	return store.Save(c.State)
@@ -164,47 +157,11 @@ func StatsEvent(store state.Store, id string) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := cg.GetStats()
+	st, err := cg.Stats()
 	if err != nil {
-		return nil, fmt.Errorf("cgroup stats: %w", err)
+		return nil, err
 	}
-	return &Event{Type: "stats", ID: id, Data: convertStats(st)}, nil
-}
-
-func convertStats(s *cgroups.Stats) map[string]any {
-	mem := s.MemoryStats
-	usage := func(d cgroups.MemoryData) map[string]uint64 {
-		return map[string]uint64{"limit": d.Limit, "usage": d.Usage, "max": d.MaxUsage, "failcnt": d.Failcnt}
-	}
-	blk := func(es []cgroups.BlkioStatEntry) []map[string]any {
-		out := []map[string]any{}
-		for _, e := range es {
-			out = append(out, map[string]any{"major": e.Major, "minor": e.Minor, "op": e.Op, "value": e.Value})
-		}
-		return out
-	}
-	return map[string]any{
-		"cpu": map[string]any{
-			"usage": map[string]any{
-				"total": s.CpuStats.CpuUsage.TotalUsage, "percpu": s.CpuStats.CpuUsage.PercpuUsage,
-				"kernel": s.CpuStats.CpuUsage.UsageInKernelmode, "user": s.CpuStats.CpuUsage.UsageInUsermode,
-			},
-			"throttling": map[string]uint64{
-				"periods": s.CpuStats.ThrottlingData.Periods, "throttledPeriods": s.CpuStats.ThrottlingData.ThrottledPeriods,
-				"throttledTime": s.CpuStats.ThrottlingData.ThrottledTime,
-			},
-		},
-		"memory": map[string]any{
-			"cache": mem.Cache, "usage": usage(mem.Usage), "swap": usage(mem.SwapUsage),
-			"kernel": usage(mem.KernelUsage), "raw": mem.Stats,
-		},
-		"pids": map[string]uint64{"current": s.PidsStats.Current, "limit": s.PidsStats.Limit},
-		"blkio": map[string]any{
-			"ioServiceBytesRecursive": blk(s.BlkioStats.IoServiceBytesRecursive),
-			"ioServicedRecursive":     blk(s.BlkioStats.IoServicedRecursive),
-		},
-		"hugetlb": s.HugetlbStats,
-	}
+	return &Event{Type: "stats", ID: id, Data: st}, nil
 }
 
 // OOMKills reads how many processes the kernel's OOM killer has killed in

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -52,7 +51,7 @@ func (c *Container) Status() specs.ContainerState {
 		return specs.StateCreated
 	}
 	if cg, err := c.cgroup(); err == nil {
-		if fs, err := cg.GetFreezerState(); err == nil && fs == cgroups.Frozen {
+		if cg.Frozen() {
 			return StatePaused
 		}
 	}

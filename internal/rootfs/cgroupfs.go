@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"brig/internal/cgroup"
 	"brig/internal/spec"
 )
 
@@ -20,9 +20,7 @@ import (
 // cgroup), else a bind of the container's own cgroup directory.
 func mountCgroup(c *Config, root *os.File, m *specs.Mount, opts spec.MountOptions) error {
 	flags := opts.Flags &^ unix.MS_REMOUNT
-	hier, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
-		return i.FSType != "cgroup" && i.FSType != "cgroup2", false
-	})
+	hier, err := cgroup.Hierarchies()
 	if err != nil {
 		return err
 	}
@@ -31,8 +29,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, opts spec.MountOption
 		return err
 	}
 	defer target.Close()
-	onlyV2 := len(hier) == 1 && hier[0].FSType == "cgroup2" && hier[0].Mountpoint == "/sys/fs/cgroup"
-	if onlyV2 {
+	if cgroup.OnlyV2(hier) {
 		return mountCgroupHierarchy(c, target, "cgroup2", "", "", flags)
 	}
 	if err := unix.Mount("tmpfs", procFD(target), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
@@ -56,11 +53,11 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, opts spec.MountOption
 			return err
 		}
 		sub := os.NewFile(uintptr(fd), name)
-		key := name
-		if h.FSType == "cgroup2" {
-			key = ""
+		key, fstype := name, "cgroup"
+		if h.V2 {
+			key, fstype = "", "cgroup2"
 		}
-		err = mountCgroupHierarchy(c, sub, h.FSType, cgroupOptions(h), key, flags)
+		err = mountCgroupHierarchy(c, sub, fstype, h.Options, key, flags)
 		sub.Close()
 		if err != nil {
 			return fmt.Errorf("cgroup %s: %w", name, err)
@@ -72,20 +69,6 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, opts spec.MountOption
 		}
 	}
 	return nil
-}
-
-// cgroupOptions are the controller options of a v1 hierarchy (e.g. "cpu",
-// "name=systemd").
-func cgroupOptions(h *mountinfo.Info) string {
-	var out []string
-	for _, o := range strings.Split(h.VFSOptions, ",") {
-		switch {
-		case o == "rw" || o == "ro" || o == "" || strings.HasPrefix(o, "release_agent"):
-		default:
-			out = append(out, o)
-		}
-	}
-	return strings.Join(out, ",")
 }
 
 func mountCgroupHierarchy(c *Config, target *os.File, fstype, data, key string, flags uintptr) error {

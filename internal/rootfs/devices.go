@@ -8,23 +8,12 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"brig/internal/spec"
 )
 
-// DefaultDevices every container gets in /dev (runtime-spec "Default
-// Devices").
-var DefaultDevices = []specs.LinuxDevice{
-	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: mode(0o666)},
-	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5, FileMode: mode(0o666)},
-	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7, FileMode: mode(0o666)},
-	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8, FileMode: mode(0o666)},
-	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9, FileMode: mode(0o666)},
-	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0, FileMode: mode(0o666)},
-}
-
-func mode(m os.FileMode) *os.FileMode { return &m }
-
 func createDevices(c *Config, root *os.File) error {
-	devs := append([]specs.LinuxDevice(nil), DefaultDevices...)
+	devs := append([]specs.LinuxDevice(nil), spec.DefaultDevices...)
 	for _, d := range c.Devices {
 		// A configured device replaces a default one of the same path.
 		replaced := false
