@@ -29,6 +29,8 @@ Examples:
   brig run --cap-drop ALL --security-opt seccomp=profile.json -- sh -c 'echo hi'
   brig run --allow-net pypi.org:443 --allow-net 192.0.2.7 -- pip download x
                                           # only these destinations answer
+  brig run --rw . --allow-net localhost:5432 -- ./migrate
+                                          # the host's database, nothing else
   brig run --profile sandbox.yaml -- ./agent    # settings from a file:
 
     # sandbox.yaml: keys are the flags' names; lists repeat a flag
@@ -49,6 +51,11 @@ nftables rules the command can't change (it has no CAP_NET_ADMIN or
 CAP_NET_RAW there), and, when every destination names a port, Landlock
 lets connect() reach only those ports (loopback included). Without root
 this needs /dev/net/tun usable by the caller.
+
+--allow-net localhost:PORT (or 127.0.0.1:PORT): that TCP port of the
+host's loopback — a dev server, a database — answers at the sandbox's
+own 127.0.0.1:PORT (brig forwards each connection); no other port of the
+host's loopback is reachable.
 `
 
 // cmdSandbox is `brig run [flags] -- CMD`.

@@ -24,6 +24,9 @@ type Dest struct {
 	Prefixes []netip.Prefix // what it resolved to
 	Port     uint16
 	Named    bool // Host is a name (it goes into the sandbox's /etc/hosts)
+	// Loopback: localhost:PORT, the host's loopback at that port, which
+	// brig forwards into the sandbox's own 127.0.0.1:PORT.
+	Loopback bool
 }
 
 // Network is slirp4netns's address range inside the sandbox; destinations
@@ -74,6 +77,13 @@ func parseOne(v string, lookup Lookup) (Dest, error) {
 	if host == "" {
 		return Dest{}, errors.New("want HOST[:PORT]")
 	}
+	if host == "localhost" || host == "127.0.0.1" {
+		if d.Port == 0 {
+			return Dest{}, errors.New("the host's loopback is reached port by port: name one (localhost:PORT)")
+		}
+		d.Loopback = true
+		return d, nil
+	}
 	switch p, a, err := parseAddr(host); {
 	case err == nil && p.IsValid():
 		d.Prefixes = []netip.Prefix{p.Masked()}
@@ -105,7 +115,7 @@ func parseOne(v string, lookup Lookup) (Dest, error) {
 		a := p.Addr()
 		switch {
 		case a.IsLoopback():
-			return Dest{}, fmt.Errorf("%s is a loopback address: inside the sandbox that is the sandbox itself, not the host (use one of the host's other addresses)", a)
+			return Dest{}, fmt.Errorf("%s is a loopback address: the host's loopback is reached as localhost:PORT (or 127.0.0.1:PORT)", a)
 		case a.IsUnspecified() || a.IsMulticast():
 			return Dest{}, fmt.Errorf("%s is not a destination", p)
 		case p.Overlaps(Network):

@@ -29,6 +29,15 @@ type Fence struct {
 	exitW         *os.File
 	slirpErr      *bytes.Buffer
 	closed        bool
+	forwards      []*forward
+}
+
+// holderConfig is what the holder reads on its stdin.
+type holderConfig struct {
+	Allows []Allow `json:"allows"`
+	// Loopback: ports of the host's loopback to forward; the holder
+	// listens on them inside and hands the listeners to brig.
+	Loopback []uint16 `json:"loopback,omitempty"`
 }
 
 // Available says whether this host has what the fence needs.
@@ -45,7 +54,14 @@ func Available() error {
 // that too. With root the namespace belongs to the host's user namespace,
 // so the sandbox's root (root only in its own user namespace) holds no
 // capability over it at all.
-func Start(allows []Allow, rootless bool, uid, gid int) (*Fence, error) {
+//
+// loopback are ports of the host's loopback (--allow-net localhost:PORT):
+// the holder listens on 127.0.0.1:PORT (and ::1) inside and passes the
+// listening sockets to brig, which lives in the host's network namespace
+// and forwards each connection to the host's 127.0.0.1:PORT. Nothing else
+// of the host's loopback is reachable (slirp4netns runs with
+// --disable-host-loopback).
+func Start(allows []Allow, loopback []uint16, rootless bool, uid, gid int) (*Fence, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
@@ -77,6 +93,14 @@ func Start(allows []Allow, rootless bool, uid, gid int) (*Fence, error) {
 	}
 	var herr bytes.Buffer
 	h.Stderr = &herr
+	// The listeners come back over a socket pair (fd 3 in the holder).
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--allow-net: %w", err)
+	}
+	fdsIn, fdsOut := os.NewFile(uintptr(sp[0]), "listeners"), os.NewFile(uintptr(sp[1]), "listeners-holder")
+	defer fdsIn.Close()
+	h.ExtraFiles = []*os.File{fdsOut}
 	in, err := h.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -85,11 +109,13 @@ func Start(allows []Allow, rootless bool, uid, gid int) (*Fence, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Start(); err != nil {
+	err = h.Start()
+	fdsOut.Close()
+	if err != nil {
 		return nil, fmt.Errorf("--allow-net: starting the network namespace holder: %w", err)
 	}
 	f.holder, f.holderIn = h, in
-	if err := json.NewEncoder(in).Encode(allows); err != nil {
+	if err := json.NewEncoder(in).Encode(holderConfig{Allows: allows, Loopback: loopback}); err != nil {
 		return nil, fmt.Errorf("--allow-net: holder: %w", err)
 	}
 	line, _ := bufio.NewReader(out).ReadString('\n')
@@ -100,6 +126,13 @@ func Start(allows []Allow, rootless bool, uid, gid int) (*Fence, error) {
 			msg = strings.TrimSpace(herr.String())
 		}
 		return nil, fmt.Errorf("--allow-net: setting up the network namespace: %s", msg)
+	}
+	for _, port := range loopback {
+		ls, err := receiveListeners(fdsIn)
+		if err != nil {
+			return nil, fmt.Errorf("--allow-net localhost:%d: %w", port, err)
+		}
+		f.forwards = append(f.forwards, startForward(ls, port))
 	}
 
 	// slirp4netns joins the holder's namespaces by its PID (the holder is
@@ -162,6 +195,9 @@ func (f *Fence) Close() {
 		return
 	}
 	f.closed = true
+	for _, fw := range f.forwards {
+		fw.close()
+	}
 	if f.exitW != nil {
 		f.exitW.Close()
 	}
@@ -192,20 +228,27 @@ func HolderMain() {
 		fmt.Printf("error: %v\n", err)
 		os.Exit(1)
 	}
-	var allows []Allow
+	var cfg holderConfig
 	line, err := r.ReadBytes('\n')
 	if err != nil {
 		fail(fmt.Errorf("reading the rules: %w", err))
 	}
-	if err := json.Unmarshal(line, &allows); err != nil {
+	if err := json.Unmarshal(line, &cfg); err != nil {
 		fail(fmt.Errorf("reading the rules: %w", err))
 	}
 	if err := loopbackUp(); err != nil {
 		fail(err)
 	}
-	if err := install(allows); err != nil {
+	if err := install(cfg.Allows); err != nil {
 		fail(err)
 	}
+	back := os.NewFile(3, "listeners")
+	for _, port := range cfg.Loopback {
+		if err := sendListeners(back, port); err != nil {
+			fail(fmt.Errorf("localhost:%d: %w", port, err))
+		}
+	}
+	back.Close()
 	fmt.Println("ready")
 	io.Copy(io.Discard, r)
 	os.Exit(0)

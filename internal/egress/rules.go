@@ -17,11 +17,22 @@ type Allow struct {
 	Port   uint16       `json:"port,omitempty"`
 }
 
+// LoopbackPorts are the host loopback ports the destinations name.
+func LoopbackPorts(ds []Dest) []uint16 {
+	var out []uint16
+	for _, d := range ds {
+		if d.Loopback {
+			out = append(out, d.Port)
+		}
+	}
+	return out
+}
+
 // Allows flattens destinations into rules.
 func Allows(ds []Dest) []Allow {
 	var out []Allow
 	for _, d := range ds {
-		for _, p := range d.Prefixes {
+		for _, p := range d.Prefixes { // none for a loopback one: it isn't routed
 			out = append(out, Allow{Prefix: p, Port: d.Port})
 		}
 	}

@@ -87,7 +87,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 			return 1, fmt.Errorf("--allow-net: %w", err)
 		}
 		defer os.Remove(hosts)
-		fence, err := egress.Start(egress.Allows(dests), os.Geteuid() != 0, os.Geteuid(), os.Getegid())
+		fence, err := egress.Start(egress.Allows(dests), egress.LoopbackPorts(dests), os.Geteuid() != 0, os.Geteuid(), os.Getegid())
 		if err != nil {
 			return 1, err
 		}

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,8 +195,8 @@ func TestSandboxAllowNetBadValues(t *testing.T) {
 		want string
 	}{
 		{[]string{"--allow-net", "10.1.2.3:99999"}, `"10.1.2.3:99999": port "99999"`},
-		{[]string{"--allow-net", "localhost:80"}, "loopback"},
-		{[]string{"--allow-net", "127.0.0.1"}, "loopback"},
+		{[]string{"--allow-net", "127.0.0.1"}, "port by port"},
+		{[]string{"--allow-net", "127.0.0.5:80"}, "loopback"},
 		{[]string{"--allow-net", "10.0.2.7:80"}, "overlaps the sandbox's own network"},
 		{[]string{"--allow-net", "[2001:db8::1]:443"}, "IPv6"},
 		{[]string{"--allow-net", "no-such-host.invalid"}, `resolving no-such-host.invalid`},
@@ -273,4 +275,64 @@ func children(ppid int) []int {
 func comm(pid int) string {
 	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return strings.TrimSpace(string(data))
+}
+
+// TestSandboxAllowNetHostLoopback: --allow-net localhost:PORT reaches
+// exactly that port of the host's loopback (a dev server, a database),
+// by name or address; another port of the host's loopback stays out of
+// reach, whether Landlock restricts ports or not. The control: the test,
+// outside, reaches both.
+func TestSandboxAllowNetHostLoopback(t *testing.T) {
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		t.Skip("slirp4netns is not installed (make deps installs it)")
+	}
+	serve := func(body string) string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, body) })}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		return l.Addr().String()
+	}
+	allowed, other := serve("host-dev-server"), serve("host-other-service")
+	_, port, _ := net.SplitHostPort(allowed)
+	_, otherPort, _ := net.SplitHostPort(other)
+	for _, addr := range []string{allowed, other} {
+		if resp, err := http.Get("http://" + addr + "/id"); err != nil {
+			t.Fatalf("control: %s unreachable from the host: %v", addr, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		uid  int
+	}{{"root", 0}, {"rootless", rootlessUID}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.uid != 0 {
+				tunForUsers(t)
+			}
+			// Every destination names a port: Landlock refuses the other.
+			r := sandboxAs(t, tc.uid, "/", "--allow-net", "localhost:"+port, "--", "sh", "-c",
+				fetch("127.0.0.1:"+port)+fetch("localhost:"+port)+fetch("127.0.0.1:"+otherPort))
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+			}
+			contains(t, r.stdout, "127.0.0.1:"+port+": host-dev-server\n", "the allowed port of the host's loopback")
+			contains(t, r.stdout, "localhost:"+port+": host-dev-server\n", "the same by name")
+			contains(t, r.stdout, "127.0.0.1:"+otherPort+": nc: can't connect", "another port of the host's loopback")
+			// A destination without a port lifts Landlock's port rule: the
+			// other port is still the sandbox's own loopback, not the host's.
+			r = sandboxAs(t, tc.uid, "/", "--allow-net", "localhost:"+port, "--allow-net", "192.0.2.1", "--", "sh", "-c",
+				fetch("127.0.0.1:"+port)+fetch("127.0.0.1:"+otherPort))
+			contains(t, r.stdout, "127.0.0.1:"+port+": host-dev-server\n", "the allowed port, no port rule")
+			contains(t, r.stdout, "127.0.0.1:"+otherPort+": nc: can't connect to remote host (127.0.0.1): Connection refused", "another port, no port rule")
+			notContains(t, r.stdout, "host-other-service", "the host's other service")
+		})
+	}
+	if r := sandbox(t, "/", "--allow-net", "localhost", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "port by port") {
+		t.Errorf("--allow-net localhost without a port: exit %d: %s", r.code, r.stderr)
+	}
 }
