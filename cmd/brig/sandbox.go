@@ -43,14 +43,17 @@ Examples:
     env: [LANG=C.UTF-8]
     allow-net: [api.example.com:443]
 
---allow-net HOST[:PORT] (IPv4 address, prefix or name; names are resolved
-when the sandbox starts and written to its /etc/hosts, as DNS is not
-passed): the command gets a network namespace whose only way out is
-slirp4netns (user-mode networking from the host's stack), filtered by
-nftables rules the command can't change (it has no CAP_NET_ADMIN or
-CAP_NET_RAW there), and, when every destination names a port, Landlock
-lets connect() reach only those ports (loopback included). Without root
-this needs /dev/net/tun usable by the caller.
+--allow-net HOST[:PORT] (an IPv4 address or prefix, a name, or *.DOMAIN
+for any name below DOMAIN): the command gets a network namespace whose
+only way out is slirp4netns (user-mode networking from the host's stack),
+filtered by nftables rules the command can't change (it has no
+CAP_NET_ADMIN or CAP_NET_RAW there), and, when every destination names a
+port, Landlock lets connect() reach only those ports (loopback included).
+The sandbox's only resolver is brig's: it answers the allowed names (asking
+the host's resolver, or --dns-upstream), lets out the addresses they
+resolve to for their TTL (at least 30 s), and refuses every other name,
+which brig lists when the command ends. Any client works; there is no
+proxy to ignore. Without root this needs /dev/net/tun usable by the caller.
 
 --allow-net localhost:PORT (or 127.0.0.1:PORT): that TCP port of the
 host's loopback — a dev server, a database — answers at the sandbox's
@@ -102,8 +105,9 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	detach := fs.Bool("d", false, "run in the background: print the name and return; output goes to ROOT/.rootfs-NAME.log (brig delete NAME, or the next brig run once it ended, removes it)")
 	fs.Bool("read-only", true, "the root is read-only (always; /tmp stays writable)")
 	check := fs.Bool("check", false, "print what this host can enforce, and exit")
-	var allowNet stringList
-	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else (repeatable; names are resolved now)")
+	var allowNet, dnsUpstream stringList
+	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else: an IPv4 address or prefix, a name, *.DOMAIN, localhost:PORT (repeatable)")
+	fs.Var(&dnsUpstream, "dns-upstream", "with --allow-net: the resolver (IP[:PORT]) asked for allowed names (default: the host's /etc/resolv.conf; repeatable)")
 	allowPtrace := fs.Bool("allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
 	var unprotect stringList
 	fs.Var(&unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
@@ -176,7 +180,7 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		}
 		o.User = &specs.User{UID: uid, GID: gid}
 	}
-	code, err := sandbox.Run(g.store(), o, sandbox.RunOptions{Name: *name, Detach: *detach, AllowNet: allowNet,
+	code, err := sandbox.Run(g.store(), o, sandbox.RunOptions{Name: *name, Detach: *detach, AllowNet: allowNet, DNSUpstream: dnsUpstream,
 		Degraded: degraded, Warn: g.logw.Warn, Observe: observe})
 	var ue *sandbox.UsageError
 	if errors.As(err, &ue) {

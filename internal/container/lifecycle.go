@@ -162,8 +162,9 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 	// A `brig run --` sandbox's root directory goes with it.
 	if sb, err := filepath.Abs(filepath.Join(store.Root, SandboxRootPrefix+id)); err == nil && c.Bundle == sb {
 		os.RemoveAll(sb)
-		os.Remove(sb + ".hosts")
-		os.Remove(sb + ".log")
+		for _, f := range SandboxFiles {
+			os.Remove(sb + f)
+		}
 	}
 	return store.Remove(id)
 }
@@ -325,6 +326,11 @@ func (c *Container) sendSeccompListener(pid, fd int, s *specs.Spec) error {
 // state root (".rootfs-" + container id).
 const SandboxRootPrefix = ".rootfs-"
 
+// SandboxFiles are the files a sandbox keeps beside its root directory
+// (its name plus one of these), removed with it: --allow-net's /etc/hosts
+// and /etc/resolv.conf, -d's output.
+var SandboxFiles = []string{".hosts", ".resolv", ".log"}
+
 // CollectSandboxes removes what `brig run --` containers left when their
 // brig was killed: their process died with it (parent-death signal), so
 // any such container that is stopped is deleted, with its root directory.
@@ -338,7 +344,9 @@ func CollectSandboxes(store state.Store, warn func(string)) {
 		if !ok {
 			continue
 		}
-		id = strings.TrimSuffix(strings.TrimSuffix(id, ".hosts"), ".log") // --allow-net's /etc/hosts, -d's output
+		for _, f := range SandboxFiles {
+			id = strings.TrimSuffix(id, f)
+		}
 		c, err := Load(store, id)
 		if err == nil && c.Status() != specs.StateStopped {
 			continue // still running under a live brig
@@ -351,7 +359,8 @@ func CollectSandboxes(store state.Store, warn func(string)) {
 		}
 		Delete(store, id, true, warn)
 		os.RemoveAll(filepath.Join(store.Root, SandboxRootPrefix+id))
-		os.Remove(filepath.Join(store.Root, SandboxRootPrefix+id+".hosts"))
-		os.Remove(filepath.Join(store.Root, SandboxRootPrefix+id+".log"))
+		for _, f := range SandboxFiles {
+			os.Remove(filepath.Join(store.Root, SandboxRootPrefix+id+f))
+		}
 	}
 }

@@ -23,7 +23,9 @@ type Dest struct {
 	Host     string         // as given
 	Prefixes []netip.Prefix // what it resolved to
 	Port     uint16
-	Named    bool // Host is a name (it goes into the sandbox's /etc/hosts)
+	// Named: Host is a name, let out by what the DNS responder answers
+	// for it; Wildcard: *.DOMAIN, any name below DOMAIN.
+	Named, Wildcard bool
 	// Loopback: localhost:PORT, the host's loopback at that port, which
 	// brig forwards into the sandbox's own 127.0.0.1:PORT.
 	Loopback bool
@@ -76,6 +78,13 @@ func parseOne(v string, lookup Lookup) (Dest, error) {
 	}
 	if host == "" {
 		return Dest{}, errors.New("want HOST[:PORT]")
+	}
+	if rest, ok := strings.CutPrefix(host, "*."); ok {
+		if !validName(rest) || !strings.Contains(rest, ".") {
+			return Dest{}, fmt.Errorf("%q: a wildcard is *. and a domain of two labels or more (*.example.com)", host)
+		}
+		d.Named, d.Wildcard = true, true
+		return d, nil
 	}
 	if host == "localhost" || host == "127.0.0.1" {
 		if d.Port == 0 {
@@ -176,22 +185,50 @@ func Ports(ds []Dest) ([]uint16, bool) {
 	return ps, true
 }
 
-// Hosts is the sandbox's /etc/hosts: localhost, the sandbox's name, and
-// each named destination at the addresses it resolved to, so the command
-// needs no DNS (which the fence doesn't pass).
+// Hosts is the sandbox's /etc/hosts: localhost and the sandbox's name.
+// Names are resolved by the DNS responder (Resolv), each time they are
+// asked for.
 func Hosts(hostname string, ds []Dest) []byte {
 	var b strings.Builder
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 	if hostname != "" {
 		fmt.Fprintf(&b, "127.0.1.1\t%s\n", hostname)
 	}
+	return []byte(b.String())
+}
+
+// Resolv is the sandbox's /etc/resolv.conf: the DNS responder only.
+func Resolv() []byte {
+	return []byte("# brig: the sandbox's resolver answers only the names --allow-net allows\nnameserver " + DNSAddr + "\noptions edns0\n")
+}
+
+// Names are the name rules among the destinations.
+func Names(ds []Dest) []NameRule {
+	var out []NameRule
 	for _, d := range ds {
-		if !d.Named {
-			continue
-		}
-		for _, p := range d.Prefixes {
-			fmt.Fprintf(&b, "%s\t%s\n", p.Addr(), d.Host)
+		if d.Named {
+			out = append(out, NameRule{Name: strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(d.Host, "*."), ".")), Wildcard: d.Wildcard, Port: d.Port})
 		}
 	}
-	return []byte(b.String())
+	return out
+}
+
+// UpstreamLookup resolves names through the given resolvers (HOST:PORT),
+// as the DNS responder will: start-up checks that a name resolves at all.
+func UpstreamLookup(upstream []string) Lookup {
+	return func(ctx context.Context, host string) ([]netip.Addr, error) {
+		var last error
+		for _, u := range upstream {
+			r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, u)
+			}}
+			addrs, err := r.LookupNetIP(ctx, "ip4", host)
+			if err == nil {
+				return addrs, nil
+			}
+			last = err
+		}
+		return nil, last
+	}
 }

@@ -38,6 +38,9 @@ func TestParse(t *testing.T) {
 		{in: "127.0.0.1:80", want: Dest{Host: "127.0.0.1", Port: 80, Loopback: true}},
 		{in: "localhost:5432", want: Dest{Host: "localhost", Port: 5432, Loopback: true}},
 		{in: "localhost", wantErr: "port by port"},
+		{in: "*.pythonhosted.org:443", want: Dest{Host: "*.pythonhosted.org", Port: 443, Named: true, Wildcard: true}},
+		{in: "*.org", wantErr: "a wildcard is"},
+		{in: "*.bad_!.com", wantErr: "a wildcard is"},
 		{in: "127.0.0.2:80", wantErr: "reached as localhost:PORT"},
 		{in: "0.0.0.0", wantErr: "not a destination"},
 		{in: "224.0.0.1", wantErr: "not a destination"},
@@ -80,17 +83,22 @@ func TestPortsAndHosts(t *testing.T) {
 	if p, ok := Ports(ds); !ok || !reflect.DeepEqual(p, []uint16{443, 8080}) {
 		t.Errorf("Ports = %v %v", p, ok)
 	}
-	if got := Allows(ds); len(got) != 3 || got[2] != (Allow{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Port: 8080}) {
+	// A name is let out by what the DNS responder answers, not by what it
+	// resolved to at start.
+	if got := Allows(ds); len(got) != 1 || got[0] != (Allow{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Port: 8080}) {
 		t.Errorf("Allows = %v", got)
 	}
+	if n := Names(ds); !reflect.DeepEqual(n, []NameRule{{Name: "api.example.com", Port: 443}}) {
+		t.Errorf("Names = %v", n)
+	}
 	h := string(Hosts("box", ds))
-	for _, want := range []string{"127.0.0.1\tlocalhost\n", "127.0.1.1\tbox\n", "192.0.2.10\tapi.example.com\n", "192.0.2.11\tapi.example.com\n"} {
+	for _, want := range []string{"127.0.0.1\tlocalhost\n", "127.0.1.1\tbox\n"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("hosts file lacks %q:\n%s", want, h)
 		}
 	}
-	if strings.Contains(h, "192.0.2.1\t") {
-		t.Errorf("an address destination got a hosts line:\n%s", h)
+	if strings.Contains(h, "192.0.2.") {
+		t.Errorf("a destination got a hosts line:\n%s", h)
 	}
 	ds, _ = Parse([]string{"192.0.2.1", "192.0.2.2:22"}, fakeLookup)
 	if _, ok := Ports(ds); ok {

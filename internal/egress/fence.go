@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,6 +31,22 @@ type Fence struct {
 	slirpErr      *bytes.Buffer
 	closed        bool
 	forwards      []*forward
+	// The holder takes set changes on stdin and answers on stdout.
+	cmdMu     sync.Mutex
+	holderOut *bufio.Reader
+	dns       *responder
+}
+
+// Config is what a fence lets out.
+type Config struct {
+	Allows   []Allow    // addresses and prefixes, by port
+	Loopback []uint16   // ports of the host's loopback (localhost:PORT)
+	Names    []NameRule // names and wildcards: answered by the DNS responder
+	// Upstream are the resolvers brig asks for allowed names (HOST:PORT),
+	// from the host's network namespace.
+	Upstream []string
+	Rootless bool
+	UID, GID int
 }
 
 // holderConfig is what the holder reads on its stdin.
@@ -38,6 +55,19 @@ type holderConfig struct {
 	// Loopback: ports of the host's loopback to forward; the holder
 	// listens on them inside and hands the listeners to brig.
 	Loopback []uint16 `json:"loopback,omitempty"`
+	// DNS: the holder listens on DNSAddr:53 (UDP and TCP) inside and
+	// hands the sockets to brig's responder.
+	DNS bool `json:"dns,omitempty"`
+}
+
+// DNSAddr is where the sandbox's resolver is (its /etc/resolv.conf).
+const DNSAddr = "127.0.0.53"
+
+// holderCmd changes the DNS-fed sets; the holder answers "ok" or
+// "error: ...".
+type holderCmd struct {
+	Add   bool   `json:"add"`
+	Elems []Elem `json:"elems"`
 }
 
 // Available says whether this host has what the fence needs.
@@ -61,7 +91,8 @@ func Available() error {
 // and forwards each connection to the host's 127.0.0.1:PORT. Nothing else
 // of the host's loopback is reachable (slirp4netns runs with
 // --disable-host-loopback).
-func Start(allows []Allow, loopback []uint16, rootless bool, uid, gid int) (*Fence, error) {
+func Start(cfg Config) (*Fence, error) {
+	allows, loopback, rootless, uid, gid := cfg.Allows, cfg.Loopback, cfg.Rootless, cfg.UID, cfg.GID
 	if err := Available(); err != nil {
 		return nil, err
 	}
@@ -115,10 +146,11 @@ func Start(allows []Allow, loopback []uint16, rootless bool, uid, gid int) (*Fen
 		return nil, fmt.Errorf("--allow-net: starting the network namespace holder: %w", err)
 	}
 	f.holder, f.holderIn = h, in
-	if err := json.NewEncoder(in).Encode(holderConfig{Allows: allows, Loopback: loopback}); err != nil {
+	if err := json.NewEncoder(in).Encode(holderConfig{Allows: allows, Loopback: loopback, DNS: true}); err != nil {
 		return nil, fmt.Errorf("--allow-net: holder: %w", err)
 	}
-	line, _ := bufio.NewReader(out).ReadString('\n')
+	f.holderOut = bufio.NewReader(out)
+	line, _ := f.holderOut.ReadString('\n')
 	if line != "ready\n" {
 		f.Close() // its stderr is complete once it has been waited for
 		msg := strings.TrimSpace(strings.TrimPrefix(line, "error: "))
@@ -133,6 +165,17 @@ func Start(allows []Allow, loopback []uint16, rootless bool, uid, gid int) (*Fen
 			return nil, fmt.Errorf("--allow-net localhost:%d: %w", port, err)
 		}
 		f.forwards = append(f.forwards, startForward(ls, port))
+	}
+	{
+		// The sandbox's resolver, with or without names to answer (it
+		// refuses the rest at once, and says which).
+		socks, err := receiveFiles(fdsIn)
+		if err != nil {
+			return nil, fmt.Errorf("--allow-net: the DNS responder: %w", err)
+		}
+		if f.dns, err = startResponder(cfg.Names, cfg.Upstream, f.change, socks); err != nil {
+			return nil, fmt.Errorf("--allow-net: the DNS responder: %w", err)
+		}
 	}
 
 	// slirp4netns joins the holder's namespaces by its PID (the holder is
@@ -182,6 +225,31 @@ func Start(allows []Allow, loopback []uint16, rootless bool, uid, gid int) (*Fen
 	return f, nil
 }
 
+// change adds or deletes elements of the DNS-fed sets, through the holder.
+func (f *Fence) change(elems []Elem, add bool) error {
+	f.cmdMu.Lock()
+	defer f.cmdMu.Unlock()
+	if err := json.NewEncoder(f.holderIn).Encode(holderCmd{Add: add, Elems: elems}); err != nil {
+		return err
+	}
+	line, err := f.holderOut.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("the egress holder: %w", err)
+	}
+	if line != "ok\n" {
+		return errors.New(strings.TrimSpace(strings.TrimPrefix(line, "error: ")))
+	}
+	return nil
+}
+
+// Refused are the names the DNS responder refused, with how often.
+func (f *Fence) Refused() map[string]int {
+	if f.dns == nil {
+		return nil
+	}
+	return f.dns.refusedNames()
+}
+
 // NetNS is the path of the namespace the sandbox joins.
 func (f *Fence) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", f.holder.Process.Pid) }
 
@@ -195,6 +263,9 @@ func (f *Fence) Close() {
 		return
 	}
 	f.closed = true
+	if f.dns != nil {
+		f.dns.close()
+	}
 	for _, fw := range f.forwards {
 		fw.close()
 	}
@@ -248,10 +319,30 @@ func HolderMain() {
 			fail(fmt.Errorf("localhost:%d: %w", port, err))
 		}
 	}
+	if cfg.DNS {
+		if err := sendDNSSockets(back); err != nil {
+			fail(fmt.Errorf("the DNS responder's sockets at %s:53: %w", DNSAddr, err))
+		}
+	}
 	back.Close()
 	fmt.Println("ready")
-	io.Copy(io.Discard, r)
-	os.Exit(0)
+	// Set changes from brig's DNS responder, until brig closes stdin.
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			os.Exit(0)
+		}
+		var c holderCmd
+		if err := json.Unmarshal(line, &c); err != nil {
+			fmt.Printf("error: %v\n", err)
+			continue
+		}
+		if err := changeElems(c.Elems, c.Add); err != nil {
+			fmt.Printf("error: %v\n", err)
+			continue
+		}
+		fmt.Println("ok")
+	}
 }
 
 func loopbackUp() error {

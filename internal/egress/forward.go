@@ -47,24 +47,36 @@ func sendListeners(to *os.File, port uint16) error {
 	return unix.Sendmsg(int(to.Fd()), []byte{byte(len(fds))}, unix.UnixRights(fds...), nil, 0)
 }
 
-// receiveListeners (in brig) takes one port's listening sockets.
-func receiveListeners(from *os.File) ([]net.Listener, error) {
+// receiveFiles (in brig) takes the sockets of one message.
+func receiveFiles(from *os.File) ([]*os.File, error) {
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4*4))
 	_, oobn, _, _, err := unix.Recvmsg(int(from.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("receiving the listener: %w", err)
+		return nil, fmt.Errorf("receiving the sockets: %w", err)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {
-		return nil, errors.New("receiving the listener: no socket came")
+		return nil, errors.New("receiving the sockets: none came")
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
 	if err != nil {
 		return nil, err
 	}
+	out := make([]*os.File, len(fds))
+	for i, fd := range fds {
+		out[i] = os.NewFile(uintptr(fd), "socket")
+	}
+	return out, nil
+}
+
+// receiveListeners (in brig) takes one port's listening sockets.
+func receiveListeners(from *os.File) ([]net.Listener, error) {
+	files, err := receiveFiles(from)
+	if err != nil {
+		return nil, err
+	}
 	var out []net.Listener
-	for _, fd := range fds {
-		f := os.NewFile(uintptr(fd), "listener")
+	for _, f := range files {
 		l, err := net.FileListener(f)
 		f.Close()
 		if err != nil {
@@ -161,4 +173,30 @@ func (fw *forward) close() {
 	for _, l := range fw.ls {
 		l.Close()
 	}
+}
+
+// sendDNSSockets (in the holder) binds DNSAddr:53, UDP and TCP, and sends
+// both sockets in one message.
+func sendDNSSockets(to *os.File) error {
+	pc, err := net.ListenPacket("udp4", DNSAddr+":53")
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	l, err := net.Listen("tcp4", DNSAddr+":53")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	uf, err := pc.(*net.UDPConn).File()
+	if err != nil {
+		return err
+	}
+	defer uf.Close()
+	tf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	return unix.Sendmsg(int(to.Fd()), []byte{2}, unix.UnixRights(int(uf.Fd()), int(tf.Fd())), nil, 0)
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,12 +25,37 @@ type RunOptions struct {
 	Detach bool
 	// AllowNet are --allow-net destinations: a fenced network of its own.
 	AllowNet []string
+	// DNSUpstream are the resolvers (HOST[:PORT]) the sandbox's DNS
+	// responder asks for allowed names; default: the host's.
+	DNSUpstream []string
 	// Degraded are the layers the caller lets go where the host lacks them.
 	Degraded []string
 	Warn     func(string)
 	// Observe is called between create and start (brig learn's recorder;
 	// see container.CreateOptions).
 	Observe func(*container.Created) (func(int), error)
+}
+
+// dnsUpstream are the resolvers the DNS responder asks: given (HOST or
+// HOST:PORT), or the host's.
+func dnsUpstream(given []string) ([]string, error) {
+	if len(given) == 0 {
+		hr, _ := egress.HostResolvers() // none: fine unless a name is allowed
+		return hr, nil
+	}
+	var out []string
+	for _, u := range given {
+		ap, err := netip.ParseAddrPort(u)
+		if err != nil {
+			a, aerr := netip.ParseAddr(u)
+			if aerr != nil {
+				return nil, &UsageError{fmt.Sprintf("--dns-upstream %q: want IP or IP:PORT", u)}
+			}
+			ap = netip.AddrPortFrom(a, 53)
+		}
+		out = append(out, ap.String())
+	}
+	return out, nil
 }
 
 // UsageError is a combination of options that can't run.
@@ -74,9 +100,17 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		return 1, err
 	}
 	if len(r.AllowNet) > 0 {
-		dests, err := egress.Parse(r.AllowNet, egress.ResolveHost)
+		upstream, err := dnsUpstream(r.DNSUpstream)
 		if err != nil {
 			return 2, err
+		}
+		dests, err := egress.Parse(r.AllowNet, egress.UpstreamLookup(upstream))
+		if err != nil {
+			return 2, err
+		}
+		names := egress.Names(dests)
+		if len(names) > 0 && len(upstream) == 0 {
+			return 2, &UsageError{"--allow-net: names need a resolver: the host's /etc/resolv.conf names none (give --dns-upstream IP)"}
 		}
 		hosts := rootDir + ".hosts"
 		h := o.Hostname
@@ -87,14 +121,27 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 			return 1, fmt.Errorf("--allow-net: %w", err)
 		}
 		defer os.Remove(hosts)
-		fence, err := egress.Start(egress.Allows(dests), egress.LoopbackPorts(dests), os.Geteuid() != 0, os.Geteuid(), os.Getegid())
+		resolv := rootDir + ".resolv"
+		if err := os.WriteFile(resolv, egress.Resolv(), 0o644); err != nil {
+			return 1, fmt.Errorf("--allow-net: %w", err)
+		}
+		defer os.Remove(resolv)
+		fence, err := egress.Start(egress.Config{Allows: egress.Allows(dests), Loopback: egress.LoopbackPorts(dests),
+			Names: names, Upstream: upstream, Rootless: os.Geteuid() != 0, UID: os.Geteuid(), GID: os.Getegid()})
 		if err != nil {
 			return 1, err
 		}
 		defer fence.Close()
-		o.Egress = &Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts}
+		defer func() {
+			if s := egress.RefusedSummary(fence.Refused()); s != "" {
+				r.Warn(s)
+			}
+		}()
+		o.Egress = &Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts, Resolv: resolv}
 		if ports, ok := egress.Ports(dests); ok {
-			o.Egress.Ports = ports
+			// And the responder's port, for DNS over TCP (nftables
+			// passes it on loopback only).
+			o.Egress.Ports = append(ports, 53)
 		}
 	}
 	if os.Geteuid() == 0 {

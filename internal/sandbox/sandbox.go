@@ -66,6 +66,7 @@ type Egress struct {
 	NetNS  string   // network namespace path
 	UserNS string   // user namespace path, without root (it owns NetNS)
 	Hosts  string   // host file bound over /etc/hosts
+	Resolv string   // host file bound over /etc/resolv.conf (the DNS responder)
 	Ports  []uint16 // TCP ports Landlock lets connect() reach; nil: any
 }
 
@@ -224,6 +225,9 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 			s.Mounts = append(s.Mounts, bind("/sys", "/sys", true))
 		}
 		s.Mounts = append(s.Mounts, bind(e.Hosts, "/etc/hosts", true))
+		if e.Resolv != "" {
+			s.Mounts = append(s.Mounts, bind(e.Resolv, "/etc/resolv.conf", true))
+		}
 	}
 	switch {
 	case o.Egress != nil && os.Geteuid() != 0:
