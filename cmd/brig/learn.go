@@ -11,13 +11,14 @@ import (
 
 	"brig/internal/container"
 	"brig/internal/learn"
+	"brig/internal/sandbox"
 )
 
 func init() {
 	register(command{name: "learn", summary: "run a command as `brig run` does and write the least seccomp profile that replays it", run: cmdLearn})
 }
 
-const learnUsage = `Usage: brig learn -o PROFILE [--merge FILE]... [brig run flags] -- CMD [ARGS...]
+const learnUsage = `Usage: brig learn -o PROFILE [--profile-out SANDBOX.yaml] [--merge FILE]... [brig run flags] -- CMD [ARGS...]
 
 Runs CMD exactly as 'brig run' would (same sandbox, same base profile: brig's
 default, or --security-opt seccomp=FILE) while recording every system call it
@@ -33,6 +34,16 @@ Localhost profile and an OCI config's linux.seccomp take:
   brig learn -o app.json -- ./app --selftest
   brig run --security-opt seccomp=app.json -- ./app
 
+--profile-out SANDBOX.yaml also writes a 'brig run --profile' file: PROFILE
+as its seccomp profile, and the host paths CMD read, executed and wrote
+(among those the run showed it: give them with --ro, --rw or --home) as
+--ro and --rw entries, as tight as files; a directory only where it was
+listed, where a file was created in it, or where more than 8 of its files
+were used — never / nor a parent of the home directory. Replay with:
+
+  brig learn -o app.json --profile-out app.yaml --rw . -- make test
+  brig run --profile app.yaml -- make test
+
 Learning again into an existing PROFILE (or with --merge FILE) writes the
 union. SIGINT or SIGTERM ends the command and writes what was learned.
 Needs root (an eBPF tracepoint, attached only while the command runs).
@@ -40,7 +51,7 @@ Needs root (an eBPF tracepoint, attached only while the command runs).
 
 // cmdLearn is `brig learn -o PROFILE [run flags] -- CMD`.
 func cmdLearn(g *global, args []string) (int, error) {
-	var out string
+	var out, filesOut string
 	var merge []string
 	var rest, command []string
 	for i := 0; i < len(args); i++ {
@@ -51,13 +62,16 @@ func cmdLearn(g *global, args []string) (int, error) {
 			break
 		}
 		switch a {
-		case "-o", "--o", "--output", "-output", "--merge", "-merge":
+		case "-o", "--o", "--output", "-output", "--merge", "-merge", "--profile-out", "-profile-out":
 			if i+1 >= len(args) {
 				return 2, usagef("%s needs a file", a)
 			}
-			if a == "--merge" || a == "-merge" {
+			switch a {
+			case "--merge", "-merge":
 				merge = append(merge, args[i+1])
-			} else {
+			case "--profile-out", "-profile-out":
+				filesOut = args[i+1]
+			default:
 				out = args[i+1]
 			}
 			i++
@@ -77,6 +91,13 @@ func cmdLearn(g *global, args []string) (int, error) {
 		return 2, err
 	}
 	defer sess.Close()
+	if filesOut != "" {
+		if err := learn.CheckWritable(filesOut); err != nil {
+			return 2, fmt.Errorf("--profile-out %w", err)
+		}
+		sess.FilesOut, sess.DefaultRO = filesOut, sandbox.SystemDirs
+		sess.Home, _ = os.UserHomeDir()
+	}
 	// SIGINT/SIGTERM: the command gets the signal (run passes it on); what
 	// was learned is written at once, and a command that goes on (PID 1 of
 	// its namespace ignores signals it has no handler for) is killed.
@@ -97,6 +118,11 @@ func cmdLearn(g *global, args []string) (int, error) {
 	code, err := runSandbox(g, "learn", rest, func(c *container.Created) (func(int), error) {
 		if err := sess.Attach(c.CgroupV2Dir(), c.Pid); err != nil {
 			return nil, err
+		}
+		if filesOut != "" {
+			if err := sess.AttachFiles(c.Pid); err != nil {
+				return nil, err
+			}
 		}
 		return func(int) {
 			sum, werr := sess.Write()

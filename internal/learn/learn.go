@@ -452,8 +452,15 @@ type Session struct {
 	notes   []string
 	rec     *recorder.Recorder
 	pid     int
-	closed  bool // written for the last time: later Writes do nothing
-	mu      sync.Mutex
+	// FilesOut, when set, is where the `brig run --profile` file goes:
+	// the files used, as --ro and --rw entries (files.go). DefaultRO are
+	// the directories the sandbox shows anyway; Home the caller's.
+	FilesOut  string
+	DefaultRO []string
+	Home      string
+	files     *recorder.Files
+	closed    bool // written for the last time: later Writes do nothing
+	mu        sync.Mutex
 }
 
 // ErrNothingLearned is a Write before the command ran: there is nothing
@@ -513,6 +520,19 @@ func (s *Session) Attach(cgroupDir string, pid int) error {
 	}
 	s.mu.Lock()
 	s.rec, s.pid = r, pid
+	s.mu.Unlock()
+	return nil
+}
+
+// AttachFiles starts recording the files the container (init pid, not yet
+// started) uses through its mounts.
+func (s *Session) AttachFiles(pid int) error {
+	f, err := recorder.WatchFiles(pid)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.files = f
 	s.mu.Unlock()
 	return nil
 }
@@ -577,6 +597,17 @@ func (s *Session) Write() (string, error) {
 		return "", err
 	}
 	sum := set.Summary()
+	if s.FilesOut != "" && s.files != nil {
+		use, lost := s.files.Snapshot()
+		rules := Rules(use, s.DefaultRO, s.Home, s.files.Start())
+		if err := WriteSandbox(s.FilesOut, s.Output, rules); err != nil {
+			return "", err
+		}
+		sum += fmt.Sprintf("; %s: %d read-only and %d writable paths", s.FilesOut, len(rules.RO), len(rules.RW))
+		if lost {
+			sum += " (file events were lost: the queue overflowed; learn again to complete it)"
+		}
+	}
 	if len(s.notes) > 0 {
 		sum += " (" + strings.Join(s.notes, "; ") + ")"
 	}
@@ -591,5 +622,9 @@ func (s *Session) Close() {
 	if s.rec != nil {
 		s.rec.Close()
 		s.rec = nil
+	}
+	if s.files != nil {
+		s.files.Close()
+		s.files = nil
 	}
 }

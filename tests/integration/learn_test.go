@@ -374,3 +374,50 @@ func TestLearnAnnotationPodman(t *testing.T) {
 		"--security-opt", "seccomp="+prof, podmanImage, "sh", "-c", "mkdir /tmp/d")
 	contains(t, r.stderr, "Operation not permitted", "a call never made")
 }
+
+// TestLearnFiles: --profile-out writes a `brig run --profile` file with the
+// host paths the workload used, as tight as files: the replay works, and
+// what it was shown but never used is no longer there, nor writable where
+// it was only read. Created files make their directory writable.
+func TestLearnFiles(t *testing.T) {
+	base := t.TempDir()
+	data, proj := filepath.Join(base, "data"), filepath.Join(base, "proj")
+	os.MkdirAll(data, 0o755)
+	os.MkdirAll(proj, 0o755)
+	os.WriteFile(filepath.Join(data, "used"), []byte("used\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "unused"), []byte("secret\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "run.sh"), []byte("#!/bin/sh\necho ran\n"), 0o755)
+	os.WriteFile(filepath.Join(proj, "log"), []byte("old\n"), 0o644)
+	work := "cat " + data + "/used; " + data + "/run.sh; echo more >> " + proj + "/log; echo made > " + proj + "/new"
+	prof, sb := filepath.Join(base, "p.json"), filepath.Join(base, "s.yaml")
+	r := learnCmd(t, "-o", prof, "--profile-out", sb, "--ro", data, "--rw", proj, "--", "sh", "-c", work)
+	if r.code != 0 || r.stdout != "used\nran\n" {
+		t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	got, _ := os.ReadFile(sb)
+	for _, want := range []string{"seccomp=" + prof, "ro:\n    - " + data + "/run.sh\n    - " + data + "/used\n", "rw:\n    - " + proj + "\n"} {
+		contains(t, string(got), want, "the learned sandbox profile")
+	}
+	notContains(t, string(got), "unused", "a file the workload never used")
+	os.Remove(filepath.Join(proj, "new"))
+	// Replay with the profile alone: no flag but --profile.
+	r = sandbox(t, base, "--profile", sb, "--", "sh", "-c", work)
+	if r.code != 0 || r.stdout != "used\nran\n" {
+		t.Fatalf("replay: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	for _, probe := range []struct{ name, cmd, control string }{
+		{"a file shown during learning, never used", "cat " + data + "/unused", "--ro"},
+		{"a file only read, written", "echo x >> " + data + "/used", "--rw"},
+	} {
+		r = sandbox(t, base, "--profile", sb, "--", "sh", "-c", probe.cmd)
+		if r.code == 0 {
+			t.Errorf("%s: allowed under the learned profile", probe.name)
+		}
+		if c := sandbox(t, base, probe.control, data, "--", "sh", "-c", probe.cmd); c.code != 0 {
+			t.Errorf("control (%s %s), %s: %s", probe.control, data, probe.name, c.stderr)
+		}
+	}
+	if r := learnCmd(t, "-o", prof, "--profile-out", "/no/such/dir/s.yaml", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "--profile-out") {
+		t.Errorf("--profile-out into a missing directory: exit %d: %s", r.code, r.stderr)
+	}
+}
