@@ -42,11 +42,11 @@ type Files struct {
 	// are gone the mounts would be detached, and a path read from an
 	// event's fd after that would start at the mount's root.
 	mntns *os.File
-	start    time.Time
-	mu       sync.Mutex
-	use      map[string]Access
-	lost     bool
-	done     chan struct{}
+	start time.Time
+	mu    sync.Mutex
+	use   map[string]Access
+	lost  bool
+	done  chan struct{}
 }
 
 // skippedFS are the mounts the container has of its own, not host files.
