@@ -2,6 +2,7 @@ package learn
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"brig/internal/egress"
 	"brig/internal/recorder"
 )
 
@@ -38,6 +40,24 @@ type FileRules struct {
 	RO, RW []string
 	// Widened says which directories stand for more, and why.
 	Widened []string
+	// AllowNet are --allow-net entries: the destinations connected to.
+	AllowNet []string
+}
+
+// Destinations are --allow-net entries for the IPv4 destinations the
+// workload connected to (or tried to): address and port, without the
+// sandbox's own loopback and network.
+func Destinations(connects []netip.AddrPort) []string {
+	var out []string
+	for _, c := range connects {
+		a := c.Addr()
+		if c.Port() == 0 || a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || egress.Network.Contains(a) {
+			continue
+		}
+		out = append(out, c.String())
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Rules turns a file recording into entries. defaultRO are the
@@ -151,7 +171,7 @@ func WriteSandbox(path, seccompProfile string, r FileRules) error {
 	if err != nil {
 		return err
 	}
-	p := SandboxProfile{SecurityOpt: []string{"seccomp=" + abs}, RO: r.RO, RW: r.RW}
+	p := SandboxProfile{SecurityOpt: []string{"seccomp=" + abs}, RO: r.RO, RW: r.RW, AllowNet: r.AllowNet}
 	if data, err := os.ReadFile(path); err == nil {
 		var old SandboxProfile
 		if err := yaml.Unmarshal(data, &old); err != nil {
@@ -165,7 +185,9 @@ func WriteSandbox(path, seccompProfile string, r FileRules) error {
 			}
 		}
 		p.RO = minimal(ro)
-		p.AllowNet = old.AllowNet
+		p.AllowNet = append(p.AllowNet, old.AllowNet...)
+		slices.Sort(p.AllowNet)
+		p.AllowNet = slices.Compact(p.AllowNet)
 	}
 	data, err := yaml.Marshal(&p)
 	if err != nil {

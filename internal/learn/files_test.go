@@ -2,6 +2,7 @@ package learn
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,5 +86,17 @@ func TestWriteSandboxMerges(t *testing.T) {
 	os.WriteFile(out, []byte("{{{"), 0o644)
 	if err := WriteSandbox(out, "p.json", FileRules{}); err == nil {
 		t.Error("a file that isn't a profile was overwritten")
+	}
+}
+
+func TestDestinations(t *testing.T) {
+	got := Destinations([]netip.AddrPort{
+		netip.MustParseAddrPort("192.0.2.7:443"), netip.MustParseAddrPort("192.0.2.7:443"),
+		netip.MustParseAddrPort("127.0.0.53:53"), netip.MustParseAddrPort("10.0.2.3:53"),
+		netip.MustParseAddrPort("0.0.0.0:80"), netip.MustParseAddrPort("198.51.100.1:0"),
+		netip.MustParseAddrPort("198.51.100.1:8080"),
+	})
+	if want := []string{"192.0.2.7:443", "198.51.100.1:8080"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

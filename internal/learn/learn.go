@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"maps"
 	"os"
 	"path/filepath"
@@ -558,6 +559,7 @@ func (s *Session) Write() (string, error) {
 	set := NewSet()
 	set.Merge(s.prior)
 	var incomplete []string
+	var connects []netip.AddrPort
 	runs := s.runs
 	{
 		rec, err := s.rec.Snapshot()
@@ -570,6 +572,7 @@ func (s *Session) Write() (string, error) {
 		}
 		set.Merge(learned)
 		incomplete = append(rec.Incomplete, learned.Unnamed...)
+		connects = rec.Connects()
 		runs++
 	}
 	// Others may learn into the same profile at once (replicas with one
@@ -600,10 +603,11 @@ func (s *Session) Write() (string, error) {
 	if s.FilesOut != "" && s.files != nil {
 		use, lost := s.files.Snapshot()
 		rules := Rules(use, s.DefaultRO, s.Home, s.files.Start())
+		rules.AllowNet = Destinations(connects)
 		if err := WriteSandbox(s.FilesOut, s.Output, rules); err != nil {
 			return "", err
 		}
-		sum += fmt.Sprintf("; %s: %d read-only and %d writable paths", s.FilesOut, len(rules.RO), len(rules.RW))
+		sum += fmt.Sprintf("; %s: %d read-only and %d writable paths, %d destinations", s.FilesOut, len(rules.RO), len(rules.RW), len(rules.AllowNet))
 		if lost {
 			sum += " (file events were lost: the queue overflowed; learn again to complete it)"
 		}

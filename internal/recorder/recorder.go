@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"runtime"
 	"sort"
@@ -45,6 +46,7 @@ const (
 	nrMmap        = 9
 	nrMprotect    = 10
 	nrSocket      = 41
+	nrConnect     = 42
 	nrClone       = 56
 	nrPersonality = 135
 	nrPrctl       = 157
@@ -102,6 +104,20 @@ type Recording struct {
 	// Incomplete says what was lost, if anything (an out-of-range call
 	// number, a full argument set).
 	Incomplete []string
+}
+
+// Connects are the IPv4 destinations connect(2) was called with (x86-64
+// and x32 calls): Args[42] decoded.
+func (r *Recording) Connects() []netip.AddrPort {
+	var out []netip.AddrPort
+	for v := range r.Args[nrConnect] {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], v)
+		port := uint16(b[2])<<8 | uint16(b[3])
+		out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{b[4], b[5], b[6], b[7]}), port))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }
 
 // Recorder is attached to one cgroup until Close.
@@ -274,7 +290,24 @@ func enterProgram(cgroup, armed, calls, args int) asm.Instructions {
 		asm.JEq.Imm(asm.R7, nrClone, "clone"),
 		asm.JEq.Imm(asm.R7, nrMmap, "prot"),
 		asm.JEq.Imm(asm.R7, nrMprotect, "prot"),
+		asm.JEq.Imm(asm.R7, nrConnect, "connect"),
 		asm.Ja.Label("out"),
+	)
+	// connect: the first 8 bytes of an IPv4 destination (family, port,
+	// address), read from the caller's memory; other families are not
+	// kept.
+	insns = append(insns, readReg(asm.R3, argRegs[1], "connect")...)
+	insns = append(insns,
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, -40),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.FnProbeReadUser.Call(),
+		asm.JNE.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R3, asm.R10, -40, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R3),
+		asm.And.Imm(asm.R1, 0xffff),
+		asm.JNE.Imm(asm.R1, unix.AF_INET, "out"),
+		asm.Ja.Label("store"),
 	)
 	insns = append(insns, readReg(asm.R3, argRegs[1], "socket")...)
 	insns = append(insns, asm.And.Imm(asm.R3, 0xf), asm.StoreMem(asm.R10, -48, asm.R3, asm.DWord))

@@ -421,3 +421,22 @@ func TestLearnFiles(t *testing.T) {
 		t.Errorf("--profile-out into a missing directory: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestLearnNetwork: the destinations the workload connected to become
+// --allow-net entries of the learned sandbox profile; the replay reaches
+// them and nothing else.
+func TestLearnNetwork(t *testing.T) {
+	egressServers(t)
+	base := t.TempDir()
+	prof, sb := filepath.Join(base, "p.json"), filepath.Join(base, "s.yaml")
+	r := learnCmd(t, "-o", prof, "--profile-out", sb, "--net", "host", "--", "sh", "-c", fetch(srvA+":8080"))
+	if r.code != 0 || r.stdout != srvA+":8080: "+srvA+":8080\n" {
+		t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	got, _ := os.ReadFile(sb)
+	contains(t, string(got), "allow-net:\n    - "+srvA+":8080\n", "the learned destinations")
+	r = sandbox(t, base, "--profile", sb, "--", "sh", "-c", fetch(srvA+":8080")+fetch(srvA+":9090")+fetch(srvB+":8080"))
+	contains(t, r.stdout, srvA+":8080: "+srvA+":8080\n", "the learned destination, replayed")
+	contains(t, r.stdout, srvA+":9090: nc: can't connect", "another port")
+	contains(t, r.stdout, srvB+":8080: nc: can't connect", "another host")
+}
