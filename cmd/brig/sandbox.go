@@ -109,6 +109,8 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else: an IPv4 address or prefix, a name, *.DOMAIN, localhost:PORT (repeatable)")
 	fs.Var(&dnsUpstream, "dns-upstream", "with --allow-net: the resolver (IP[:PORT]) asked for allowed names (default: the host's /etc/resolv.conf; repeatable)")
 	allowPtrace := fs.Bool("allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
+	rep := fs.Bool("report", false, "when the command ends, list what the sandbox refused (seccomp, DNS, network, limits) and the flag that would allow each, on stderr")
+	repFormat := fs.String("report-format", "text", "the report's format: text or json")
 	var unprotect stringList
 	fs.Var(&unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
 	var degraded stringList
@@ -180,7 +182,14 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		}
 		o.User = &specs.User{UID: uid, GID: gid}
 	}
-	code, err := sandbox.Run(g.store(), o, sandbox.RunOptions{Name: *name, Detach: *detach, AllowNet: allowNet, DNSUpstream: dnsUpstream,
+	ro2 := sandbox.RunOptions{}
+	if *rep {
+		if *repFormat != "text" && *repFormat != "json" {
+			return 2, usagef("--report-format %q: want text or json", *repFormat)
+		}
+		ro2.Report, ro2.ReportTo = *repFormat, os.Stderr
+	}
+	code, err := sandbox.Run(g.store(), o, sandbox.RunOptions{Report: ro2.Report, ReportTo: ro2.ReportTo, Name: *name, Detach: *detach, AllowNet: allowNet, DNSUpstream: dnsUpstream,
 		Degraded: degraded, Warn: g.logw.Warn, Observe: observe})
 	var ue *sandbox.UsageError
 	if errors.As(err, &ue) {

@@ -46,6 +46,9 @@ type CreateOptions struct {
 	// ReportDenials makes run report the calls seccomp denied (see
 	// seccomp.Recorder).
 	ReportDenials bool
+	// OnDenials, with ReportDenials, receives the denials instead of
+	// their being printed (brig run --report puts them in its report).
+	OnDenials func([]seccomp.Denial)
 	// DieWithParent kills the container's process if this brig dies.
 	DieWithParent bool
 	// OptionalLimits: without root and without a cgroup this user can

@@ -2,11 +2,8 @@ package container
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -171,22 +168,8 @@ func OOMKills(store state.Store, id string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for key, file := range map[string]string{"memory": "memory.oom_control", "": "memory.events"} {
-		dir, ok := c.CgroupPaths[key]
-		if !ok {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, file))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
-				return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			}
-		}
-	}
-	return 0, nil
+	n, _ := cgroup.Events(c.CgroupPaths)
+	return n, nil
 }
 
 // Features describes what this brig supports (runtime-spec features).

@@ -43,6 +43,10 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 			return -1, err
 		}
 		defer func() {
+			if o.OnDenials != nil {
+				o.OnDenials(rec.Denials())
+				return
+			}
 			if r := rec.Report(); r != "" {
 				fmt.Fprintln(os.Stderr, "brig: seccomp denied:", r)
 			} else {

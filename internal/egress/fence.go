@@ -68,6 +68,8 @@ const DNSAddr = "127.0.0.53"
 type holderCmd struct {
 	Add   bool   `json:"add"`
 	Elems []Elem `json:"elems"`
+	// List: answer with the refused set's elements, as a JSON line.
+	List bool `json:"list,omitempty"`
 }
 
 // Available says whether this host has what the fence needs.
@@ -242,6 +244,32 @@ func (f *Fence) change(elems []Elem, add bool) error {
 	return nil
 }
 
+// RefusedDestinations are the addresses and ports the fence rejected
+// (TCP and UDP), as far as the holder still has them.
+func (f *Fence) RefusedDestinations() ([]Elem, error) {
+	f.cmdMu.Lock()
+	defer f.cmdMu.Unlock()
+	if f.closed {
+		return nil, errors.New("the fence is closed")
+	}
+	if err := json.NewEncoder(f.holderIn).Encode(holderCmd{List: true}); err != nil {
+		return nil, err
+	}
+	line, err := f.holderOut.ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("the egress holder: %w", err)
+	}
+	data, ok := strings.CutPrefix(strings.TrimSpace(line), "ok ")
+	if !ok {
+		return nil, errors.New(strings.TrimSpace(strings.TrimPrefix(line, "error: ")))
+	}
+	var els []Elem
+	if err := json.Unmarshal([]byte(data), &els); err != nil {
+		return nil, err
+	}
+	return els, nil
+}
+
 // Refused are the names the DNS responder refused, with how often.
 func (f *Fence) Refused() map[string]int {
 	if f.dns == nil {
@@ -335,6 +363,16 @@ func HolderMain() {
 		var c holderCmd
 		if err := json.Unmarshal(line, &c); err != nil {
 			fmt.Printf("error: %v\n", err)
+			continue
+		}
+		if c.List {
+			els, err := refusedElems()
+			if err != nil {
+				fmt.Printf("error: %v\n", err)
+				continue
+			}
+			data, _ := json.Marshal(els)
+			fmt.Printf("ok %s\n", data)
 			continue
 		}
 		if err := changeElems(c.Elems, c.Add); err != nil {

@@ -108,6 +108,21 @@ func install(allows []Allow) error {
 			add(e...)
 		}
 	}
+	// What is refused is remembered (brig run --report lists it): the
+	// destination and port of each TCP or UDP packet about to be
+	// rejected, in a set the packet path fills.
+	refused := &nftables.Set{Table: t, Name: setRefused, KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService),
+		Concatenation: true, Dynamic: true, Size: 4096}
+	if err := c.AddSet(refused, nil); err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{proto}), v4[0], v4[1], v4[2],
+			&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Dynset{SrcRegKey: 1, SetName: refused.Name, SetID: refused.ID, Operation: uint32(unix.NFT_DYNSET_OP_ADD)},
+		}})
+	}
 	add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{unix.IPPROTO_TCP}),
 		&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
 	add(&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED})
@@ -121,7 +136,32 @@ func install(allows []Allow) error {
 const (
 	setByPort  = "dns"      // address . port
 	setAnyPort = "dnshosts" // address (a name allowed on every port)
+	setRefused = "refused"  // address . port of what was rejected
 )
+
+// refusedElems lists the refused set (in the holder's namespace).
+func refusedElems() ([]Elem, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	s, err := c.GetSetByName(&nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}, setRefused)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: set %s: %w", setRefused, err)
+	}
+	els, err := c.GetSetElements(s)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: set %s: %w", setRefused, err)
+	}
+	var out []Elem
+	for _, e := range els {
+		if len(e.Key) < 6 {
+			continue
+		}
+		out = append(out, Elem{Addr: netip.AddrFrom4([4]byte(e.Key[:4])), Port: uint16(e.Key[4])<<8 | uint16(e.Key[5])})
+	}
+	return out, nil
+}
 
 // changeElems adds (or deletes) elements of the DNS-fed sets in the
 // current network namespace (the holder's).

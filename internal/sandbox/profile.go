@@ -14,7 +14,7 @@ var profileKeys = map[string]bool{
 	"e": true, "env": true, "ro": true, "rw": true, "v": true, "tmpfs": true, "cap-add": true, "cap-drop": true,
 	"security-opt": true, "w": true, "u": true, "hostname": true, "name": true, "net": true, "memory": true,
 	"cpus": true, "pids-limit": true, "home": true, "allow-degraded": true, "t": true, "allow-net": true, "dns-upstream": true,
-	"unprotect": true, "allow-ptrace": true,
+	"unprotect": true, "report": true, "report-format": true, "allow-ptrace": true,
 }
 
 // ProfileArgs reads a YAML profile (a tool's shipped sandbox policy) and

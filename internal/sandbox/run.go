@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"brig/internal/container"
 	"brig/internal/egress"
 	"brig/internal/idmap"
+	"brig/internal/report"
+	"brig/internal/seccomp"
 	"brig/internal/state"
 )
 
@@ -34,6 +37,59 @@ type RunOptions struct {
 	// Observe is called between create and start (brig learn's recorder;
 	// see container.CreateOptions).
 	Observe func(*container.Created) (func(int), error)
+	// Report: when the command ends, write what the sandbox refused to
+	// ReportTo, as "text" or "json" ("": no report).
+	Report   string
+	ReportTo io.Writer
+}
+
+// reportInto has the layers feed rep: seccomp's denials (its listener
+// answers them with the profile's errno), and the cgroup's events read
+// once the command has ended, before the container goes.
+func reportInto(rep *report.Report, co *container.CreateOptions, o *Options) {
+	if co.Spec.Linux != nil && co.Spec.Linux.Seccomp != nil {
+		co.ReportDenials = true
+		co.OnDenials = func(ds []seccomp.Denial) {
+			for _, d := range ds {
+				if d.Errno == "ENOSYS" {
+					continue // a call newer than the profile: libc falls back
+				}
+				rep.Add(report.Entry{Layer: "seccomp", What: d.Name + " (" + d.Errno + ")", Count: d.Count, Processes: d.Processes,
+					Allow: allowCall(d.Name, o)})
+			}
+		}
+	}
+	observe := co.Observe
+	co.Observe = func(c *container.Created) (func(int), error) {
+		done := func(int) {}
+		if observe != nil {
+			var err error
+			if done, err = observe(c); err != nil {
+				return nil, err
+			}
+		}
+		return func(code int) {
+			oom, pids := cgroup.Events(c.CgroupPaths)
+			if oom > 0 {
+				rep.Add(report.Entry{Layer: "limits", What: "killed by the OOM killer (memory limit)", Count: int(oom), Allow: "--memory SIZE, larger"})
+			}
+			if pids > 0 {
+				rep.Add(report.Entry{Layer: "limits", What: "fork refused at the process limit", Count: int(pids), Allow: "--pids-limit N, larger"})
+			}
+			done(code)
+		}, nil
+	}
+}
+
+// allowCall is the flag that would let a call through brig run's profile.
+func allowCall(name string, o *Options) string {
+	switch {
+	case slices.Contains(seccomp.Tracing, name) && !o.AllowPtrace:
+		return "--allow-ptrace"
+	case seccomp.CapabilityFor(name) != "":
+		return "--cap-add " + strings.TrimPrefix(seccomp.CapabilityFor(name), "CAP_")
+	}
+	return "--security-opt seccomp=PROFILE, one that allows " + name + " (brig learn -o PROFILE writes one)"
 }
 
 // dnsUpstream are the resolvers the DNS responder asks: given (HOST or
@@ -99,6 +155,15 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	if err := PrepareRoot(rootDir); err != nil {
 		return 1, err
 	}
+	var rep *report.Report
+	if r.Report != "" {
+		if r.Detach {
+			return 2, &UsageError{"--report: not with -d (the report is written when the command ends)"}
+		}
+		rep = &report.Report{}
+		// Registered before the fence's clean-up, so it runs after it.
+		defer func() { rep.Write(r.ReportTo, r.Report) }()
+	}
 	if len(r.AllowNet) > 0 {
 		upstream, err := dnsUpstream(r.DNSUpstream)
 		if err != nil {
@@ -133,8 +198,21 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		}
 		defer fence.Close()
 		defer func() {
-			if s := egress.RefusedSummary(fence.Refused()); s != "" {
-				r.Warn(s)
+			if rep == nil {
+				if s := egress.RefusedSummary(fence.Refused()); s != "" {
+					r.Warn(s)
+				}
+				return
+			}
+			for name, n := range fence.Refused() {
+				rep.Add(report.Entry{Layer: "dns", What: name, Count: n, Allow: "--allow-net " + name + ":PORT"})
+			}
+			dests, err := fence.RefusedDestinations()
+			if err != nil {
+				r.Warn("--report: " + err.Error())
+			}
+			for _, d := range dests {
+				rep.Add(report.Entry{Layer: "network", What: fmt.Sprintf("%s:%d", d.Addr, d.Port), Allow: fmt.Sprintf("--allow-net %s:%d", d.Addr, d.Port)})
 			}
 		}()
 		o.Egress = &Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts, Resolv: resolv}
@@ -184,6 +262,9 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		// What the base profile denies is never recorded (seccomp acts
 		// first): it is reported at exit, as --report-denials does.
 		co.ReportDenials = true
+	}
+	if rep != nil {
+		reportInto(rep, &co, o)
 	}
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the

@@ -200,6 +200,17 @@ func DefaultProfile(bounding []string, arch string, kernelAtLeast48 bool) *specs
 	return p
 }
 
+// CapabilityFor is the capability under which the built-in profile allows
+// a call ("" if none does).
+func CapabilityFor(name string) string {
+	for _, g := range capGated {
+		if slices.Contains(g.names, name) {
+			return g.cap
+		}
+	}
+	return ""
+}
+
 // Tracing are the calls by which one process reads or changes another's
 // memory or takes its files (each needs ptrace access to it).
 var Tracing = []string{"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise", "kcmp"}

@@ -26,6 +26,7 @@ type Recorder struct {
 	errnos map[string]int16 // by syscall name; "" is the default
 	mu     sync.Mutex
 	counts map[string]int
+	comms  map[string]map[string]bool // by call: the processes' names
 	wg     sync.WaitGroup
 }
 
@@ -35,7 +36,8 @@ func Record(sc *specs.LinuxSeccomp) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{Path: filepath.Join(dir, "listener.sock"), dir: dir, errnos: map[string]int16{}, counts: map[string]int{}}
+	r := &Recorder{Path: filepath.Join(dir, "listener.sock"), dir: dir, errnos: map[string]int16{}, counts: map[string]int{},
+		comms: map[string]map[string]bool{}}
 	errnoOf := func(p *uint) int16 {
 		if p == nil {
 			return int16(unix.EPERM)
@@ -115,11 +117,50 @@ func (r *Recorder) serve(fd int) {
 		if !ok {
 			errno = r.errnos[""]
 		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", req.Pid))
 		r.mu.Lock()
 		r.counts[name]++
+		if c := strings.TrimSpace(string(comm)); c != "" {
+			if r.comms[name] == nil {
+				r.comms[name] = map[string]bool{}
+			}
+			r.comms[name][c] = true
+		}
 		r.mu.Unlock()
 		libseccomp.NotifRespond(libseccomp.ScmpFd(fd), &libseccomp.ScmpNotifResp{ID: req.ID, Error: int32(errno)})
 	}
+}
+
+// Denial is one call the profile denied: how often, with which errno, by
+// which processes.
+type Denial struct {
+	Name      string
+	Errno     string
+	Count     int
+	Processes []string
+}
+
+// Denials stops listening and returns the denials.
+func (r *Recorder) Denials() []Denial {
+	r.ln.Close()
+	os.RemoveAll(r.dir)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Denial
+	for n, c := range r.counts {
+		e, ok := r.errnos[n]
+		if !ok {
+			e = r.errnos[""]
+		}
+		d := Denial{Name: n, Errno: unix.ErrnoName(unix.Errno(e)), Count: c}
+		for p := range r.comms[n] {
+			d.Processes = append(d.Processes, p)
+		}
+		sort.Strings(d.Processes)
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // Report stops listening and returns the denials, most frequent first:

@@ -1,0 +1,89 @@
+// Package report is `brig run --report`: when the command ends, one list of
+// what each layer of the sandbox refused, each with the flag that would
+// allow it. The layers feed it what they saw: seccomp (the calls its
+// listener answered with the profile's errno), the DNS responder (names
+// not allowed), the egress fence (destinations it rejected), the cgroup
+// (OOM kills, forks refused at pids.max).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Entry is one thing refused.
+type Entry struct {
+	Layer     string   `json:"layer"` // seccomp, dns, network, limits
+	What      string   `json:"what"`
+	Count     int      `json:"count,omitempty"` // 0: not counted
+	Processes []string `json:"processes,omitempty"`
+	Allow     string   `json:"allow"` // the flag (or step) that would allow it
+}
+
+// Report collects entries from the layers.
+type Report struct {
+	mu      sync.Mutex
+	entries []Entry
+}
+
+// Add records an entry.
+func (r *Report) Add(e Entry) {
+	r.mu.Lock()
+	r.entries = append(r.entries, e)
+	r.mu.Unlock()
+}
+
+// Entries are the entries, by layer, then most frequent first.
+func (r *Report) Entries() []Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]Entry(nil), r.entries...)
+	order := map[string]int{"seccomp": 0, "landlock": 1, "dns": 2, "network": 3, "limits": 4}
+	sort.SliceStable(out, func(i, j int) bool {
+		if order[out[i].Layer] != order[out[j].Layer] {
+			return order[out[i].Layer] < order[out[j].Layer]
+		}
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].What < out[j].What
+	})
+	return out
+}
+
+// Write writes the report as text (one line per entry) or as JSON.
+func (r *Report) Write(w io.Writer, format string) error {
+	es := r.Entries()
+	if format == "json" {
+		if es == nil {
+			es = []Entry{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Refused []Entry `json:"refused"`
+		}{es})
+	}
+	if len(es) == 0 {
+		_, err := fmt.Fprintln(w, "brig: the sandbox refused nothing")
+		return err
+	}
+	fmt.Fprintln(w, "brig: what the sandbox refused:")
+	for _, e := range es {
+		what := e.What
+		if e.Count > 0 {
+			what += fmt.Sprintf(" ×%d", e.Count)
+		}
+		if len(e.Processes) > 0 {
+			what += " (" + strings.Join(e.Processes, ", ") + ")"
+		}
+		if _, err := fmt.Fprintf(w, "  %-8s %-40s allow: %s\n", e.Layer, what, e.Allow); err != nil {
+			return err
+		}
+	}
+	return nil
+}
