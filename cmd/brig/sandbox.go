@@ -182,15 +182,15 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		}
 		o.User = &specs.User{UID: uid, GID: gid}
 	}
-	ro2 := sandbox.RunOptions{}
+	runOpts := sandbox.RunOptions{Name: *name, Detach: *detach, AllowNet: allowNet, DNSUpstream: dnsUpstream,
+		Degraded: degraded, Warn: g.logw.Warn, Observe: observe}
 	if *rep {
 		if *repFormat != "text" && *repFormat != "json" {
 			return 2, usagef("--report-format %q: want text or json", *repFormat)
 		}
-		ro2.Report, ro2.ReportTo = *repFormat, os.Stderr
+		runOpts.Report, runOpts.ReportTo = *repFormat, os.Stderr
 	}
-	code, err := sandbox.Run(g.store(), o, sandbox.RunOptions{Report: ro2.Report, ReportTo: ro2.ReportTo, Name: *name, Detach: *detach, AllowNet: allowNet, DNSUpstream: dnsUpstream,
-		Degraded: degraded, Warn: g.logw.Warn, Observe: observe})
+	code, err := sandbox.Run(g.store(), o, runOpts)
 	var ue *sandbox.UsageError
 	if errors.As(err, &ue) {
 		return code, usagef("%s", ue.Msg)
