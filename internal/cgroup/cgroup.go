@@ -8,6 +8,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,8 +209,9 @@ func (c *Cgroup) Update(res *specs.LinuxResources) error {
 // Destroy removes the cgroup (it must be empty).
 func (c *Cgroup) Destroy() error { return c.m.Destroy() }
 
-// Paths are the cgroup's directories, by controller ("" for v2).
-func (c *Cgroup) Paths() map[string]string { return c.m.GetPaths() }
+// Paths are the cgroup's directories, by controller ("" for v2): a copy
+// (the manager empties its own when the cgroup is destroyed).
+func (c *Cgroup) Paths() map[string]string { return maps.Clone(c.m.GetPaths()) }
 
 // Pids lists the processes in the cgroup, its descendants included.
 func (c *Cgroup) Pids() ([]int, error) { return c.m.GetAllPids() }

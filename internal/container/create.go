@@ -124,7 +124,11 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			proc.Kill()
 		}
 		if cg != nil {
+			paths := cg.Paths() // (emptied when destroyed)
 			destroyCgroup(cg)
+			if s.Linux.CgroupsPath == "" {
+				removeBrigParents(paths) // a failed start leaves nothing
+			}
 		}
 		store.Remove(o.ID)
 	}()

@@ -210,15 +210,21 @@ func (c *Container) destroy() error {
 	if err := destroyCgroup(cg); err != nil {
 		return err
 	}
-	// The default cgroupsPath is brig/<id>: leave no empty brig parent.
 	if c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
-		for _, p := range c.CgroupPaths {
-			if parent := filepath.Dir(p); filepath.Base(parent) == "brig" {
-				os.Remove(parent)
-			}
-		}
+		removeBrigParents(c.CgroupPaths)
 	}
 	return nil
+}
+
+// removeBrigParents removes the brig/ directories the default
+// cgroupsPath (brig/<id>) made, where no other container is left in them
+// (rmdir fails on one that isn't empty).
+func removeBrigParents(paths map[string]string) {
+	for _, p := range paths {
+		if parent := filepath.Dir(p); filepath.Base(parent) == "brig" {
+			os.Remove(parent)
+		}
+	}
 }
 
 func destroyCgroup(cg *cgroup.Cgroup) error {

@@ -216,3 +216,46 @@ func TestFeatures(t *testing.T) {
 		contains(t, r.stdout, want, "features")
 	}
 }
+
+// TestFailedStartLeavesNoBrigCgroup: a container with the default
+// cgroupsPath (brig/<id>) that fails to start — a missing executable, a
+// negative memory limit — leaves no brig/ parent directory in any
+// hierarchy, on a host where none existed before.
+func TestFailedStartLeavesNoBrigCgroup(t *testing.T) {
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/brig")
+	if p, _ := filepath.Glob("/sys/fs/cgroup/brig"); len(p) > 0 {
+		parents = append(parents, p...)
+	}
+	if len(parents) > 0 {
+		t.Skipf("brig cgroups exist already here (%v): the test needs a host without them", parents)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(e *env)
+	}{
+		{"missing executable", func(e *env) { e.spec.Process.Args = []string{"/no/such/program"} }},
+		{"a memory limit the kernel refuses", func(e *env) {
+			l := int64(4096)
+			e.spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &l}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "true")
+			e.spec.Linux.CgroupsPath = ""
+			tc.edit(e)
+			if r := e.run(); r.code == 0 {
+				t.Fatalf("exit 0, want a failure")
+			}
+			left, _ := filepath.Glob("/sys/fs/cgroup/*/brig")
+			if p, _ := filepath.Glob("/sys/fs/cgroup/brig"); len(p) > 0 {
+				left = append(left, p...)
+			}
+			if len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+				for _, d := range left {
+					os.Remove(d)
+				}
+			}
+		})
+	}
+}
