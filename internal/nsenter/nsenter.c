@@ -35,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -235,9 +237,24 @@ static void smallStacks(void)
 	pthread_attr_destroy(&attr);
 }
 
+// noHugeBss keeps the binary's zeroed data out of THP. It holds the Go
+// runtime's heap arena index (32 MiB, almost all untouched), so a few hot
+// variables inside one 2 MiB-aligned window of it fault in a whole huge
+// page where THP is "always": 2 MiB per brig process. (The Go heap itself
+// is kept out by GODEBUG disablethp=1, the binary's default.)
+extern char __bss_start[], _end[];
+static void noHugeBss(void)
+{
+	uintptr_t start = ((uintptr_t)__bss_start + 4095) & ~(uintptr_t)4095;
+	uintptr_t end = ((uintptr_t)_end + 4095) & ~(uintptr_t)4095;
+	if (end > start)
+		madvise((void *)start, end - start, MADV_NOHUGEPAGE);
+}
+
 __attribute__((constructor)) static void brig_nsenter(void)
 {
 	smallStacks();
+	noHugeBss();
 	const char *env = getenv("_BRIG_BOOTSTRAP");
 	if (env == NULL || *env == '\0')
 		return;

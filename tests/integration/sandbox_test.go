@@ -325,8 +325,8 @@ exit 5`)
 		t.Skip("this host delegates a cgroup to the test user")
 	}
 	r = sandboxAs(t, rootlessUID, "/", "--", "grep", "Max processes", "/proc/self/limits")
-	if r.code != 0 || r.stderr != "" || len(strings.Fields(r.stdout)) < 4 || strings.Fields(r.stdout)[2] != "4096" {
-		t.Errorf("a run without a cgroup: exit %d, stdout %q, stderr %q; want a 4096-process bound and no warning", r.code, r.stdout, r.stderr)
+	if r.code != 0 || strings.Contains(r.stderr, "cgroup") || len(strings.Fields(r.stdout)) < 4 || strings.Fields(r.stdout)[2] != "4096" {
+		t.Errorf("a run without a cgroup: exit %d, stdout %q, stderr %q; want a 4096-process bound and no cgroup warning", r.code, r.stdout, r.stderr)
 	}
 	r = sandboxAs(t, rootlessUID, "/", "--pids-limit", "20", "--memory", "64m", "--allow-degraded", "cgroup", "--", "sh", "-c",
 		"grep -E 'Max (processes|address space)' /proc/self/limits; for i in $(seq 30); do sleep 1 & done 2>&1 | head -1; wait")
