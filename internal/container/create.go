@@ -51,6 +51,10 @@ type CreateOptions struct {
 	OnDenials func([]seccomp.Denial)
 	// DieWithParent kills the container's process if this brig dies.
 	DieWithParent bool
+	// NewSession: without a terminal of its own, the container's process
+	// starts a session, so it has no controlling terminal: it can't push
+	// input into the caller's with TIOCSTI (CVE-2017-5226's class).
+	NewSession bool
 	// OptionalLimits: without root and without a cgroup this user can
 	// write, run without the limits (and say so) instead of failing.
 	OptionalLimits bool
@@ -150,7 +154,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	cg.AllowDevices(s.Linux.Devices)
 
 	bo := bootstrap.Options{
-		Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
+		Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Setsid: o.NewSession && !s.Process.Terminal,
 		UIDMappings: s.Linux.UIDMappings, GIDMappings: s.Linux.GIDMappings,
 	}
 	cfg := &protocol.Config{

@@ -257,6 +257,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Warn: r.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !r.Detach, OptionalLimits: slices.Contains(r.Degraded, "cgroup"),
 		QuietNoCgroup: true, // brig run --check says it once
+		NewSession:    true, // no terminal of its own: no controlling one either
 		Observe:       r.Observe}
 	if r.Observe != nil && s.Linux != nil && s.Linux.Seccomp != nil {
 		// What the base profile denies is never recorded (seccomp acts

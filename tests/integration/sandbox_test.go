@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sandbox runs `brig run [flags] -- args` in dir, as root.
@@ -578,5 +581,68 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 1 & done 2>/dev/null; wait; echo e
 	notContains(t, r.stderr, "what the sandbox refused", "without --report")
 	if r := sandbox(t, "/", "--report", "--report-format", "xml", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "--report-format") {
 		t.Errorf("--report-format xml: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestSandboxNoTerminalInjection: started from a terminal without -t, the
+// command is in a session of its own, so TIOCSTI into the caller's
+// terminal (a planted command typed into their shell) is refused; the
+// control, the same probe run directly from that terminal, injects.
+func TestSandboxNoTerminalInjection(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no python3")
+	}
+	const inject = `import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+c = ctypes.c_char(b"#")
+r = libc.ioctl(0, ctypes.c_ulong(0x5412), ctypes.byref(c))
+print("TIOCSTI", "injected" if r == 0 else os.strerror(ctypes.get_errno()))`
+	script := filepath.Join(t.TempDir(), "inject.py")
+	os.WriteFile(script, []byte(inject), 0o644)
+	root := sandboxRoot(t)
+	onTerminal := func(args ...string) string {
+		t.Helper()
+		ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+		if err != nil {
+			t.Skip("no /dev/ptmx")
+		}
+		defer ptm.Close()
+		if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+			t.Fatal(err)
+		}
+		n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pts.Close()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+		// The terminal is the caller's controlling one, as a user's shell's.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		done := make(chan struct{})
+		go func() { io.Copy(&out, ptm); close(done) }()
+		cmd.Wait()
+		pts.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		return out.String()
+	}
+	if out := onTerminal("python3", script); !strings.Contains(out, "TIOCSTI injected") {
+		t.Skipf("TIOCSTI is refused on this kernel anyway (dev.tty.legacy_tiocsti=0): %q", out)
+	}
+	out := onTerminal(brigBin, "--root", root, "run", "--ro", script, "--", "python3", script)
+	contains(t, out, "TIOCSTI Operation not permitted", "TIOCSTI from brig run -- without -t")
+	if ents := leftIn(root); len(ents) != 0 {
+		t.Errorf("left: %v", ents)
 	}
 }
