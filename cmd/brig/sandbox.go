@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -14,7 +15,9 @@ import (
 
 const sandboxUsage = `Usage: brig run [flags] -- CMD [ARGS...]
 
-Runs CMD confined, with no image: a read-only view of the host's /usr, /bin,
+Runs CMD confined, with no image, bounded by default (2048 processes, half
+the host's memory, a /tmp of a quarter of it; --pids-limit 0 and
+--memory 0 lift a bound): a read-only view of the host's /usr, /bin,
 /sbin, /lib*, /etc and /opt, a private writable /tmp, fresh /proc, a minimal
 /dev, every namespace (no network unless --net host or --allow-net), Docker's default
 capabilities, no_new_privs, brig's default seccomp profile (with ptrace
@@ -98,9 +101,9 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	hostname := fs.String("hostname", "", "hostname (default sandbox)")
 	name := fs.String("name", "", "container name (default brig-run-PID)")
 	net := fs.String("net", "none", "none or host")
-	memory := fs.String("memory", "", "memory limit (k, m, g)")
+	memory := fs.String("memory", "", "memory limit (k, m, g; default: half the host's memory; 0: none)")
 	cpus := fs.Float64("cpus", 0, "CPU limit in CPUs")
-	pids := fs.Int64("pids-limit", 0, "process limit")
+	pids := fs.String("pids-limit", "", "process (and thread) limit (default 2048; 0: none)")
 	tty := fs.Bool("t", false, "allocate a terminal")
 	detach := fs.Bool("d", false, "run in the background: print the name and return; output goes to ROOT/.rootfs-NAME.log (brig delete NAME, or the next brig run once it ended, removes it)")
 	fs.Bool("read-only", true, "the root is read-only (always; /tmp stays writable)")
@@ -150,7 +153,7 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		return 2, usagef("--home %q: want none, ro or rw", *home)
 	}
 	o := &sandbox.Options{Args: fs.Args(), Env: env, Cwd: *cwd, RO: ro, RW: rw, Volumes: vols, Tmpfs: tmpfs,
-		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: *pids,
+		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: sandbox.Unset, Memory: sandbox.Unset,
 		Unprotect: unprotect, AllowPtrace: *allowPtrace}
 	switch *net {
 	case "none":
@@ -168,7 +171,16 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 			return 2, usagef("--security-opt %q: want seccomp=FILE|unconfined or no-new-privileges", so)
 		}
 	}
-	if *memory != "" {
+	if *pids != "" {
+		n, err := strconv.ParseInt(*pids, 10, 64)
+		if err != nil || n < 0 {
+			return 2, usagef("--pids-limit %q: want a number (0: no limit)", *pids)
+		}
+		o.Pids = n
+	}
+	if *memory == "0" {
+		o.Memory = 0
+	} else if *memory != "" {
 		n, err := parseBytes(*memory)
 		if err != nil {
 			return 2, usagef("--memory %q: %v", *memory, err)

@@ -241,17 +241,52 @@ static void smallStacks(void)
 // runtime's heap arena index (32 MiB, almost all untouched), so a few hot
 // variables inside one 2 MiB-aligned window of it fault in a whole huge
 // page where THP is "always": 2 MiB per brig process. (The Go heap itself
-// is kept out by GODEBUG disablethp=1, the binary's default.)
+// is kept out by GODEBUG disablethp=1, the binary's default.) The range
+// is marked MADV_NOHUGEPAGE before Go runs; but glibc's start-up writes
+// its own variables (TLS sizes, string-copy thresholds) before any
+// constructor, and where the linker put them in a whole window, that
+// window is a huge page already: it is given back and its few written
+// pages put back as small ones.
+#define HPAGE (2UL << 20)
 extern char __bss_start[], _end[];
+extern char _dl_tls_static_size[]; // written by glibc before constructors
+
+static void smallPagesAgain(uintptr_t start, uintptr_t end, uintptr_t addr)
+{
+	uintptr_t w = addr & ~(HPAGE - 1);
+	if (w < start || w + HPAGE > end)
+		return; // not a whole window: never a huge page
+	uint64_t *tmp = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tmp == MAP_FAILED)
+		return;
+	volatile uint64_t *win = (volatile uint64_t *)w;
+	size_t words = HPAGE / 8, per = 4096 / 8;
+	for (size_t i = 0; i < words; i++)
+		tmp[i] = win[i];
+	if (madvise((void *)w, HPAGE, MADV_DONTNEED) == 0) {
+		// Plain loops, no libc: the string functions read thresholds
+		// that live in this window, zero until it is put back.
+		for (size_t p = 0; p < words; p += per) {
+			int used = 0;
+			for (size_t i = p; i < p + per && !used; i++)
+				used = tmp[i] != 0;
+			for (size_t i = p; used && i < p + per; i++)
+				win[i] = tmp[i];
+		}
+	}
+	munmap(tmp, HPAGE);
+}
+
 static void noHugeBss(void)
 {
 	uintptr_t start = ((uintptr_t)__bss_start + 4095) & ~(uintptr_t)4095;
-	uintptr_t end = ((uintptr_t)_end + 4095) & ~(uintptr_t)4095;
-	if (end > start)
-		madvise((void *)start, end - start, MADV_NOHUGEPAGE);
+	uintptr_t end = (uintptr_t)_end & ~(uintptr_t)4095;
+	if (end <= start || madvise((void *)start, end - start, MADV_NOHUGEPAGE) != 0)
+		return;
+	smallPagesAgain(start, end, (uintptr_t)_dl_tls_static_size);
 }
 
-__attribute__((constructor)) static void brig_nsenter(void)
+__attribute__((constructor(101))) static void brig_nsenter(void)
 {
 	smallStacks();
 	noHugeBss();

@@ -89,7 +89,9 @@ func WatchFiles(pid int) (*Files, error) {
 				break
 			}
 		}
-		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) || skippedFS[fields[sep+1]] {
+		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) || skippedFS[fields[sep+1]] && !(fields[sep+1] == "tmpfs" && fields[3] != "/") {
+			// (A bind of a directory of the host's tmpfs — its root is
+			// not the filesystem's — holds host files: recorded.)
 			continue
 		}
 		path := fmt.Sprintf("/proc/%d/root%s", pid, unescape(fields[4]))

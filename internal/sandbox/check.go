@@ -28,6 +28,8 @@ func Check() []string {
 		yes(true, "seccomp: built-in default profile"),
 		yes(abi > 0, fmt.Sprintf("landlock (ABI %d)", abi)),
 		yes(cgroup.Usable(), fmt.Sprintf("cgroup limits (%s; without root only where delegated)%s", cgroup.Mode(), noCgroupNote())),
+		yes(true, fmt.Sprintf("default bounds: %d processes, %d MiB of memory (half the host's), /tmp of %s of the host's memory (--pids-limit 0, --memory 0 lift them)",
+			DefaultPids, DefaultMemory()>>20, TmpSize)),
 		yes(egress.Available() == nil && (os.Geteuid() == 0 || unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil),
 			"egress allow-list, --allow-net (slirp4netns; without root, /dev/net/tun usable by you)"),
 		yes(true, "read-only inside writable paths (--unprotect NAME to allow one): "+strings.Join(Protected, " ")+
@@ -43,7 +45,7 @@ func noCgroupNote() string {
 		return ""
 	}
 	return fmt.Sprintf(": you have none here, so sandboxes run in your cgroup, bounded by rlimits (%d processes; "+
-		"--pids-limit and --memory, with --allow-degraded cgroup, become per-sandbox process and per-process address-space rlimits)", NoCgroupProcs)
+		"--pids-limit and --memory, with --allow-degraded cgroup, become per-sandbox process and per-process address-space rlimits)", DefaultPids)
 }
 
 func userNSAllowed() bool {

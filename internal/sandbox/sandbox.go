@@ -41,6 +41,8 @@ type Options struct {
 	Seccomp  string // "", "unconfined" or a profile path
 	NetHost  bool
 	Terminal bool
+	// Memory and Pids: 0 for none, -1 (Unset) for the defaults
+	// (DefaultPids, DefaultMemory).
 	Memory   int64
 	CPUs     float64
 	Pids     int64
@@ -52,7 +54,7 @@ type Options struct {
 	// Unprotect are Protected names left writable ("all": every one).
 	Unprotect []string
 	// NoCgroup: this user can't have a cgroup here (see cgroup.Usable), so
-	// the sandbox is bounded by rlimits: processes (NoCgroupProcs, or
+	// the sandbox is bounded by rlimits: processes (DefaultPids, or
 	// --pids-limit) and, with --memory, each process's address space.
 	// Limits asked for still need a cgroup unless DegradedCgroup.
 	NoCgroup, DegradedCgroup bool
@@ -69,6 +71,28 @@ type Egress struct {
 	Resolv string   // host file bound over /etc/resolv.conf (the DNS responder)
 	Ports  []uint16 // TCP ports Landlock lets connect() reach; nil: any
 }
+
+// Unset is a limit left to the default.
+const Unset = -1
+
+// DefaultPids bounds a sandbox's processes (and threads) unless
+// --pids-limit says otherwise: Podman's default, which builds pass under.
+const DefaultPids = 2048
+
+// DefaultMemory is a sandbox's memory limit unless --memory says
+// otherwise: half of the host's memory (0 where it can't be read).
+func DefaultMemory() int64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return 0
+	}
+	// Rounded down to 2 MiB: the kernel keeps a limit in whole pages.
+	return int64(si.Totalram) * int64(si.Unit) / 2 &^ (2<<20 - 1)
+}
+
+// TmpSize is the private /tmp's size: a quarter of the host's memory (a
+// tmpfs's pages are memory; its default, half, is the memory limit).
+const TmpSize = "25%"
 
 // Build returns the spec, with root.path at rootDir (an empty directory
 // the caller made; brig creates the mount points in it).
@@ -129,7 +153,7 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 		mounts = append(mounts, bind(d, d, true))
 	}
 	// The private /tmp before the user's paths, which may lie under it.
-	mounts = append(mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
+	mounts = append(mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=" + TmpSize}})
 	for _, p := range o.RO {
 		abs, err := hostPath(p, "--ro")
 		if err != nil {
@@ -256,8 +280,19 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 		s.Linux.Resources = nil
 		rootlessPts(s)
 	}
-	// Limits, when asked.
-	if o.Memory > 0 || o.CPUs > 0 || o.Pids > 0 {
+	// Limits: those asked for, else the defaults where there is a cgroup
+	// (without one, rlimits stand in: noCgroupRlimits).
+	asked := o.Memory > 0 || o.CPUs > 0 || o.Pids > 0
+	memAsked := o.Memory > 0
+	if o.Pids == Unset {
+		o.Pids = DefaultPids
+	}
+	if o.Memory == Unset {
+		o.Memory = DefaultMemory()
+	}
+	if o.NoCgroup && !asked {
+		// Only defaults, and no cgroup: bounded by rlimits, not refused.
+	} else if o.Memory > 0 || o.CPUs > 0 || o.Pids > 0 {
 		if s.Linux.Resources == nil {
 			s.Linux.Resources = &specs.LinuxResources{}
 		}
@@ -274,7 +309,7 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 		}
 	}
 	if o.NoCgroup {
-		noCgroupRlimits(s, o)
+		noCgroupRlimits(s, o, memAsked)
 	}
 	// seccomp: the built-in profile unless told otherwise.
 	switch o.Seccomp {
@@ -298,14 +333,9 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 	return s, watch, nil
 }
 
-// NoCgroupProcs bounds a sandbox's processes where it has no cgroup: a
-// fork bomb stops there. RLIMIT_NPROC is counted per user namespace, so
-// it counts the sandbox's own processes.
-const NoCgroupProcs = 4096
-
 // noCgroupRlimits bounds the sandbox by rlimits where it has no cgroup
 // (none above what the caller's hard limits allow).
-func noCgroupRlimits(s *specs.Spec, o *Options) {
+func noCgroupRlimits(s *specs.Spec, o *Options, memAsked bool) {
 	if o.DegradedCgroup {
 		s.Linux.Resources = nil
 	}
@@ -316,12 +346,12 @@ func noCgroupRlimits(s *specs.Spec, o *Options) {
 		}
 		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: typ, Hard: v, Soft: v})
 	}
-	procs := uint64(NoCgroupProcs)
 	if o.Pids > 0 {
-		procs = uint64(o.Pids)
+		limit("RLIMIT_NPROC", unix.RLIMIT_NPROC, uint64(o.Pids))
 	}
-	limit("RLIMIT_NPROC", unix.RLIMIT_NPROC, procs)
-	if o.Memory > 0 {
+	if memAsked {
+		// Only when asked: an address-space limit by default would stop
+		// programs that reserve more than they use.
 		limit("RLIMIT_AS", unix.RLIMIT_AS, uint64(o.Memory))
 	}
 }

@@ -328,8 +328,8 @@ exit 5`)
 		t.Skip("this host delegates a cgroup to the test user")
 	}
 	r = sandboxAs(t, rootlessUID, "/", "--", "grep", "Max processes", "/proc/self/limits")
-	if r.code != 0 || strings.Contains(r.stderr, "cgroup") || len(strings.Fields(r.stdout)) < 4 || strings.Fields(r.stdout)[2] != "4096" {
-		t.Errorf("a run without a cgroup: exit %d, stdout %q, stderr %q; want a 4096-process bound and no cgroup warning", r.code, r.stdout, r.stderr)
+	if r.code != 0 || strings.Contains(r.stderr, "cgroup") || len(strings.Fields(r.stdout)) < 4 || strings.Fields(r.stdout)[2] != "2048" {
+		t.Errorf("a run without a cgroup: exit %d, stdout %q, stderr %q; want a 2048-process bound and no cgroup warning", r.code, r.stdout, r.stderr)
 	}
 	r = sandboxAs(t, rootlessUID, "/", "--pids-limit", "20", "--memory", "64m", "--allow-degraded", "cgroup", "--", "sh", "-c",
 		"grep -E 'Max (processes|address space)' /proc/self/limits; for i in $(seq 30); do sleep 1 & done 2>&1 | head -1; wait")
@@ -645,4 +645,52 @@ print("TIOCSTI", "injected" if r == 0 else os.strerror(ctypes.get_errno()))`
 	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("left: %v", ents)
 	}
+}
+
+// TestSandboxDefaultBounds: without limit flags a sandbox is bounded —
+// 2048 processes, half the host's memory, a /tmp of a quarter of it —
+// as brig inspect shows from its cgroup; 0 lifts a bound; a fork bomb
+// stops at the bound.
+func TestSandboxDefaultBounds(t *testing.T) {
+	root := sandboxRoot(t)
+	brig := func(args ...string) result {
+		return runCmd(exec.Command(brigBin, append([]string{"--root", root}, args...)...))
+	}
+	var si unix.Sysinfo_t
+	unix.Sysinfo(&si)
+	half := strconv.FormatUint(si.Totalram*uint64(si.Unit)/2&^(2<<20-1), 10)
+	for _, tc := range []struct {
+		name        string
+		flags       []string
+		pids, mem   string
+		tmpMax, tmp string
+	}{
+		{"defaults", nil, "2048", half, "", ""},
+		{"lifted", []string{"--pids-limit", "0", "--memory", "0"}, "max", "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := brig(append(append([]string{"run", "-d", "--name", "bounds"}, tc.flags...), "--", "sleep", "60")...)
+			if r.code != 0 {
+				t.Fatalf("run -d: %s", r.stderr)
+			}
+			defer brig("delete", "--force", "bounds")
+			out := brig("inspect", "bounds").stdout
+			contains(t, out, "cgroup pids: "+tc.pids+"\n", "the pids limit")
+			if tc.mem != "" {
+				contains(t, out, "cgroup memory: "+tc.mem+"\n", "the memory limit")
+			} else {
+				notContains(t, out, "cgroup memory: "+half, "no memory limit")
+			}
+		})
+	}
+	// /tmp is sized a quarter of the host's memory.
+	r := sandbox(t, "/", "--", "sh", "-c", "df -k /tmp | tail -1")
+	if f := strings.Fields(r.stdout); len(f) < 2 {
+		t.Fatalf("df: %q %s", r.stdout, r.stderr)
+	} else if kb, _ := strconv.ParseUint(f[1], 10, 64); kb == 0 || kb > si.Totalram*uint64(si.Unit)/4/1024+1024 {
+		t.Errorf("/tmp is %d kB, want a quarter of the host's memory at most", kb)
+	}
+	// A fork bomb stops at the default bound.
+	r = sandbox(t, "/", "--", "sh", "-c", "n=0; while [ $n -lt 2100 ]; do sleep 30 & n=$((n+1)); done 2>&1 | head -1; echo spawned")
+	contains(t, strings.ToLower(r.stdout+r.stderr), "fork", "2100 processes against the default bound")
 }
