@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -177,6 +179,9 @@ func mountEntry(c *Config, root *os.File, pm *spec.Mount, tree *os.File) error {
 		return err
 	}
 	defer target.Close()
+	if err := checkTarget(root, target, m); err != nil {
+		return err
+	}
 	flags := opts.Flags &^ unix.MS_REMOUNT
 	if m.Type == "proc" || m.Type == "sysfs" {
 		if err := checkProcTarget(target, m.Destination); err != nil {
@@ -248,6 +253,52 @@ func fillTmpfs(root *os.File, dest string, under *os.File, ro bool) error {
 	return nil
 }
 
+// procFiles are the files of /proc a bind may cover (lxcfs's, as runc
+// allows them).
+var procFiles = map[string]bool{"/proc/cpuinfo": true, "/proc/diskstats": true, "/proc/meminfo": true, "/proc/stat": true,
+	"/proc/swaps": true, "/proc/uptime": true, "/proc/loadavg": true, "/proc/slabinfo": true}
+
+// checkTarget refuses a mount whose target, resolved inside the root,
+// went through a symbolic link into /proc, /sys or /dev (an image's
+// `/data -> /proc/sys/...` would have a mount land on the kernel's
+// interfaces: the 2025 runc CVEs' class), and any mount on procfs but
+// the lxcfs-style files.
+func checkTarget(root, target *os.File, m *specs.Mount) error {
+	dest := filepath.Clean("/" + m.Destination)
+	rootPath, err1 := os.Readlink(procFD(root))
+	at, err2 := os.Readlink(procFD(target))
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("mount on %s: where the target lies: %v %v", dest, err1, err2)
+	}
+	rel := "/" + strings.TrimPrefix(strings.TrimPrefix(at, rootPath), "/")
+	if rootPath == "/" {
+		rel = at
+	}
+	under := func(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+	for _, kernel := range []string{"/proc", "/sys", "/dev"} {
+		if rel != dest && under(rel, kernel) {
+			return fmt.Errorf("mount on %s: the destination resolves to %s through a symbolic link, inside %s: refused", dest, rel, kernel)
+		}
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(target.Fd()), &fs); err != nil {
+		return fmt.Errorf("mount on %s: %w", dest, err)
+	}
+	if fs.Type == unix.PROC_SUPER_MAGIC && !procFiles[dest] {
+		return fmt.Errorf("mount on %s: the target is on procfs; only a proc mount at /proc and binds over %s may be there", dest, strings.Join(sortedKeys(procFiles), ", "))
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func joinData(a, b string) string {
 	if a == "" {
 		return b
@@ -287,6 +338,9 @@ func bindMount(root *os.File, m *specs.Mount, opts spec.MountOptions, prepared *
 		return err
 	}
 	defer target.Close()
+	if err := checkTarget(root, target, m); err != nil {
+		return err
+	}
 	// Flags on a bind mount apply to its top; recursive attributes (rro...)
 	// to every mount below it too.
 	set := msFlagsToAttr(opts.Flags)

@@ -363,3 +363,52 @@ func TestTimeNamespaceOffsets(t *testing.T) {
 		t.Errorf("uptime in a time namespace offset by a year: %q", out)
 	}
 }
+
+// TestMountTargetIntoKernelFilesystems: an image whose mount target is a
+// symbolic link into /proc, /sys or /dev (`/data -> /proc/sys/net/ipv4`)
+// can't have a mount land on the kernel's interfaces: the mount is
+// refused, naming it, and nothing is left. A bind over an lxcfs-style
+// /proc file is allowed, as runc allows it, and a real directory at the
+// same place mounts as usual (the control).
+func TestMountTargetIntoKernelFilesystems(t *testing.T) {
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "meminfo"), []byte("MemTotal: 1 kB\n"), 0o644)
+	for _, tc := range []struct {
+		name, link, target string
+	}{
+		{"absolute link into /proc", "data", "/proc/sys/net/ipv4"},
+		{"relative link into /proc", "data", "../proc/sys/kernel"},
+		{"link into /sys", "data", "/sys/kernel"},
+		{"link into /dev", "data", "/dev/shm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			copyRootfs(t, root)
+			if err := os.Symlink(tc.target, filepath.Join(root, tc.link)); err != nil {
+				t.Fatal(err)
+			}
+			e := newEnv(t, "true")
+			e.spec.Root.Path = root
+			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/" + tc.link, Type: "bind", Source: src, Options: []string{"rbind"}})
+			r := e.run()
+			if r.code == 0 || !strings.Contains(r.stderr, "/"+tc.link) || !strings.Contains(r.stderr, "symbolic link") {
+				t.Errorf("exit %d, stderr %q: want a refusal naming /%s", r.code, r.stderr, tc.link)
+			}
+		})
+	}
+	t.Run("control: a directory, and an lxcfs-style file", func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", "head -1 /proc/meminfo; ls /data")
+		e.spec.Mounts = append(e.spec.Mounts,
+			specs.Mount{Destination: "/data", Type: "bind", Source: src, Options: []string{"rbind"}},
+			specs.Mount{Destination: "/proc/meminfo", Type: "bind", Source: filepath.Join(src, "meminfo"), Options: []string{"bind"}})
+		out := e.mustRun()
+		contains(t, out, "MemTotal: 1 kB\nmeminfo\n", "the bind over /proc/meminfo and at /data")
+	})
+	t.Run("a bind over another /proc file", func(t *testing.T) {
+		e := newEnv(t, "true")
+		e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/proc/sys/kernel/core_pattern", Type: "bind", Source: filepath.Join(src, "meminfo"), Options: []string{"bind"}})
+		if r := e.run(); r.code == 0 || !strings.Contains(r.stderr, "/proc/sys/kernel/core_pattern") {
+			t.Errorf("exit %d, stderr %q: want a refusal", r.code, r.stderr)
+		}
+	})
+}
