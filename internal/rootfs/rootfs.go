@@ -253,10 +253,11 @@ func fillTmpfs(root *os.File, dest string, under *os.File, ro bool) error {
 	return nil
 }
 
-// procFiles are the files of /proc a bind may cover (lxcfs's, as runc
-// allows them).
+// procFiles are the files of /proc a mount may cover: lxcfs's, and
+// CRIU's ns_last_pid, as runc allows them.
 var procFiles = map[string]bool{"/proc/cpuinfo": true, "/proc/diskstats": true, "/proc/meminfo": true, "/proc/stat": true,
-	"/proc/swaps": true, "/proc/uptime": true, "/proc/loadavg": true, "/proc/slabinfo": true}
+	"/proc/swaps": true, "/proc/uptime": true, "/proc/loadavg": true, "/proc/slabinfo": true, "/proc/net/dev": true,
+	"/proc/sys/kernel/ns_last_pid": true}
 
 // checkTarget refuses a mount whose target, resolved inside the root,
 // went through a symbolic link into /proc, /sys or /dev (an image's
