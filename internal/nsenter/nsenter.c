@@ -249,7 +249,9 @@ static void smallStacks(void)
 // pages put back as small ones.
 #define HPAGE (2UL << 20)
 extern char __bss_start[], _end[];
-extern char _dl_tls_static_size[]; // written by glibc before constructors
+// Written by glibc's start-up before constructors; only a static binary
+// has it (dynamically linked, glibc's data is libc.so's, not ours).
+extern char _dl_tls_static_size[] __attribute__((weak));
 
 static void smallPagesAgain(uintptr_t start, uintptr_t end, uintptr_t addr)
 {
@@ -283,7 +285,8 @@ static void noHugeBss(void)
 	uintptr_t end = (uintptr_t)_end & ~(uintptr_t)4095;
 	if (end <= start || madvise((void *)start, end - start, MADV_NOHUGEPAGE) != 0)
 		return;
-	smallPagesAgain(start, end, (uintptr_t)_dl_tls_static_size);
+	if (_dl_tls_static_size != NULL)
+		smallPagesAgain(start, end, (uintptr_t)_dl_tls_static_size);
 }
 
 __attribute__((constructor(101))) static void brig_nsenter(void)
