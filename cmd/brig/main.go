@@ -186,16 +186,6 @@ func printVersion(w io.Writer) {
 	fmt.Fprintf(w, "brig version %s\nspec: %s\n", version, specVersion())
 }
 
-// newFlags makes a command's flag set with a usage line.
-func newFlags(c string, usageLine string) *flag.FlagSet {
-	fs := flag.NewFlagSet(c, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: brig %s %s\n", c, usageLine)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 // stringList is a repeatable string flag.
 type stringList []string
 
@@ -203,7 +193,7 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // oneID checks a command got exactly one container id.
-func oneID(fs *flag.FlagSet) (string, error) {
+func oneID(fs *cmdFlags) (string, error) {
 	if fs.NArg() != 1 {
 		return "", usagef("want exactly one container id, got %d arguments", fs.NArg())
 	}

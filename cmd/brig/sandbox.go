@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -64,6 +65,10 @@ own 127.0.0.1:PORT (brig forwards each connection); no other port of the
 host's loopback is reachable.
 `
 
+// minMemory is the least memory limit a sandbox starts under (Docker's
+// minimum too): below it, brig's own start-up is killed.
+const minMemory = 6 << 20
+
 // cmdSandbox is `brig run [flags] -- CMD`.
 func cmdSandbox(g *global, args []string) (int, error) { return runSandbox(g, "run", args, nil) }
 
@@ -83,7 +88,7 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		}
 	}
 	fs := newFlags(cmdName, "[flags] -- CMD [ARGS...]")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), sandboxUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	fs.usage = func(w io.Writer) { fmt.Fprint(w, sandboxUsage) }
 	var env, ro, rw, vols, tmpfs, capAdd, capDrop, secOpts stringList
 	fs.Var(&env, "e", "set an environment variable (repeatable)")
 	fs.Var(&env, "env", "same as -e")
@@ -124,8 +129,7 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 	}
 	if a := fs.Args(); len(a) == 1 && (a[0] == "--help" || a[0] == "-h" || a[0] == "-help") {
 		// brig run -- --help: no program is called that.
-		fs.SetOutput(os.Stdout)
-		fs.Usage()
+		fs.PrintHelp(os.Stdout)
 		return 0, nil
 	}
 	if *check {
@@ -184,6 +188,9 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		n, err := parseBytes(*memory)
 		if err != nil {
 			return 2, usagef("--memory %q: %v", *memory, err)
+		}
+		if n < minMemory {
+			return 2, usagef("--memory %s: below the least a sandbox starts under (6m); 0 means no limit", *memory)
 		}
 		o.Memory = n
 	}

@@ -92,6 +92,29 @@ func allowCall(name string, o *Options) string {
 	return "--security-opt seccomp=PROFILE, one that allows " + name + " (brig learn -o PROFILE writes one)"
 }
 
+// checkPaths says, before anything else is tried with them, which host
+// path of --ro, --rw or -v is missing.
+func checkPaths(o *Options) error {
+	for _, p := range o.RO {
+		if _, err := hostPath(p, "--ro"); err != nil {
+			return err
+		}
+	}
+	for _, p := range o.RW {
+		if _, err := hostPath(p, "--rw"); err != nil {
+			return err
+		}
+	}
+	for _, v := range o.Volumes {
+		if src, _, ok := strings.Cut(v, ":"); ok {
+			if _, err := hostPath(src, "-v"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // dnsUpstream are the resolvers the DNS responder asks: given (HOST or
 // HOST:PORT), or the host's.
 func dnsUpstream(given []string) ([]string, error) {
@@ -221,6 +244,9 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 			// passes it on loopback only).
 			o.Egress.Ports = append(ports, 53)
 		}
+	}
+	if err := checkPaths(o); err != nil {
+		return 2, err
 	}
 	if os.Geteuid() == 0 {
 		// Writable host paths are id-mapped into the sandbox's user

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -257,5 +259,43 @@ func TestFailedStartLeavesNoBrigCgroup(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBadFlagsOneLine: a mistake on the command line is one line on
+// stderr — the flag, what is wrong, the flag meant when it looks like a
+// typo, where the help is — exit 2, nothing left; never the whole help.
+func TestBadFlagsOneLine(t *testing.T) {
+	root := sandboxRoot(t)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "--memroy", "1g", "--", "true"}, []string{"--memroy: no such flag; did you mean --memory?", "brig run --help"}},
+		{[]string{"run", "--pids-limt", "3", "--", "true"}, []string{"did you mean --pids-limit?"}},
+		{[]string{"create", "--bundel", "x", "id"}, []string{"--bundel: no such flag; did you mean --bundle?"}},
+		{[]string{"exec", "--tyy", "id", "true"}, []string{"--tyy: no such flag; did you mean --tty?"}},
+		{[]string{"kill", "--al", "id"}, []string{"did you mean --all?"}},
+		{[]string{"run", "--cpus", "many", "--", "true"}, []string{"--cpus \"many\""}},
+		{[]string{"run", "--rw", "/no/such/dir", "--", "true"}, []string{`--rw "/no/such/dir"`, "no such file"}},
+		{[]string{"run", "--memory", "1", "--", "true"}, []string{"--memory 1: below the least a sandbox starts under (6m)"}},
+		{[]string{"run", "--zzzz", "--", "true"}, []string{"--zzzz: no such flag (brig run --help"}},
+	} {
+		r := runCmd(exec.Command(brigBin, append([]string{"--root", root}, tc.args...)...))
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 2 || len(lines) != 1 {
+			t.Errorf("%v: exit %d, stderr %q: want exit 2 and one line", tc.args, r.code, r.stderr)
+		}
+		for _, w := range tc.want {
+			contains(t, r.stderr, w, fmt.Sprint(tc.args))
+		}
+	}
+	if ents := leftIn(root); len(ents) != 0 {
+		t.Errorf("left: %v", ents)
+	}
+	// The help shows flags as they are written: --name.
+	r := runCmd(exec.Command(brigBin, "run", "--", "--help"))
+	if !strings.Contains(r.stdout, "\n  --allow-net VALUE") || strings.Contains(r.stdout, "\n  -allow-net") {
+		t.Errorf("brig run -- --help lists flags with one dash:\n%s", r.stdout)
 	}
 }
