@@ -148,7 +148,10 @@ func (c *Container) signal(sig unix.Signal) error {
 	return nil
 }
 
-func errNotRunning(id string) error { return fmt.Errorf("container %q is not running", id) }
+// errNotRunning says it as runc does: containerd's shim recognises
+// "container not running" (a pod whose container ended just before it was
+// stopped is then stopped and removed, not left behind).
+func errNotRunning(id string) error { return fmt.Errorf("%s: container not running", id) }
 
 // waitGone waits until pid has exited (or timeout).
 func waitGone(pid int, start uint64, timeout time.Duration) bool {

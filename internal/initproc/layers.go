@@ -17,6 +17,7 @@ import (
 	"brig/internal/caps"
 	"brig/internal/console"
 	"brig/internal/hooks"
+	"brig/internal/loopback"
 	"brig/internal/lsm"
 	"brig/internal/protocol"
 	"brig/internal/rootfs"
@@ -89,6 +90,12 @@ func createLayers(p *bootstrap.Process, cfg *protocol.Config) error {
 	if cfg.CgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	// A network namespace of its own starts with lo down: up, as runc.
+	if newNetNS(s) {
+		if err := loopback.Up(); err != nil {
+			return err
 		}
 	}
 	// UTS: hostname and domain name (the namespace is new: validated).
@@ -576,4 +583,18 @@ type seccompFilter struct {
 func (s *seccompFilter) load() (*os.File, error) {
 	s.loaded = true
 	return s.prog.Load()
+}
+
+// newNetNS says whether the container has a network namespace of its own
+// (new, not joined).
+func newNetNS(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace {
+			return n.Path == ""
+		}
+	}
+	return false
 }

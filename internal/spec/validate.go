@@ -254,6 +254,16 @@ func validateLinux(p *problems, s *specs.Spec) {
 		}
 	}
 	for key := range l.Sysctl {
+		// As runc: the config's own hostname and domainname are set by
+		// their fields; a sysctl of the same would fight them.
+		switch {
+		case (key == "kernel.hostname" || key == "kernel/hostname") && s.Hostname != "":
+			p.add("linux.sysctl."+key, "not allowed: it conflicts with the hostname field")
+			continue
+		case (key == "kernel.domainname" || key == "kernel/domainname") && s.Domainname != "":
+			p.add("linux.sysctl."+key, "not allowed: it conflicts with the domainname field")
+			continue
+		}
 		if err := checkSysctl(key, l.Namespaces); err != nil {
 			p.add("linux.sysctl."+key, "%v", err)
 		}

@@ -38,6 +38,10 @@ func TestBadInput(t *testing.T) {
 		{name: "missing rootfs", edit: func(e *env) { e.spec.Root.Path = "/nonexistent/rootfs" }, want: "root.path"},
 		{name: "no process args", edit: func(e *env) { e.spec.Process.Args = nil }, want: "process.args"},
 		{name: "relative cwd", edit: func(e *env) { e.spec.Process.Cwd = "tmp" }, want: "process.cwd"},
+		{name: "hostname sysctl with a hostname (runc refuses it)", edit: func(e *env) {
+			e.spec.Hostname = "box"
+			e.spec.Linux.Sysctl = map[string]string{"kernel.hostname": "other"}
+		}, want: "linux.sysctl.kernel.hostname: not allowed: it conflicts with the hostname field"},
 		{name: "unknown namespace", edit: func(e *env) { e.setNamespace("bogus", "") }, want: "linux.namespaces"},
 		{name: "relative mount destination", edit: func(e *env) {
 			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "../../etc", Type: "tmpfs", Source: "tmpfs"})

@@ -15,7 +15,8 @@ import (
 const probe = `id; hostname; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; ulimit -n; ulimit -Hn; umask; pwd
 ls -a /dev | sort | tr '\n' ' '; echo
 awk '{print $5, substr($6,1,2)}' /proc/self/mountinfo | sort
-cat /proc/self/uid_map; touch /probe 2>&1 | sed 's/.*: //'; cat /proc/sys/net/ipv4/ip_forward`
+cat /proc/self/uid_map; touch /probe 2>&1 | sed 's/.*: //'; cat /proc/sys/net/ipv4/ip_forward
+echo "lo $(cat /sys/class/net/lo/operstate 2>&1)"`
 
 // TestDifferentialAgainstRunc runs the same bundles with brig, runc and
 // crun and compares what the container sees. Differences are failures

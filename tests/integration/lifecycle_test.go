@@ -136,6 +136,14 @@ func TestKillSignals(t *testing.T) {
 	if r := e.brig("kill", e.id, "NOSUCHSIG"); r.code == 0 || !strings.Contains(r.stderr, "unknown signal") {
 		t.Errorf("kill with a bad signal: exit %d %s", r.code, r.stderr)
 	}
+	// A container that has ended: kill fails with runc's words, which
+	// containerd's shim recognises (a pod whose container ended just before
+	// it was stopped is then stopped and removed).
+	e.brig("start", e.id)
+	e.waitStatus("stopped")
+	if r := e.brig("kill", e.id, "KILL"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Errorf("kill of a stopped container: exit %d %q, want runc's \"container not running\"", r.code, r.stderr)
+	}
 }
 
 func TestPauseResume(t *testing.T) {
