@@ -384,4 +384,3 @@ func HolderMain() {
 		fmt.Println("ok")
 	}
 }
-

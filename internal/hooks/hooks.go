@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -45,9 +46,11 @@ func runOne(h specs.Hook, state []byte) error {
 	}
 	cmd := exec.CommandContext(ctx, h.Path)
 	cmd.Args = args
+	// A hook without env gets the runtime's own environment, as runc and
+	// crun give it (an empty one is empty).
 	cmd.Env = h.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{}
+	if h.Env == nil {
+		cmd.Env = os.Environ()
 	}
 	cmd.Stdin = bytes.NewReader(state)
 	var out bytes.Buffer

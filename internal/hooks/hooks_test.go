@@ -13,6 +13,7 @@ func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	one := 1
+	t.Setenv("BRIG_HOOK_TEST", "inherited")
 	st := &specs.State{Version: "1.2.0", ID: "c1", Status: specs.StateCreating, Pid: 7, Bundle: "/b"}
 	for _, tc := range []struct {
 		name    string
@@ -36,6 +37,20 @@ func TestRun(t *testing.T) {
 		}, wantErr: "boom", check: func(t *testing.T) {
 			if _, err := os.Stat(out + ".second"); err == nil {
 				t.Error("hook after a failed one ran")
+			}
+		}},
+		{name: "no env: the runtime's own", hooks: []specs.Hook{{
+			Path: "/bin/sh", Args: []string{"sh", "-c", `echo "$BRIG_HOOK_TEST" > ` + out + `.env`},
+		}}, check: func(t *testing.T) {
+			if data, _ := os.ReadFile(out + ".env"); string(data) != "inherited\n" {
+				t.Errorf("a hook without env saw %q, want the runtime's environment", data)
+			}
+		}},
+		{name: "an empty env is empty", hooks: []specs.Hook{{
+			Path: "/bin/sh", Env: []string{}, Args: []string{"sh", "-c", `echo "[$BRIG_HOOK_TEST]" > ` + out + `.empty`},
+		}}, check: func(t *testing.T) {
+			if data, _ := os.ReadFile(out + ".empty"); string(data) != "[]\n" {
+				t.Errorf("a hook with env [] saw %q", data)
 			}
 		}},
 		{name: "timeout", hooks: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "20"}, Timeout: &one}}, wantErr: "timed out"},
