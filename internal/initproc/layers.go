@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -115,7 +116,7 @@ func createLayers(p *bootstrap.Process, cfg *protocol.Config) error {
 		rc := &rootfs.Config{
 			Root: s.Root.Path, Mounts: cfg.Mounts, Propagation: l.RootfsPropagation,
 			Devices: l.Devices, MountLabel: l.MountLabel, InUserNS: cfg.UserNS,
-			CgroupNS: cfg.CgroupNS, CgroupPaths: cgroupPaths, Trees: map[int]*os.File{},
+			CgroupNS: cfg.CgroupNS, CgroupPaths: cgroupPaths, Trees: map[int]*os.File{}, Cwd: cfg.Process.Cwd,
 		}
 		for i, fd := range cfg.TreeFDs {
 			rc.Trees[i] = os.NewFile(uintptr(fd), fmt.Sprintf("mounts[%d]-source", i))
@@ -362,7 +363,8 @@ func setPersonality(p *specs.LinuxPersonality) error {
 type finalProcess struct {
 	cfg      *protocol.Config
 	proc     *specs.Process
-	path     string // resolved executable
+	path     string   // resolved executable
+	env      []string // process.env, with HOME where it has none
 	caps     *caps.Sets
 	filter   *seccompFilter
 	landlock *lsm.Landlock
@@ -411,6 +413,9 @@ func prepare(cfg *protocol.Config, proc *specs.Process) (*finalProcess, error) {
 	if fp.path, err = lookPath(proc); err != nil {
 		return nil, err
 	}
+	// HOME from the container's passwd now: Landlock and seccomp, later,
+	// may not let /etc/passwd be read.
+	fp.env = withHome(proc.Env, proc.User.UID)
 	// rlimits after everything that allocates.
 	if err := setRlimits(proc.Rlimits); err != nil {
 		return nil, err
@@ -566,11 +571,7 @@ func (fp *finalProcess) finish() error {
 			}
 		}
 	}
-	env := proc.Env
-	if env == nil {
-		env = []string{}
-	}
-	err := unix.Exec(fp.path, proc.Args, env)
+	err := unix.Exec(fp.path, proc.Args, fp.env)
 	return fmt.Errorf("exec %s: %w", fp.path, err)
 }
 
@@ -597,4 +598,30 @@ func newNetNS(s *specs.Spec) bool {
 		}
 	}
 	return false
+}
+
+// withHome adds HOME where process.env has none, as runc and crun do: the
+// user's home in the container's /etc/passwd (read inside the container,
+// after pivot_root), else /.
+func withHome(env []string, uid uint32) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	return append(append([]string{}, env...), "HOME="+homeOf(uid))
+}
+
+func homeOf(uid uint32) string {
+	data, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return "/"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) >= 6 && f[2] == strconv.FormatUint(uint64(uid), 10) && strings.HasPrefix(f[5], "/") {
+			return f[5]
+		}
+	}
+	return "/"
 }

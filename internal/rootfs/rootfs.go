@@ -36,6 +36,9 @@ type Config struct {
 	// instead of a clone of the source made here: a container root mapped
 	// to an unprivileged id may not reach the source itself.
 	Trees map[int]*os.File
+	// Cwd is process.cwd: made (0755, root's) where the image lacks it,
+	// as runc and crun make it, before the root can be read-only.
+	Cwd string
 }
 
 // Prepare does everything before pivot_root: it runs in the container's
@@ -78,7 +81,31 @@ func Prepare(c *Config) error {
 			return err
 		}
 	}
+	if err := makeCwd(root, c.Cwd); err != nil {
+		return err
+	}
 	return setupDevSymlinks(root)
+}
+
+// makeCwd makes the working directory where it is missing (and only
+// then: a cwd that is there but can't be entered is the init's error).
+func makeCwd(root *os.File, cwd string) error {
+	if cwd == "" {
+		return nil
+	}
+	h, err := openInRoot(root, filepath.Clean("/"+cwd))
+	if err == nil {
+		h.Close()
+		return nil
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if h, err = mkdirAllInRoot(root, filepath.Clean("/"+cwd), 0o755); err != nil {
+		return fmt.Errorf("process.cwd %q: can't be made: %w", cwd, err)
+	}
+	h.Close()
+	return nil
 }
 
 // makeParentPrivate makes the mount the rootfs sits on private, because

@@ -75,7 +75,7 @@ func TestBadInput(t *testing.T) {
 			e.spec.Annotations = map[string]string{"brig.landlock": `{"rules": {"pathBeneath": [{"allowedAccess": ["fly"], "paths": ["/"]}]}}`}
 		}, want: "fly"},
 		{name: "missing executable", edit: func(e *env) { e.spec.Process.Args = []string{"/bin/nope"} }, want: "/bin/nope", inInit: true},
-		{name: "cwd missing in container", edit: func(e *env) { e.spec.Process.Cwd = "/no/such/dir" }, want: "process.cwd", inInit: true},
+		{name: "cwd that can't be made", edit: func(e *env) { e.spec.Process.Cwd = "/bin/busybox/sub" }, want: "process.cwd", inInit: true},
 		{name: "id with slash", id: "a/b", want: "invalid container id"},
 		{name: "id dotdot", id: "..", want: "invalid container id"},
 	} {

@@ -206,3 +206,53 @@ echo x > /etc/new 2>/dev/null && echo wrote || echo write-refused; grep -c '^roo
 		})
 	}
 }
+
+// TestProcessDefaultsLikeRunc: HOME where process.env has none (the
+// user's home in the container's /etc/passwd, else /), and a process.cwd
+// the image lacks, made even under a read-only root — as runc does, with
+// the same bundle.
+func TestProcessDefaultsLikeRunc(t *testing.T) {
+	bins := []string{brigBin}
+	if p, err := exec.LookPath("runc"); err == nil && works(t, p) {
+		bins = append(bins, p)
+	}
+	for _, tc := range []struct {
+		name string
+		uid  uint32
+		cwd  string
+	}{
+		{"root", 0, "/"},
+		{"a uid without a passwd entry", 4242, "/"},
+		{"a missing cwd, read-only root", 0, "/made/by/the/runtime"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want string
+			for _, bin := range bins {
+				e := newEnv(t, "sh", "-c", `echo "HOME=$HOME"; pwd`)
+				e.bin = bin
+				e.spec.Version = "1.0.2"
+				e.spec.Process.Env = []string{"PATH=/bin:/usr/bin"}
+				e.spec.Process.User = specs.User{UID: tc.uid, GID: tc.uid}
+				e.spec.Process.Cwd = tc.cwd
+				e.spec.Root.Readonly = true
+				// A root of its own: the runtime makes the cwd in it.
+				e.spec.Root.Path = t.TempDir()
+				copyRootfs(t, e.spec.Root.Path)
+				r := e.run()
+				if r.code != 0 {
+					t.Fatalf("%s: exit %d: %s", bin, r.code, r.stderr)
+				}
+				if bin == brigBin {
+					want = r.stdout
+					if !strings.Contains(r.stdout, "HOME=/") || !strings.HasSuffix(r.stdout, tc.cwd+"\n") {
+						t.Errorf("brig: %q", r.stdout)
+					}
+					continue
+				}
+				if r.stdout != want {
+					t.Errorf("brig printed %q, %s %q", want, bin, r.stdout)
+				}
+			}
+		})
+	}
+}
