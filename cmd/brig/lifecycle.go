@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 
 	"brig/internal/container"
 	"brig/internal/learn"
+	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
 )
@@ -48,10 +50,18 @@ func cmdSpec(g *global, args []string) (int, error) {
 	bundle := fs.String("bundle", ".", "bundle directory to write config.json in")
 	fs.StringVar(bundle, "b", ".", "short for --bundle")
 	rootless := fs.Bool("rootless", false, "a configuration for rootless containers")
+	sc := fs.String("seccomp", "default", "the seccomp profile written into it: default (brig's built-in one, as Docker's) or unconfined")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
 	s := spec.Default(*rootless)
+	switch *sc {
+	case "default":
+		s.Linux.Seccomp = seccomp.DefaultProfile(s.Process.Capabilities.Bounding, runtime.GOARCH, seccomp.KernelAtLeast(4, 8))
+	case "unconfined":
+	default:
+		return 2, usagef("--seccomp %q: want default or unconfined", *sc)
+	}
 	if *rootless {
 		s.Linux.UIDMappings[0].HostID = uint32(os.Geteuid())
 		s.Linux.GIDMappings[0].HostID = uint32(os.Getegid())

@@ -3,10 +3,13 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestRunExitCode(t *testing.T) {
@@ -196,4 +199,40 @@ func TestPs(t *testing.T) {
 	r := e.brig("ps", e.id)
 	contains(t, r.stdout, "PID", "ps table header")
 	contains(t, r.stdout, "sleep 60", "ps table")
+}
+
+// TestSpecSeccomp: brig spec writes the built-in default profile, so a
+// container from it has a filter (runc runs the same config the same);
+// --seccomp unconfined leaves it out.
+func TestSpecSeccomp(t *testing.T) {
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{{nil, "Seccomp:\t2"}, {[]string{"--seccomp", "unconfined"}, "Seccomp:\t0"}} {
+		dir := t.TempDir()
+		if out, err := exec.Command(brigBin, append([]string{"spec", "--bundle", dir}, tc.flags...)...).CombinedOutput(); err != nil {
+			t.Fatalf("brig spec: %v: %s", err, out)
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+		var s specs.Spec
+		if err := json.Unmarshal(data, &s); err != nil {
+			t.Fatal(err)
+		}
+		bins := []string{brigBin}
+		if p, err := exec.LookPath("runc"); err == nil && works(t, p) {
+			bins = append(bins, p)
+		}
+		for _, bin := range bins {
+			e := newEnv(t, "grep", "Seccomp:", "/proc/self/status")
+			e.bin = bin
+			e.spec.Linux.Seccomp = s.Linux.Seccomp
+			e.spec.Version = "1.0.2"
+			if out := e.mustRun(); !strings.Contains(out, tc.want) {
+				t.Errorf("%s, brig spec %v: %q, want %q", bin, tc.flags, out, tc.want)
+			}
+		}
+	}
+	if r := runCmd(exec.Command(brigBin, "spec", "--bundle", t.TempDir(), "--seccomp", "strict")); r.code != 2 || !strings.Contains(r.stderr, "--seccomp") {
+		t.Errorf("brig spec --seccomp strict: exit %d: %s", r.code, r.stderr)
+	}
 }
