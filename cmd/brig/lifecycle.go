@@ -169,6 +169,8 @@ func cmdRun(g *global, args []string) (int, error) {
 	detach := fs.Bool("detach", false, "return after start instead of waiting")
 	fs.BoolVar(detach, "d", false, "short for --detach")
 	report := fs.Bool("report-denials", false, "at exit, list the calls the seccomp profile denied (brig answers them as the profile would)")
+	keep := fs.Bool("keep", false, "keep the container when it ends: state says stopped, delete removes it")
+	fs.Bool("no-subreaper", false, "accepted for runc's sake: brig waits for the container's process itself")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
@@ -179,8 +181,12 @@ func cmdRun(g *global, args []string) (int, error) {
 	if *report && *detach {
 		return 2, usagef("--report-denials needs run to wait: drop --detach")
 	}
+	if *keep && *detach {
+		return 2, usagef("--keep needs run to wait: drop --detach")
+	}
 	o := g.createOptions(id, &f)
 	o.ReportDenials = *report
+	o.Keep = *keep
 	o.Observe = func(c *container.Created) (func(int), error) { return func(int) {}, learnByAnnotation(c) }
 	code, err := container.Run(g.store(), o, *detach)
 	if err != nil {

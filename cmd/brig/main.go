@@ -80,6 +80,7 @@ func realMain(args []string, stderr io.Writer) int {
 	fs.BoolVar(&g.debug, "debug", false, "log debug messages")
 	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use systemd to manage cgroups (cgroupsPath is slice:prefix:name)")
 	fs.StringVar(&g.rootless, "rootless", "auto", "rootless mode: auto, true or false")
+	fs.String("criu", "criu", "accepted for runc's sake: brig has no checkpoint/restore")
 	showVersion := fs.Bool("version", false, "print the version")
 	fs.BoolVar(showVersion, "v", false, "print the version")
 	fs.Usage = func() { usage(stderr) }

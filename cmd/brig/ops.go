@@ -114,6 +114,11 @@ func cmdUpdate(g *global, args []string) (int, error) {
 	memRes := fs.String("memory-reservation", "", "memory soft limit")
 	memSwap := fs.String("memory-swap", "", "memory+swap limit (-1: unlimited)")
 	cpuShares := fs.String("cpu-shares", "", "CPU shares (relative weight)")
+	fs.StringVar(cpuShares, "cpu-share", "", "same as --cpu-shares (runc's spelling)")
+	rtPeriod := fs.String("cpu-rt-period", "", "CPU real-time period in µs")
+	rtRuntime := fs.String("cpu-rt-runtime", "", "CPU real-time runtime in µs")
+	l3 := fs.String("l3-cache-schema", "", "Intel RDT L3 cache schema (not supported: brig has no RDT)")
+	mb := fs.String("mem-bw-schema", "", "Intel RDT memory bandwidth schema (not supported: brig has no RDT)")
 	cpuQuota := fs.String("cpu-quota", "", "CPU quota in µs per period")
 	cpuPeriod := fs.String("cpu-period", "", "CPU period in µs")
 	cpusetCpus := fs.String("cpuset-cpus", "", "CPUs allowed (0-3,5)")
@@ -126,6 +131,9 @@ func cmdUpdate(g *global, args []string) (int, error) {
 	id, err := oneID(fs)
 	if err != nil {
 		return 2, err
+	}
+	if *l3 != "" || *mb != "" {
+		return 2, usagef("--l3-cache-schema, --mem-bw-schema: Intel RDT (resctrl) is not supported by brig")
 	}
 	r := &specs.LinuxResources{}
 	if *resources != "" {
@@ -172,6 +180,8 @@ func cmdUpdate(g *global, args []string) (int, error) {
 		set("cpu-shares", *cpuShares, func(n int64) { u := uint64(n); cpu().Shares = &u }),
 		set("cpu-quota", *cpuQuota, func(n int64) { cpu().Quota = &n }),
 		set("cpu-period", *cpuPeriod, func(n int64) { u := uint64(n); cpu().Period = &u }),
+		set("cpu-rt-period", *rtPeriod, func(n int64) { u := uint64(n); cpu().RealtimePeriod = &u }),
+		set("cpu-rt-runtime", *rtRuntime, func(n int64) { cpu().RealtimeRuntime = &n }),
 		set("pids-limit", *pidsLimit, func(n int64) { r.Pids = &specs.LinuxPids{Limit: &n} }),
 		set("blkio-weight", *blkioWeight, func(n int64) { u := uint16(n); r.BlockIO = &specs.LinuxBlockIO{Weight: &u} }),
 	} {

@@ -51,6 +51,8 @@ type CreateOptions struct {
 	OnDenials func([]seccomp.Denial)
 	// DieWithParent kills the container's process if this brig dies.
 	DieWithParent bool
+	// Keep: run leaves the container when it ends (runc run --keep).
+	Keep bool
 	// NewSession: without a terminal of its own, the container's process
 	// starts a session, so it has no controlling terminal: it can't push
 	// input into the caller's with TIOCSTI (CVE-2017-5226's class).

@@ -81,6 +81,9 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	}
 	code := waitForward(cr.Pid, sigs.wait())
 	done(code)
+	if o.Keep {
+		return code, nil // state says stopped; delete removes it
+	}
 	if err := Delete(store, o.ID, true, o.Warn); err != nil {
 		return code, err
 	}

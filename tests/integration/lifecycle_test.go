@@ -236,3 +236,61 @@ func TestSpecSeccomp(t *testing.T) {
 		t.Errorf("brig spec --seccomp strict: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestRunKeep: run --keep leaves the ended container: state says stopped,
+// exec into it is a clear error, delete removes it (runc run --keep).
+func TestRunKeep(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "exit 3")
+	e.write()
+	if r := e.brig("run", "--keep", "--bundle", e.bundle, e.id); r.code != 3 {
+		t.Fatalf("run --keep: exit %d, want the process's 3: %s", r.code, r.stderr)
+	}
+	if s := e.status(); s != "stopped" {
+		t.Fatalf("after run --keep: %q, want stopped", s)
+	}
+	if r := e.brig("exec", e.id, "true"); r.code == 0 || !strings.Contains(r.stderr, "stopped") {
+		t.Errorf("exec into a kept, stopped container: exit %d %q", r.code, r.stderr)
+	}
+	if r := e.brig("delete", e.id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	if r := e.brig("state", e.id); r.code == 0 {
+		t.Error("state after delete")
+	}
+}
+
+// TestRuncFlagsAccepted: every flag runc's help lists, for each command
+// and globally, is one brig knows (a new runc flag is noticed here).
+func TestRuncFlagsAccepted(t *testing.T) {
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skip("no runc")
+	}
+	root, dir := t.TempDir(), t.TempDir()
+	flagsOf := func(args ...string) []string {
+		out, _ := exec.Command("runc", append(args, "--help")...).Output()
+		var fl []string
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 0 && strings.HasPrefix(f[0], "--") && f[0] != "--help" && f[0] != "--version" {
+				fl = append(fl, strings.TrimSuffix(strings.SplitN(f[0], "=", 2)[0], ","))
+			}
+		}
+		return fl
+	}
+	check := func(args ...string) {
+		cmd := exec.Command(brigBin, append([]string{"--root", root}, args...)...)
+		cmd.Dir = dir
+		r := runCmd(cmd)
+		if strings.Contains(r.stderr, "no such flag") {
+			t.Errorf("brig %v: %s", args, strings.TrimSpace(r.stderr))
+		}
+	}
+	for _, f := range flagsOf() {
+		check(f, "x", "list")
+	}
+	for _, c := range []string{"create", "run", "start", "exec", "kill", "delete", "state", "list", "ps", "pause", "resume", "update", "events", "spec", "features"} {
+		for _, f := range flagsOf(c) {
+			check(c, f)
+		}
+	}
+}
