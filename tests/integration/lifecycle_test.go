@@ -281,7 +281,7 @@ func TestRuncFlagsAccepted(t *testing.T) {
 		cmd := exec.Command(brigBin, append([]string{"--root", root}, args...)...)
 		cmd.Dir = dir
 		r := runCmd(cmd)
-		if strings.Contains(r.stderr, "no such flag") {
+		if strings.Contains(r.stderr, "no such flag") || strings.Contains(r.stderr, "provided but not defined") {
 			t.Errorf("brig %v: %s", args, strings.TrimSpace(r.stderr))
 		}
 	}
