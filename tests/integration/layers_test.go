@@ -376,14 +376,15 @@ func TestMountTargetIntoKernelFilesystems(t *testing.T) {
 	for _, tc := range []struct {
 		name, link, target string
 	}{
-		{"absolute link into /proc", "data", "/proc/sys/net/ipv4"},
-		{"relative link into /proc", "data", "../proc/sys/kernel"},
-		{"link into /sys", "data", "/sys/kernel"},
-		{"link into /dev", "data", "/dev/shm"},
+		{"absolute link into /proc", "kernel-link", "/proc/sys/net/ipv4"},
+		{"relative link into /proc", "kernel-link", "../proc/sys/kernel"},
+		{"link into /sys", "kernel-link", "/sys/kernel"},
+		{"link into /dev", "kernel-link", "/dev/shm"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			copyRootfs(t, root)
+			os.RemoveAll(filepath.Join(root, tc.link)) // (copied from the shared rootfs, if another test made it)
 			if err := os.Symlink(tc.target, filepath.Join(root, tc.link)); err != nil {
 				t.Fatal(err)
 			}
