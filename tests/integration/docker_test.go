@@ -114,6 +114,18 @@ func stopDocker() {
 		dockerD.cmd.Process.Kill()
 		<-done
 	}
+	// dockerd bind-mounts its data root on itself and, killed, leaves it
+	// (with the mounts under it): the work directory couldn't go.
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	var under []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dockerD.dir+"/") {
+			under = append(under, f[4])
+		}
+	}
+	for i := len(under) - 1; i >= 0; i-- {
+		syscall.Unmount(under[i], syscall.MNT_DETACH)
+	}
 	// dockerd's cgroup parent, empty once its containers are gone.
 	ctls, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, c := range ctls {
