@@ -140,28 +140,20 @@ func TestSandboxAllowNetNames(t *testing.T) {
 	if addrs, err := r.LookupHost(context.Background(), "blocked.test"); err != nil || len(addrs) != 1 || addrs[0] != srvB {
 		t.Fatalf("control: the test's DNS server: %v %v", addrs, err)
 	}
-	for _, tc := range []struct {
-		name string
-		uid  int
-	}{{"root", 0}, {"rootless", rootlessUID}} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.uid != 0 {
-				tunForUsers(t)
-			}
-			res := sandboxAs(t, tc.uid, "/", "--dns-upstream", dns,
-				"--allow-net", "api.test:8080", "--allow-net", "*.files.test:8080", "--allow-net", "cdn.test:9090", "--", "sh", "-c",
-				fetch("api.test:8080")+fetch("x.files.test:8080")+fetch("cdn.test:9090")+
-					fetch("blocked.test:8080")+fetch("files.test:8080")+fetch(srvA+":9090"))
-			if res.code != 0 {
-				t.Fatalf("exit %d: %s %s", res.code, res.stdout, res.stderr)
-			}
-			contains(t, res.stdout, "api.test:8080: "+srvA+":8080\n", "an allowed name")
-			contains(t, res.stdout, "x.files.test:8080: "+srvB+":8080\n", "a name under an allowed wildcard")
-			contains(t, res.stdout, "cdn.test:9090: "+srvB+":9090\n", "an allowed name through a CNAME")
-			contains(t, res.stdout, "blocked.test:8080: nc: bad address 'blocked.test'", "a name not allowed")
-			contains(t, res.stdout, "files.test:8080: nc: bad address 'files.test'", "a wildcard's own domain")
-			contains(t, res.stdout, srvA+":9090: nc: can't connect", "an address on a port no allowed name has")
-			contains(t, res.stderr, "DNS: refused blocked.test, files.test", "the refused names, when the command ends")
-		})
-	}
+	asRootAndUser(t, func(t *testing.T, uid int) {
+		res := sandboxAs(t, uid, "/", "--dns-upstream", dns,
+			"--allow-net", "api.test:8080", "--allow-net", "*.files.test:8080", "--allow-net", "cdn.test:9090", "--", "sh", "-c",
+			fetch("api.test:8080")+fetch("x.files.test:8080")+fetch("cdn.test:9090")+
+				fetch("blocked.test:8080")+fetch("files.test:8080")+fetch(srvA+":9090"))
+		if res.code != 0 {
+			t.Fatalf("exit %d: %s %s", res.code, res.stdout, res.stderr)
+		}
+		contains(t, res.stdout, "api.test:8080: "+srvA+":8080\n", "an allowed name")
+		contains(t, res.stdout, "x.files.test:8080: "+srvB+":8080\n", "a name under an allowed wildcard")
+		contains(t, res.stdout, "cdn.test:9090: "+srvB+":9090\n", "an allowed name through a CNAME")
+		contains(t, res.stdout, "blocked.test:8080: nc: bad address 'blocked.test'", "a name not allowed")
+		contains(t, res.stdout, "files.test:8080: nc: bad address 'files.test'", "a wildcard's own domain")
+		contains(t, res.stdout, srvA+":9090: nc: can't connect", "an address on a port no allowed name has")
+		contains(t, res.stderr, "DNS: refused blocked.test, files.test", "the refused names, when the command ends")
+	})
 }

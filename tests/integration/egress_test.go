@@ -128,54 +128,46 @@ func tunForUsers(t *testing.T) {
 // output hook. As root and without root.
 func TestSandboxAllowNet(t *testing.T) {
 	egressServers(t)
-	for _, tc := range []struct {
-		name string
-		uid  int
-	}{{"root", 0}, {"rootless", rootlessUID}} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.uid != 0 {
-				tunForUsers(t)
-			}
-			dir, err := os.MkdirTemp(workDir, "rw-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			os.Chown(dir, tc.uid, tc.uid)
-			r := sandboxAs(t, tc.uid, "/", "--allow-net", srvA+":8080", "--rw", dir, "--", "sh", "-c",
-				fetch(srvA+":8080")+fetch(srvA+":9090")+fetch(srvB+":8080")+
-					`busybox httpd -p 127.0.0.1:9999 -h /tmp; `+fetch("127.0.0.1:9999")+
-					`echo "arping: $(busybox arping -c 1 -w 1 -I tap0 10.0.2.2 2>&1)"; `+
-					`echo "fds: $(ls /proc/self/fd | tr '\n' ' ')"; grep CapEff /proc/self/status`)
-			if r.code != 0 {
-				t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
-			}
-			contains(t, r.stdout, srvA+":8080: "+srvA+":8080\n", "the allowed destination answers")
-			// 9090 is refused by Landlock before any packet leaves.
-			contains(t, r.stdout, srvA+":9090: nc: can't connect to remote host ("+srvA+"): Permission denied", "another port of the allowed host")
-			// 8080 on another address passes Landlock; nftables resets it.
-			contains(t, r.stdout, srvB+":8080: nc: can't connect to remote host ("+srvB+"): Connection refused", "the allowed port on another host")
-			// Loopback passes nftables; Landlock's port rule holds.
-			contains(t, r.stdout, "127.0.0.1:9999: nc: can't connect to remote host (127.0.0.1): Permission denied", "a local port not allowed")
-			contains(t, r.stdout, "not permitted", "a packet socket (arping)")
-			contains(t, r.stdout, "fds: 0 1 2 3 \n", "no fd of brig's (holder pipes, pidfd, mount trees) in the command")
-			if f := strings.Fields(r.stdout[strings.LastIndex(r.stdout, "CapEff:"):]); len(f) < 2 {
-				t.Fatalf("no CapEff in %q", r.stdout)
-			} else if v, _ := strconv.ParseUint(f[1], 16, 64); v&(1<<12|1<<13) != 0 {
-				t.Errorf("CAP_NET_ADMIN or CAP_NET_RAW held with --allow-net: %s", f[1])
-			}
+	asRootAndUser(t, func(t *testing.T, uid int) {
+		dir, err := os.MkdirTemp(workDir, "rw-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		os.Chown(dir, uid, uid)
+		r := sandboxAs(t, uid, "/", "--allow-net", srvA+":8080", "--rw", dir, "--", "sh", "-c",
+			fetch(srvA+":8080")+fetch(srvA+":9090")+fetch(srvB+":8080")+
+				`busybox httpd -p 127.0.0.1:9999 -h /tmp; `+fetch("127.0.0.1:9999")+
+				`echo "arping: $(busybox arping -c 1 -w 1 -I tap0 10.0.2.2 2>&1)"; `+
+				`echo "fds: $(ls /proc/self/fd | tr '\n' ' ')"; grep CapEff /proc/self/status`)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		contains(t, r.stdout, srvA+":8080: "+srvA+":8080\n", "the allowed destination answers")
+		// 9090 is refused by Landlock before any packet leaves.
+		contains(t, r.stdout, srvA+":9090: nc: can't connect to remote host ("+srvA+"): Permission denied", "another port of the allowed host")
+		// 8080 on another address passes Landlock; nftables resets it.
+		contains(t, r.stdout, srvB+":8080: nc: can't connect to remote host ("+srvB+"): Connection refused", "the allowed port on another host")
+		// Loopback passes nftables; Landlock's port rule holds.
+		contains(t, r.stdout, "127.0.0.1:9999: nc: can't connect to remote host (127.0.0.1): Permission denied", "a local port not allowed")
+		contains(t, r.stdout, "not permitted", "a packet socket (arping)")
+		contains(t, r.stdout, "fds: 0 1 2 3 \n", "no fd of brig's (holder pipes, pidfd, mount trees) in the command")
+		if f := strings.Fields(r.stdout[strings.LastIndex(r.stdout, "CapEff:"):]); len(f) < 2 {
+			t.Fatalf("no CapEff in %q", r.stdout)
+		} else if v, _ := strconv.ParseUint(f[1], 16, 64); v&(1<<12|1<<13) != 0 {
+			t.Errorf("CAP_NET_ADMIN or CAP_NET_RAW held with --allow-net: %s", f[1])
+		}
 
-			// A host with no port: every port of it, nothing else; no
-			// Landlock port rule, so loopback works.
-			r = sandboxAs(t, tc.uid, "/", "--allow-net", srvB, "--", "sh", "-c",
-				fetch(srvB+":9090")+fetch(srvB+":8080")+fetch(srvA+":8080")+
-					`busybox httpd -p 127.0.0.1:9999 -h /etc; busybox nc -w 3 127.0.0.1 9999 </dev/null && echo local-ok`)
-			contains(t, r.stdout, srvB+":9090: "+srvB+":9090\n", "a host allowed on every port")
-			contains(t, r.stdout, srvB+":8080: "+srvB+":8080\n", "a host allowed on every port")
-			contains(t, r.stdout, srvA+":8080: nc: can't connect to remote host ("+srvA+"): Connection refused", "a host not allowed")
-			contains(t, r.stdout, "local-ok", "loopback without a port rule")
-		})
-	}
+		// A host with no port: every port of it, nothing else; no
+		// Landlock port rule, so loopback works.
+		r = sandboxAs(t, uid, "/", "--allow-net", srvB, "--", "sh", "-c",
+			fetch(srvB+":9090")+fetch(srvB+":8080")+fetch(srvA+":8080")+
+				`busybox httpd -p 127.0.0.1:9999 -h /etc; busybox nc -w 3 127.0.0.1 9999 </dev/null && echo local-ok`)
+		contains(t, r.stdout, srvB+":9090: "+srvB+":9090\n", "a host allowed on every port")
+		contains(t, r.stdout, srvB+":8080: "+srvB+":8080\n", "a host allowed on every port")
+		contains(t, r.stdout, srvA+":8080: nc: can't connect to remote host ("+srvA+"): Connection refused", "a host not allowed")
+		contains(t, r.stdout, "local-ok", "loopback without a port rule")
+	})
 	// The same from a --profile file.
 	prof := filepath.Join(t.TempDir(), "net.yaml")
 	os.WriteFile(prof, []byte("allow-net: [\""+srvA+":9090\"]\n"), 0o644)
@@ -308,6 +300,32 @@ func TestSandboxAllowNetHostLoopback(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
+	asRootAndUser(t, func(t *testing.T, uid int) {
+		// Every destination names a port: Landlock refuses the other.
+		r := sandboxAs(t, uid, "/", "--allow-net", "localhost:"+port, "--", "sh", "-c",
+			fetch("127.0.0.1:"+port)+fetch("localhost:"+port)+fetch("127.0.0.1:"+otherPort))
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		contains(t, r.stdout, "127.0.0.1:"+port+": host-dev-server\n", "the allowed port of the host's loopback")
+		contains(t, r.stdout, "localhost:"+port+": host-dev-server\n", "the same by name")
+		contains(t, r.stdout, "127.0.0.1:"+otherPort+": nc: can't connect", "another port of the host's loopback")
+		// A destination without a port lifts Landlock's port rule: the
+		// other port is still the sandbox's own loopback, not the host's.
+		r = sandboxAs(t, uid, "/", "--allow-net", "localhost:"+port, "--allow-net", "192.0.2.1", "--", "sh", "-c",
+			fetch("127.0.0.1:"+port)+fetch("127.0.0.1:"+otherPort))
+		contains(t, r.stdout, "127.0.0.1:"+port+": host-dev-server\n", "the allowed port, no port rule")
+		contains(t, r.stdout, "127.0.0.1:"+otherPort+": nc: can't connect to remote host (127.0.0.1): Connection refused", "another port, no port rule")
+		notContains(t, r.stdout, "host-other-service", "the host's other service")
+	})
+	if r := sandbox(t, "/", "--allow-net", "localhost", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "port by port") {
+		t.Errorf("--allow-net localhost without a port: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// asRootAndUser runs f as root and as the test user, each a subtest,
+// /dev/net/tun usable by the user where slirp4netns needs it.
+func asRootAndUser(t *testing.T, f func(t *testing.T, uid int)) {
 	for _, tc := range []struct {
 		name string
 		uid  int
@@ -316,25 +334,7 @@ func TestSandboxAllowNetHostLoopback(t *testing.T) {
 			if tc.uid != 0 {
 				tunForUsers(t)
 			}
-			// Every destination names a port: Landlock refuses the other.
-			r := sandboxAs(t, tc.uid, "/", "--allow-net", "localhost:"+port, "--", "sh", "-c",
-				fetch("127.0.0.1:"+port)+fetch("localhost:"+port)+fetch("127.0.0.1:"+otherPort))
-			if r.code != 0 {
-				t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
-			}
-			contains(t, r.stdout, "127.0.0.1:"+port+": host-dev-server\n", "the allowed port of the host's loopback")
-			contains(t, r.stdout, "localhost:"+port+": host-dev-server\n", "the same by name")
-			contains(t, r.stdout, "127.0.0.1:"+otherPort+": nc: can't connect", "another port of the host's loopback")
-			// A destination without a port lifts Landlock's port rule: the
-			// other port is still the sandbox's own loopback, not the host's.
-			r = sandboxAs(t, tc.uid, "/", "--allow-net", "localhost:"+port, "--allow-net", "192.0.2.1", "--", "sh", "-c",
-				fetch("127.0.0.1:"+port)+fetch("127.0.0.1:"+otherPort))
-			contains(t, r.stdout, "127.0.0.1:"+port+": host-dev-server\n", "the allowed port, no port rule")
-			contains(t, r.stdout, "127.0.0.1:"+otherPort+": nc: can't connect to remote host (127.0.0.1): Connection refused", "another port, no port rule")
-			notContains(t, r.stdout, "host-other-service", "the host's other service")
+			f(t, tc.uid)
 		})
-	}
-	if r := sandbox(t, "/", "--allow-net", "localhost", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "port by port") {
-		t.Errorf("--allow-net localhost without a port: exit %d: %s", r.code, r.stderr)
 	}
 }
