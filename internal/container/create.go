@@ -105,6 +105,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			o.Warn(w)
 		}
 	}
+	if err := checkPreserved(o.PreserveFDs); err != nil {
+		return nil, err
+	}
 	switch {
 	case s.Process.Terminal && o.ConsoleSocket == "":
 		return nil, errors.New("process.terminal is true: --console-socket is required")
@@ -386,6 +389,18 @@ func joins(js []plan.Join) []bootstrap.Namespace {
 
 // addDefaultDeviceRules completes the device allow-list as runc does: the
 // spec's rules, then the default devices, then linux.devices.
+// checkPreserved says which of the --preserve-fds fds (3, 4, ...) isn't
+// open, before anything is made.
+func checkPreserved(n int) error {
+	for i := 0; i < n; i++ {
+		var st unix.Stat_t
+		if err := unix.Fstat(3+i, &st); err != nil {
+			return fmt.Errorf("--preserve-fds %d: fd %d (preserved fd %d of %d) is not open: %w", n, 3+i, i+1, n, err)
+		}
+	}
+	return nil
+}
+
 func writeOOMScoreAdj(pid, v int) error {
 	err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte(strconv.Itoa(v)), 0)
 	if err != nil {

@@ -214,6 +214,9 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	if err := checkPreserved(o.PreserveFDs); err != nil {
+		return -1, err
+	}
 	// ep.Warnings are not said again: create said them for the same
 	// profile and capabilities of this host.
 	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,

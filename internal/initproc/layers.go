@@ -399,6 +399,13 @@ func prepare(cfg *protocol.Config, proc *specs.Process) (*finalProcess, error) {
 		fp.filter = &seccompFilter{prog: cfg.Seccomp, notify: cfg.Seccomp.Notify}
 	}
 	var err error
+	if cfg.Exec && !proc.Terminal {
+		// A process group of its own, inside the container's pid
+		// namespace (brig exec's would be outside it: getpgrp 0), as runc.
+		if err := unix.Setpgid(0, 0); err != nil {
+			return nil, fmt.Errorf("setpgid: %w", err)
+		}
+	}
 	if err := setIOPriority(proc.IOPriority); err != nil {
 		return nil, err
 	}

@@ -136,3 +136,22 @@ func TestListTable(t *testing.T) {
 		t.Errorf("list -q: %q", r.stdout)
 	}
 }
+
+// TestExecProcessGroupAndPreservedFDs: an exec'd process leads a process
+// group inside the container's pid namespace (getpgrp isn't 0), as under
+// runc; --preserve-fds naming fds that aren't open says which one, and
+// nothing runs.
+func TestExecProcessGroupAndPreservedFDs(t *testing.T) {
+	e := newEnv(t, "sleep", "60")
+	e.create()
+	e.brig("start", e.id)
+	e.waitStatus("running")
+	r := e.brig("exec", e.id, "sh", "-c", `read -r a b c d pgrp rest < /proc/self/stat; echo "$$ $pgrp"`)
+	if f := strings.Fields(r.stdout); r.code != 0 || len(f) != 2 || f[0] != f[1] || f[1] == "0" {
+		t.Errorf("exec: exit %d, pid and process group %q, want the same, not 0: %s", r.code, r.stdout, r.stderr)
+	}
+	r = e.brig("exec", "--preserve-fds", "100", e.id, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "--preserve-fds 100") || !strings.Contains(r.stderr, "is not open") {
+		t.Errorf("exec --preserve-fds 100: exit %d, %q", r.code, r.stderr)
+	}
+}
