@@ -142,12 +142,16 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 	switch st {
 	case specs.StateStopped, specs.StateCreating:
 	case specs.StateCreated:
-		c.kill()
+		if err := c.kill(); err != nil {
+			return err
+		}
 	default:
 		if !force {
 			return fmt.Errorf("container %q is %s: stop it first or use --force", id, st)
 		}
-		c.kill()
+		if err := c.kill(); err != nil {
+			return err
+		}
 	}
 	if err := c.destroy(); err != nil {
 		return err
@@ -169,8 +173,10 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 	return store.Remove(id)
 }
 
-// kill SIGKILLs every process of the container and waits for init to die.
-func (c *Container) kill() {
+// kill SIGKILLs every process of the container and waits for init to die:
+// 10 s at most, then it says what holds it (the container is kept, so a
+// later delete can finish the job).
+func (c *Container) kill() error {
 	if c.sharesPIDNamespace() {
 		c.signalAll(unix.SIGKILL, false)
 	} else {
@@ -181,7 +187,42 @@ func (c *Container) kill() {
 			}
 		}
 	}
-	waitGone(c.Pid, c.PidStart, 10*time.Second)
+	if !waitGone(c.Pid, c.PidStart, 10*time.Second) {
+		return fmt.Errorf("container %q: its init (pid %d) is still running 10 s after SIGKILL%s; the container is kept: delete it again once that ends",
+			c.ID, c.Pid, whatHolds(c.Pid))
+	}
+	return nil
+}
+
+// whatHolds says why a SIGKILLed process may live on: a frozen cgroup, or
+// an uninterruptible sleep in the kernel.
+func whatHolds(pid int) string {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		switch {
+		case strings.Contains(f[1], "freezer"):
+			if st, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/freezer", f[2], "freezer.state")); strings.TrimSpace(string(st)) != "THAWED" && len(st) > 0 {
+				return fmt.Sprintf(": it is in the frozen cgroup %s (freezer.state %s)", f[2], strings.TrimSpace(string(st)))
+			}
+		case f[0] == "0":
+			for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+				if ev, _ := os.ReadFile(filepath.Join(base, f[2], "cgroup.events")); strings.Contains(string(ev), "frozen 1") {
+					return fmt.Sprintf(": it is in the frozen cgroup %s", f[2])
+				}
+			}
+		}
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(status), "\n") {
+		if st, ok := strings.CutPrefix(l, "State:"); ok {
+			return fmt.Sprintf(": it is in state %s", strings.TrimSpace(st))
+		}
+	}
+	return ""
 }
 
 func (c *Container) sharesPIDNamespace() bool {

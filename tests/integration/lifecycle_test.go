@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -292,5 +293,48 @@ func TestRuncFlagsAccepted(t *testing.T) {
 		for _, f := range flagsOf(c) {
 			check(c, f)
 		}
+	}
+}
+
+// TestDeleteForceGivesUp: delete --force of a container whose init can't
+// die (moved into a frozen cgroup of someone else's) gives up within
+// seconds, naming the pid and what holds it, and keeps the container; once
+// that is thawed, delete finishes.
+func TestDeleteForceGivesUp(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/freezer"); err != nil {
+		t.Skip("no cgroup v1 freezer here")
+	}
+	e := newEnv(t, "sleep", "60")
+	e.create()
+	e.brig("start", e.id)
+	e.waitStatus("running")
+	frozen := filepath.Join("/sys/fs/cgroup/freezer", "brigtest-frozen-"+e.id)
+	if err := os.Mkdir(frozen, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(frozen, "freezer.state"), []byte("THAWED"), 0)
+		exec.Command(brigBin, "--root", e.root, "delete", "--force", e.id).Run()
+		for i := 0; i < 50 && os.Remove(frozen) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	pid := e.pid()
+	if err := os.WriteFile(filepath.Join(frozen, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(frozen, "freezer.state"), []byte("FROZEN"), 0); err != nil {
+		t.Fatal(err)
+	}
+	r := e.brig("delete", "--force", e.id) // returns: it gives up
+	if r.code == 0 || !strings.Contains(r.stderr, strconv.Itoa(pid)) || !strings.Contains(r.stderr, "frozen") {
+		t.Errorf("delete --force: exit %d %q, want a failure naming pid %d and the frozen cgroup", r.code, r.stderr, pid)
+	}
+	if e.status() == "" {
+		t.Error("the container's state is gone though its init lives")
+	}
+	os.WriteFile(filepath.Join(frozen, "freezer.state"), []byte("THAWED"), 0)
+	if r := e.brig("delete", "--force", e.id); r.code != 0 {
+		t.Errorf("delete after thawing: %s", r.stderr)
 	}
 }
