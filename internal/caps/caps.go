@@ -6,6 +6,7 @@ package caps
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -73,6 +74,24 @@ func Resolve(c *specs.LinuxCapabilities) (*Sets, error) {
 	}
 	sort.Strings(s.Missing)
 	return s, nil
+}
+
+// DropUnraisableAmbient takes out of the ambient set what the kernel won't
+// raise there — a capability not both permitted and inheritable — and
+// names it. runc spec's own config asks for ambient capabilities it
+// doesn't make inheritable; runc and crun leave them out and run it.
+func (s *Sets) DropUnraisableAmbient() []string {
+	var kept []capability.Cap
+	var dropped []string
+	for _, c := range s.Ambient {
+		if slices.Contains(s.Permitted, c) && slices.Contains(s.Inheritable, c) {
+			kept = append(kept, c)
+			continue
+		}
+		dropped = append(dropped, "CAP_"+strings.ToUpper(c.String()))
+	}
+	s.Ambient = kept
+	return dropped
 }
 
 // ApplyBounding drops every capability not in the bounding set. It needs

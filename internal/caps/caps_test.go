@@ -29,3 +29,12 @@ func TestResolve(t *testing.T) {
 		t.Errorf("nil: %+v %v", s, err)
 	}
 }
+
+func TestDropUnraisableAmbient(t *testing.T) {
+	kill, bind := capability.CAP_KILL, capability.CAP_NET_BIND_SERVICE
+	s := &Sets{Permitted: []capability.Cap{kill, bind}, Inheritable: []capability.Cap{bind}, Ambient: []capability.Cap{kill, bind}}
+	d := s.DropUnraisableAmbient()
+	if len(d) != 1 || d[0] != "CAP_KILL" || len(s.Ambient) != 1 || s.Ambient[0] != bind {
+		t.Errorf("dropped %v, kept %v: want CAP_KILL dropped (not inheritable), NET_BIND_SERVICE kept", d, s.Ambient)
+	}
+}

@@ -286,6 +286,9 @@ func (p *Plan) processLayers(s *specs.Spec, proc *specs.Process, h Host) error {
 	if len(sets.Missing) > 0 {
 		p.warn("process.capabilities: this host can't grant %s (not in brig's bounding set or unknown to the kernel): granting the rest", strings.Join(sets.Missing, ", "))
 	}
+	if d := sets.DropUnraisableAmbient(); len(d) > 0 {
+		p.warn("process.capabilities.ambient: %s not both permitted and inheritable, so the kernel can't raise them: left out, as runc and crun do", strings.Join(d, ", "))
+	}
 	p.Process = Process{Spec: proc, Caps: sets}
 	if s.Linux != nil && s.Linux.Seccomp != nil {
 		prog, warns, err := h.Seccomp(s.Linux.Seccomp)

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,4 +256,56 @@ func TestProcessDefaultsLikeRunc(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRuncSpecConfig: the config `runc spec` writes (every tutorial's
+// first step) runs, and shows the same capabilities as under runc: its
+// ambient capabilities aren't inheritable, so the kernel can't raise
+// them; both leave them out (brig says so).
+func TestRuncSpecConfig(t *testing.T) {
+	runc, err := exec.LookPath("runc")
+	if err != nil || !works(t, runc) {
+		t.Skip("no usable runc")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(runc, "spec")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v: %s", err, out)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Process.Capabilities.Ambient) == 0 {
+		t.Skip("this runc's spec asks for no ambient capabilities")
+	}
+	outs := map[string]result{}
+	for _, bin := range []string{brigBin, runc} {
+		e := newEnv(t)
+		e.bin = bin
+		e.spec = &s
+		e.spec.Root = &specs.Root{Path: rootfs, Readonly: true}
+		e.spec.Process.Terminal = false
+		e.spec.Process.Args = []string{"grep", "^Cap", "/proc/self/status"}
+		e.spec.Linux.CgroupsPath = "/brigtest/" + e.id
+		outs[bin] = e.run()
+		if outs[bin].code != 0 {
+			t.Fatalf("%s: exit %d: %s", bin, outs[bin].code, outs[bin].stderr)
+		}
+		s = *cloneSpec(t, data)
+	}
+	if outs[brigBin].stdout != outs[runc].stdout {
+		t.Errorf("brig:\n%s\nrunc:\n%s", outs[brigBin].stdout, outs[runc].stdout)
+	}
+	contains(t, outs[brigBin].stderr, "process.capabilities.ambient", "brig's warning")
+}
+
+func cloneSpec(t *testing.T, data []byte) *specs.Spec {
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	return &s
 }
