@@ -61,6 +61,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/spec/
 	$(GO) test -run XXX -fuzz FuzzParseCompile -fuzztime $(FUZZTIME) ./internal/seccomp/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/egress/
+	$(GO) test -run XXX -fuzz FuzzCommandLine -fuzztime $(FUZZTIME) ./cmd/brig/
 
 # The VM lane: the integration suite and the OCI conformance suite again in
 # a qemu guest running Debian's kernel with pure cgroup v2 and AppArmor
