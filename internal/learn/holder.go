@@ -90,6 +90,10 @@ func underAnnotationDir(p string) error {
 	return nil
 }
 
+// ErrorSuffix names the file beside an annotation's profile where the
+// recorder says why it couldn't write the profile.
+const ErrorSuffix = ".error"
+
 // StartHolder starts the process that records the container whose cgroup
 // v2 directory is cgroupDir and whose process is pid (created, not yet
 // started), and returns once it is recording: from then on nothing the
@@ -172,8 +176,17 @@ func HolderMain() {
 		}
 	}
 	// A container deleted before it ever ran: nothing was learned, and
-	// nothing is written (Write says so).
-	sess.Write()
+	// nothing is written (Write says so). Any other failure is written
+	// beside the profile (OUTPUT.error), as nobody waits for this process;
+	// a later success removes it.
+	_, err = sess.Write()
 	sess.Close()
+	if err != nil && !errors.Is(err, ErrNothingLearned) {
+		os.WriteFile(output+ErrorSuffix, []byte("brig learn: "+err.Error()+"\n"), 0o600)
+		os.Exit(1)
+	}
+	if err == nil {
+		os.Remove(output + ErrorSuffix)
+	}
 	os.Exit(0)
 }

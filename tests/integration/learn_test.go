@@ -326,6 +326,24 @@ func TestLearnAnnotation(t *testing.T) {
 	if res := r.run(); res.code != 0 || res.stdout != "hi\ndone\n" {
 		t.Errorf("runc with the learned profile: exit %d, %q, %s", res.code, res.stdout, res.stderr)
 	}
+	// The recorder can't write the profile (a directory took its place):
+	// nobody waits for it, so it says why in PROFILE.error.
+	blocked := filepath.Join(dir, "blocked.json")
+	w := newEnv(t, "sh", "-c", learnWork)
+	w.spec.Root.Readonly = false
+	w.spec.Annotations = map[string]string{"brig.learn": blocked}
+	w.create()
+	os.Mkdir(blocked, 0o755)
+	w.brig("start", w.id)
+	w.waitStatus("stopped")
+	var why []byte
+	for range 50 {
+		if why, _ = os.ReadFile(blocked + ".error"); len(why) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	contains(t, string(why), "brig learn: ", "the recorder's failure, beside the profile")
 	// Bad annotations fail create, naming the problem, leaving nothing.
 	for _, ann := range []map[string]string{
 		{"brig.learn": "relative.json"},
