@@ -131,6 +131,13 @@ func (c *Cgroup) Apply(pid int) error {
 // Create makes the cgroup (in every hierarchy, with cpuset's parents
 // filled in) without putting a process in it.
 func (c *Cgroup) Create() error {
+	if r := c.config.Resources; r != nil && r.CpuRtRuntime > 0 {
+		// Before the cgroup exists: the manager writes the budget as it
+		// makes it.
+		if err := c.rtBudget(r.CpuRtRuntime); err != nil {
+			return err
+		}
+	}
 	if err := c.m.Apply(-1); err != nil {
 		return fmt.Errorf("cgroup: create: %w", err)
 	}
@@ -152,6 +159,57 @@ func (c *Cgroup) SelfJoin() (v1Dirs []string, v2Dir string, ok bool) {
 	}
 	v1Dirs, v2Dir = JoinDirs(c.m.GetPaths())
 	return v1Dirs, v2Dir, true
+}
+
+// rtBudget gives the cgroups between the v1 cpu root and the container's
+// the real-time runtime it asks for, where they have less: a child can't
+// get more than its parent, and brig's own parent (brig/, made with
+// none) would otherwise refuse every real-time container, which runc and
+// crun, placing containers under the root, don't.
+func (c *Cgroup) rtBudget(runtime int64) error {
+	dir := c.m.Path("cpu")
+	rel := filepath.Clean("/" + c.config.Path)
+	if dir == "" || Mode() == "v2" || c.config.Systemd || !strings.HasSuffix(dir, rel) {
+		return nil
+	}
+	root := strings.TrimSuffix(dir, rel)
+	if _, err := os.Stat(filepath.Join(root, "cpu.rt_runtime_us")); err != nil {
+		return nil // no real-time group scheduling here
+	}
+	parts := strings.Split(strings.Trim(rel, "/"), "/")
+	for i := 1; i < len(parts); i++ { // the ancestors, top down
+		anc := filepath.Join(append([]string{root}, parts[:i]...)...)
+		if err := os.Mkdir(anc, 0o755); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("cgroup %s: %w", anc, err)
+		}
+		p := filepath.Join(anc, "cpu.rt_runtime_us")
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("cgroup %s: %w", anc, err)
+		}
+		if have, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); have >= runtime {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(strconv.FormatInt(runtime, 10)), 0); err != nil {
+			return fmt.Errorf("linux.resources.cpu.realtimeRuntime %d: the parent cgroup %s can't take it: %w", runtime, anc, err)
+		}
+	}
+	return nil
+}
+
+// RemoveDefaultParents removes what the default cgroupsPath (brig/<id>)
+// made for id, in every hierarchy, where it is empty: the container's
+// directory and brig/ itself. For a create that failed part way, when the
+// manager may not know every path it made.
+func RemoveDefaultParents(id string) {
+	hs, err := Hierarchies()
+	if err != nil {
+		return
+	}
+	for _, h := range hs {
+		os.Remove(filepath.Join(h.Mountpoint, "brig", id))
+		os.Remove(filepath.Join(h.Mountpoint, "brig"))
+	}
 }
 
 // JoinDirs splits an existing cgroup's paths (by controller, "" for v2)
@@ -245,6 +303,11 @@ func (c *Cgroup) AllowDevices(own []specs.LinuxDevice) {
 }
 
 func (c *Cgroup) set(r *cgroups.Resources) error {
+	if r.CpuRtRuntime > 0 {
+		if err := c.rtBudget(r.CpuRtRuntime); err != nil {
+			return err
+		}
+	}
 	hybridHugetlb := Mode() == "hybrid" && len(r.HugetlbLimit) > 0 && !v1Hugetlb()
 	mr := r
 	if hybridHugetlb {

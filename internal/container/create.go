@@ -133,10 +133,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			proc.Kill()
 		}
 		if cg != nil {
-			paths := cg.Paths() // (emptied when destroyed)
 			destroyCgroup(cg)
 			if s.Linux.CgroupsPath == "" {
-				removeBrigParents(paths) // a failed start leaves nothing
+				cgroup.RemoveDefaultParents(o.ID) // a failed start leaves nothing
 			}
 		}
 		store.Remove(o.ID)

@@ -309,3 +309,39 @@ func cloneSpec(t *testing.T, data []byte) *specs.Spec {
 	}
 	return &s
 }
+
+// TestRealtimeRuntime: a real-time budget and SCHED_FIFO work with the
+// default cgroupsPath (brig/ID on v1: brig's parent gets the budget), as
+// runc runs them.
+func TestRealtimeRuntime(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"); err != nil {
+		t.Skip("no v1 real-time group scheduling here")
+	}
+	bins := []string{brigBin}
+	if p, err := exec.LookPath("runc"); err == nil && works(t, p) {
+		bins = append(bins, p)
+	}
+	for _, bin := range bins {
+		e := newEnv(t, "sh", "-c", "grep -E '^policy' /proc/self/sched | tr -d ' \\t'")
+		e.bin = bin
+		e.spec.Version = "1.0.2"
+		e.spec.Linux.CgroupsPath = ""
+		period, runtime := uint64(1000000), int64(10000)
+		e.spec.Linux.Resources = &specs.LinuxResources{CPU: &specs.LinuxCPU{RealtimePeriod: &period, RealtimeRuntime: &runtime}}
+		if bin == brigBin {
+			e.spec.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedFIFO, Priority: 1}
+		}
+		r := e.run()
+		if r.code != 0 {
+			t.Errorf("%s: exit %d: %s", bin, r.code, r.stderr)
+			continue
+		}
+		if bin == brigBin && !strings.Contains(r.stdout, "policy:1") {
+			t.Errorf("brig: %q, want SCHED_FIFO (policy 1)", r.stdout)
+		}
+	}
+	// brig's parent, given the budget, goes with the container.
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/brig"); err == nil {
+		t.Error("the brig/ cgroup was left behind")
+	}
+}
