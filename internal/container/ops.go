@@ -191,6 +191,7 @@ func Features() *features.Features {
 			Capabilities:    capNames,
 			Cgroup:          &features.Cgroup{V1: &t, V2: &t, Systemd: &t},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &t}},
+			MemoryPolicy:    memoryPolicyFeatures(),
 			Seccomp: &features.Seccomp{
 				Enabled:        &t,
 				Actions:        seccomp.ActionNames(),
@@ -219,4 +220,9 @@ func upper(s string) string {
 		}
 	}
 	return string(b)
+}
+
+func memoryPolicyFeatures() *features.MemoryPolicy {
+	modes, flags := spec.MemoryPolicyNames()
+	return &features.MemoryPolicy{Modes: modes, Flags: flags}
 }

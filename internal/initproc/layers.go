@@ -412,6 +412,11 @@ func prepare(cfg *protocol.Config, proc *specs.Process) (*finalProcess, error) {
 	if err := setScheduler(proc.Scheduler); err != nil {
 		return nil, err
 	}
+	if !cfg.Exec && cfg.Spec.Linux != nil {
+		if err := setMemoryPolicy(cfg.Spec.Linux.MemoryPolicy); err != nil {
+			return nil, err
+		}
+	}
 	// chdir now, as root: a cwd outside the container (a leaked host
 	// directory fd, CVE-2024-21626) is caught here.
 	if err := chdirInside(proc.Cwd); err != nil {

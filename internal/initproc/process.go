@@ -3,6 +3,7 @@ package initproc
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -113,6 +114,34 @@ func setScheduler(s *specs.Scheduler) error {
 	}
 	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
 		return fmt.Errorf("process.scheduler: %w", err)
+	}
+	return nil
+}
+
+// setMemoryPolicy applies linux.memoryPolicy (validated by the plan):
+// set_mempolicy, which the process keeps across execve.
+func setMemoryPolicy(mp *specs.LinuxMemoryPolicy) error {
+	if mp == nil {
+		return nil
+	}
+	mode := spec.MemoryPolicyModes[mp.Mode]
+	for _, f := range mp.Flags {
+		mode |= spec.MemoryPolicyFlags[f]
+	}
+	nodes, err := spec.ParseNUMANodes(mp.Nodes)
+	if err != nil {
+		return fmt.Errorf("linux.memoryPolicy.nodes: %w", err)
+	}
+	var mask [(spec.MaxNUMANode + 1) / 64]uint64
+	for _, n := range nodes {
+		mask[n/64] |= 1 << (n % 64)
+	}
+	var maskPtr, maxnode uintptr
+	if len(nodes) > 0 {
+		maskPtr, maxnode = uintptr(unsafe.Pointer(&mask[0])), uintptr(len(mask)*64+1)
+	}
+	if _, _, e := unix.Syscall(unix.SYS_SET_MEMPOLICY, uintptr(mode), maskPtr, maxnode); e != 0 {
+		return fmt.Errorf("linux.memoryPolicy: set_mempolicy %s %q: %w", mp.Mode, mp.Nodes, e)
 	}
 	return nil
 }

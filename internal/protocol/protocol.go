@@ -136,14 +136,15 @@ type initSpec struct {
 // seccomp profile or annotations (Config carries them as the plan decided
 // them).
 type initLinux struct {
-	Namespaces        []specs.LinuxNamespace  `json:"namespaces,omitempty"`
-	Devices           []specs.LinuxDevice     `json:"devices,omitempty"`
-	Sysctl            map[string]string       `json:"sysctl,omitempty"`
-	RootfsPropagation string                  `json:"rootfsPropagation,omitempty"`
-	MaskedPaths       []string                `json:"maskedPaths,omitempty"`
-	ReadonlyPaths     []string                `json:"readonlyPaths,omitempty"`
-	MountLabel        string                  `json:"mountLabel,omitempty"`
-	Personality       *specs.LinuxPersonality `json:"personality,omitempty"`
+	Namespaces        []specs.LinuxNamespace   `json:"namespaces,omitempty"`
+	Devices           []specs.LinuxDevice      `json:"devices,omitempty"`
+	Sysctl            map[string]string        `json:"sysctl,omitempty"`
+	RootfsPropagation string                   `json:"rootfsPropagation,omitempty"`
+	MaskedPaths       []string                 `json:"maskedPaths,omitempty"`
+	ReadonlyPaths     []string                 `json:"readonlyPaths,omitempty"`
+	MountLabel        string                   `json:"mountLabel,omitempty"`
+	Personality       *specs.LinuxPersonality  `json:"personality,omitempty"`
+	MemoryPolicy      *specs.LinuxMemoryPolicy `json:"memoryPolicy,omitempty"`
 }
 
 func toInitSpec(s *specs.Spec) *initSpec {
@@ -159,6 +160,7 @@ func toInitSpec(s *specs.Spec) *initSpec {
 			Namespaces: l.Namespaces, Devices: l.Devices, Sysctl: l.Sysctl,
 			RootfsPropagation: l.RootfsPropagation, MaskedPaths: l.MaskedPaths,
 			ReadonlyPaths: l.ReadonlyPaths, MountLabel: l.MountLabel, Personality: l.Personality,
+			MemoryPolicy: l.MemoryPolicy,
 		}
 	}
 	return w
@@ -177,6 +179,7 @@ func (w *initSpec) spec() *specs.Spec {
 			Namespaces: l.Namespaces, Devices: l.Devices, Sysctl: l.Sysctl,
 			RootfsPropagation: l.RootfsPropagation, MaskedPaths: l.MaskedPaths,
 			ReadonlyPaths: l.ReadonlyPaths, MountLabel: l.MountLabel, Personality: l.Personality,
+			MemoryPolicy: l.MemoryPolicy,
 		}
 	}
 	return s

@@ -253,6 +253,14 @@ func validateLinux(p *problems, s *specs.Spec) {
 			p.add("linux.timeOffsets", "unknown clock %q (monotonic or boottime)", clock)
 		}
 	}
+	if mp := l.MemoryPolicy; mp != nil {
+		if field, msg := CheckMemoryPolicy(mp); field != "" {
+			p.add("linux.memoryPolicy."+field, "%s", msg)
+		}
+	}
+	for name := range l.NetDevices {
+		p.add("linux.netDevices."+name, "moving a host network device into the container is not supported by brig")
+	}
 	for key := range l.Sysctl {
 		// As runc: the config's own hostname and domainname are set by
 		// their fields; a sysctl of the same would fight them.

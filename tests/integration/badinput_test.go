@@ -38,6 +38,15 @@ func TestBadInput(t *testing.T) {
 		{name: "missing rootfs", edit: func(e *env) { e.spec.Root.Path = "/nonexistent/rootfs" }, want: "root.path"},
 		{name: "no process args", edit: func(e *env) { e.spec.Process.Args = nil }, want: "process.args"},
 		{name: "relative cwd", edit: func(e *env) { e.spec.Process.Cwd = "tmp" }, want: "process.cwd"},
+		{name: "memory policy mode", edit: func(e *env) {
+			e.spec.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_NOPE"}
+		}, want: "linux.memoryPolicy.mode"},
+		{name: "memory policy without nodes", edit: func(e *env) {
+			e.spec.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind}
+		}, want: "linux.memoryPolicy.nodes: MPOL_BIND needs nodes"},
+		{name: "net devices (not supported)", edit: func(e *env) {
+			e.spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth9": {}}
+		}, want: "linux.netDevices.eth9"},
 		{name: "hostname sysctl with a hostname (runc refuses it)", edit: func(e *env) {
 			e.spec.Hostname = "box"
 			e.spec.Linux.Sysctl = map[string]string{"kernel.hostname": "other"}

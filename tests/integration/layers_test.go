@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -412,4 +413,45 @@ func TestMountTargetIntoKernelFilesystems(t *testing.T) {
 			t.Errorf("exit %d, stderr %q: want a refusal", r.code, r.stderr)
 		}
 	})
+}
+
+// TestMemoryPolicy: linux.memoryPolicy (runtime-spec 1.3) is applied: the
+// container's process has the policy get_mempolicy(2) reports (a static
+// probe the test builds, in a root of its own); brig features lists the
+// modes.
+func TestMemoryPolicy(t *testing.T) {
+	if _, err := os.Stat("/proc/self/numa_maps"); err != nil {
+		t.Skip("no NUMA support in this kernel")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc to build the probe")
+	}
+	root := t.TempDir()
+	copyRootfs(t, root)
+	src := filepath.Join(t.TempDir(), "mp.c")
+	os.WriteFile(src, []byte(`#include <stdio.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(void) {
+	int mode = -1; unsigned long mask[16] = {0};
+	if (syscall(SYS_get_mempolicy, &mode, mask, 1024, 0, 0) != 0) { perror("get_mempolicy"); return 1; }
+	printf("mode=%d mask=%lx\n", mode & 0xff, mask[0]);
+	return 0;
+}
+`), 0o644)
+	if out, err := exec.Command("gcc", "-static", "-O2", "-o", filepath.Join(root, "bin", "mempolicy"), src).CombinedOutput(); err != nil {
+		t.Skipf("building the probe: %v: %s", err, out)
+	}
+	for _, tc := range []struct {
+		mode  specs.MemoryPolicyModeType
+		nodes string
+		want  string
+	}{{specs.MpolBind, "0", "mode=2 mask=1"}, {specs.MpolInterleave, "0", "mode=3 mask=1"}, {specs.MpolDefault, "", "mode=0 mask=0"}} {
+		e := newEnv(t, "/bin/mempolicy")
+		e.spec.Root.Path = root
+		e.spec.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: tc.mode, Nodes: tc.nodes}
+		contains(t, e.mustRun(), tc.want, string(tc.mode))
+	}
+	out, _ := exec.Command(brigBin, "features").Output()
+	contains(t, string(out), "MPOL_WEIGHTED_INTERLEAVE", "brig features")
 }
