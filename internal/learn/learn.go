@@ -315,7 +315,16 @@ func (s *Set) Profile(m *Meta) *Profile {
 var ErrNotLearned = errors.New("not a profile brig learn wrote")
 
 // Read reads a profile learn wrote (for --merge).
-func Read(path string) (*Set, *Meta, error) {
+func Read(path string) (*Set, *Meta, error) { return read(path, false) }
+
+// ReadInput reads a profile to merge: one learn wrote, or a plain
+// allow-list another recorder wrote (oci-seccomp-bpf-hook's, which Podman
+// users pass as `if:`): deny by default, every rule an unconditional
+// allow. Anything else (a profile with other rules, such as Docker's
+// default) is refused: its union with what was learned means nothing.
+func ReadInput(path string) (*Set, *Meta, error) { return read(path, true) }
+
+func read(path string, plainToo bool) (*Set, *Meta, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
@@ -324,8 +333,11 @@ func Read(path string) (*Set, *Meta, error) {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w (%v)", path, ErrNotLearned, err)
 	}
-	if p.Learned == nil {
+	if p.Learned == nil && !(plainToo && plainAllowList(&p.LinuxSeccomp)) {
 		return nil, nil, fmt.Errorf("%s: %w (no brigLearned block)", path, ErrNotLearned)
+	}
+	if p.Learned == nil {
+		p.Learned = &Meta{Runs: 1, Note: "a plain allow-list, merged"}
 	}
 	s := NewSet()
 	for _, a := range p.Architectures {
@@ -357,6 +369,21 @@ func Read(path string) (*Set, *Meta, error) {
 		}
 	}
 	return s, p.Learned, nil
+}
+
+// plainAllowList: deny by default, every rule an unconditional allow.
+func plainAllowList(sc *specs.LinuxSeccomp) bool {
+	switch sc.DefaultAction {
+	case specs.ActErrno, specs.ActKill, specs.ActKillProcess, specs.ActKillThread, specs.ActTrap:
+	default:
+		return false
+	}
+	for _, r := range sc.Syscalls {
+		if r.Action != specs.ActAllow || len(r.Args) > 0 {
+			return false
+		}
+	}
+	return len(sc.Syscalls) > 0
 }
 
 // Write writes the profile to path atomically: a temporary file beside
@@ -487,7 +514,11 @@ func NewSession(flag, output string, merge []string, command []string, version s
 	}
 	s := &Session{Output: output, Command: command, Version: version, prior: NewSet()}
 	add := func(path, flag string) error {
-		set, meta, err := Read(path)
+		read := Read
+		if flag == "--merge" {
+			read = ReadInput
+		}
+		set, meta, err := read(path)
 		if err != nil {
 			return fmt.Errorf("%s %w", flag, err)
 		}

@@ -243,3 +243,26 @@ func TestFromAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// TestReadInput: a plain allow-list another recorder wrote (as
+// oci-seccomp-bpf-hook writes one) can be merged in; a profile with other
+// rules can't, and neither is taken as learn's own output.
+func TestReadInput(t *testing.T) {
+	dir := t.TempDir()
+	hook := filepath.Join(dir, "hook.json")
+	os.WriteFile(hook, []byte(`{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
+		"syscalls":[{"names":["read","write","exit_group"],"action":"SCMP_ACT_ALLOW","args":[],"comment":"","includes":{},"excludes":{}}]}`), 0o644)
+	s, meta, err := ReadInput(hook)
+	if err != nil || !s.Calls["read"] || !s.Calls["exit_group"] || meta.Runs != 1 {
+		t.Fatalf("ReadInput of a plain allow-list: %v %+v %+v", err, s, meta)
+	}
+	if _, _, err := Read(hook); !errors.Is(err, ErrNotLearned) {
+		t.Errorf("Read of a plain allow-list: %v, want ErrNotLearned", err)
+	}
+	docker := filepath.Join(dir, "docker.json")
+	os.WriteFile(docker, []byte(`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]},
+		{"names":["ptrace"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644)
+	if _, _, err := ReadInput(docker); !errors.Is(err, ErrNotLearned) {
+		t.Errorf("ReadInput of a profile with other rules: %v, want ErrNotLearned", err)
+	}
+}
