@@ -279,13 +279,26 @@ static void smallPagesAgain(uintptr_t start, uintptr_t end, uintptr_t addr)
 	munmap(tmp, HPAGE);
 }
 
+// thpAlways says whether THP is "always" (only then can the window be a
+// huge page before any of our code ran).
+static int thpAlways(void)
+{
+	char buf[64] = "";
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && strstr(buf, "[always]") != NULL;
+}
+
 static void noHugeBss(void)
 {
 	uintptr_t start = ((uintptr_t)__bss_start + 4095) & ~(uintptr_t)4095;
 	uintptr_t end = (uintptr_t)_end & ~(uintptr_t)4095;
 	if (end <= start || madvise((void *)start, end - start, MADV_NOHUGEPAGE) != 0)
 		return;
-	if (_dl_tls_static_size != NULL)
+	if (_dl_tls_static_size != NULL && thpAlways())
 		smallPagesAgain(start, end, (uintptr_t)_dl_tls_static_size);
 }
 
