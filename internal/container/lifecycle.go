@@ -252,20 +252,9 @@ func (c *Container) destroy() error {
 		return err
 	}
 	if c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
-		removeBrigParents(c.CgroupPaths)
+		cgroup.RemoveDefaultParents(c.ID)
 	}
 	return nil
-}
-
-// removeBrigParents removes the brig/ directories the default
-// cgroupsPath (brig/<id>) made, where no other container is left in them
-// (rmdir fails on one that isn't empty).
-func removeBrigParents(paths map[string]string) {
-	for _, p := range paths {
-		if parent := filepath.Dir(p); filepath.Base(parent) == "brig" {
-			os.Remove(parent)
-		}
-	}
 }
 
 func destroyCgroup(cg *cgroup.Cgroup) error {
