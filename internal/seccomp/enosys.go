@@ -49,19 +49,13 @@ func enosysPrefix(sc *specs.LinuxSeccomp) []unix.SockFilter {
 			continue
 		}
 		max := -1
+		ab, _ := abiOf(a.spec)
 		for _, s := range sc.Syscalls {
 			for _, n := range s.Names {
-				nr, err := libseccomp.GetSyscallFromNameByArch(n, a.lib)
-				if err != nil {
-					continue
-				}
-				if int(nr) < 0 && a.lib == libseccomp.ArchX86 {
-					// A socketcall or ipc multiplexed call: libseccomp also
-					// matches its direct number, up to 402 (msgctl) on i386.
-					nr = 402
-				}
-				if int(nr) > max {
-					max = int(nr)
+				for _, f := range numbers(ab, n) {
+					if int(f.nr) > max {
+						max = int(f.nr)
+					}
 				}
 			}
 		}
