@@ -776,15 +776,19 @@ func (g *gen) check(c cond, pass, fail *label) {
 		a.jmp(unix.BPF_JEQ, uint32(v), pass, fail)
 	case specs.OpMaskedEqual:
 		v2 &= v // bits outside the mask are not compared (as libseccomp)
-		if !g.bits32 {
+		if !g.bits32 && v>>32 != 0 { // a zero mask always matches
 			a.ld(argHi(c.arg))
-			a.and(uint32(v >> 32))
+			if uint32(v>>32) != 0xffffffff {
+				a.and(uint32(v >> 32))
+			}
 			lo := a.newLabel()
 			a.jmp(unix.BPF_JEQ, uint32(v2>>32), lo, fail)
 			a.bind(lo)
 		}
 		a.ld(argLo(c.arg))
-		a.and(uint32(v))
+		if uint32(v) != 0xffffffff {
+			a.and(uint32(v))
+		}
 		a.jmp(unix.BPF_JEQ, uint32(v2), pass, fail)
 	case specs.OpGreaterThan, specs.OpGreaterEqual:
 		op := uint16(unix.BPF_JGT)

@@ -5,6 +5,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
 )
 
 // brig's built-in default profile: an allow-list with the effect of
@@ -184,6 +185,15 @@ func DefaultProfile(bounding []string, arch string, kernelAtLeast48 bool) *specs
 		p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"socket"}, Action: specs.ActAllow,
 			Args: []specs.LinuxSeccompArg{{Index: 0, Value: f, Op: specs.OpEqualTo}}})
 	}
+	// Typing into a terminal (TIOCSTI) and pasting its selection
+	// (TIOCLINUX) push input into another program's terminal (CVE-2017-5226's
+	// class): refused although ioctl is allowed — a rule with argument
+	// checks comes before one without (see compiler.go). The kernel reads
+	// the request as 32 bits, so only those are compared.
+	p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+		Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0xffffffff, ValueTwo: unix.TIOCSTI, Op: specs.OpMaskedEqual}}},
+		specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0xffffffff, ValueTwo: unix.TIOCLINUX, Op: specs.OpMaskedEqual}}})
 	if !has("CAP_SYS_ADMIN") {
 		// clone without namespace flags (the flags are argument 1 on s390).
 		idx := uint(0)

@@ -16,7 +16,7 @@ import (
 // against. brig's ENOSYS prefix goes in front of its program.
 
 func compileLibseccomp(sc *specs.LinuxSeccomp, only specs.Arch) ([]unix.SockFilter, Warnings, error) {
-	f, warn, err := build(sc)
+	f, warn, err := build(sc, 2)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,7 +63,7 @@ func export(f *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
 }
 
 // build makes the libseccomp filter context.
-func build(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
+func build(sc *specs.LinuxSeccomp, optimize int) (*libseccomp.ScmpFilter, Warnings, error) {
 	var warn Warnings
 	def, err := Action(sc.DefaultAction, sc.DefaultErrnoRet)
 	if err != nil {
@@ -79,10 +79,12 @@ func build(sc *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, Warnings, error) {
 			f.Release()
 		}
 	}()
-	// A binary tree of syscall numbers instead of a linear list: a call
-	// passes O(log n) comparisons instead of up to n.
-	if err := f.SetOptimize(2); err != nil {
-		return nil, nil, fmt.Errorf("seccomp: optimize: %w", err)
+	// 2: a binary tree of syscall numbers instead of a linear list; 0:
+	// libseccomp's own default (what runc and crun load).
+	if optimize != 0 {
+		if err := f.SetOptimize(optimize); err != nil {
+			return nil, nil, fmt.Errorf("seccomp: optimize: %w", err)
+		}
 	}
 	for i, a := range sc.Architectures {
 		name, known := archs[a]
@@ -156,4 +158,20 @@ func sameArgTwice(perArg map[uint]int) bool {
 		}
 	}
 	return false
+}
+
+// CompileWithLibseccomp is libseccomp's program for a profile, at an
+// optimize level (0: libseccomp's default, as runc and crun load it), for
+// comparisons (tools/seccompbench).
+func CompileWithLibseccomp(sc *specs.LinuxSeccomp, optimize int) (*Program, error) {
+	f, _, err := build(sc, optimize)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Release()
+	insns, err := export(f)
+	if err != nil {
+		return nil, err
+	}
+	return &Program{Insns: insns}, nil
 }
