@@ -775,7 +775,7 @@ func (g *gen) check(c cond, pass, fail *label) {
 		a.ld(argLo(c.arg))
 		a.jmp(unix.BPF_JEQ, uint32(v), pass, fail)
 	case specs.OpMaskedEqual:
-		v2 &= v // bits outside the mask are not compared (as libseccomp)
+		v2 &= v                      // bits outside the mask are not compared (as libseccomp)
 		if !g.bits32 && v>>32 != 0 { // a zero mask always matches
 			a.ld(argHi(c.arg))
 			if uint32(v>>32) != 0xffffffff {
