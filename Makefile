@@ -76,6 +76,8 @@ test: deps lint unit fuzz conformance integration vm
 
 bench: deps build
 	$(GO) run ./tools/bench -brig $(BIN) -n 50
+	$(GO) run ./tools/bench -brig $(BIN) -n 30 -seccomp engines
+	$(GO) run ./tools/bench -brig $(BIN) -sandbox 40
 	$(GO) run ./tools/seccompbench -brig $(BIN)
 	$(GO) run ./tools/learnbench -brig $(BIN) -n 9
 	scripts/vm.sh -b

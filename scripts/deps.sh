@@ -23,6 +23,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # a tree with Debian's python3.
 command -v strace >/dev/null 2>&1 || need+=(strace)
 [ -x /usr/bin/python3 ] || need+=(python3)
+# For make bench: brig run -- true is paired with bubblewrap's.
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -156,6 +156,12 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	if err := os.MkdirAll(store.Root, 0o711); err != nil {
 		return 1, err
 	}
+	// The sandbox's root directory lies in the state root, and the
+	// command's user namespace reaches it as another user: the state root
+	// must be searchable, as /run/brig (0711) is.
+	if st, err := os.Stat(store.Root); err == nil && st.Mode().Perm()&0o001 == 0 {
+		return 2, &UsageError{fmt.Sprintf("--root %s: mode %#o; brig run needs it searchable by others (0711, as brig makes /run/brig): the command reaches its root directory there from its own user namespace", store.Root, st.Mode().Perm())}
+	}
 	// What a killed brig run -- left behind (its process died with it).
 	container.CollectSandboxes(store, r.Warn)
 	rootDir := filepath.Join(store.Root, container.SandboxRootPrefix+id)

@@ -702,3 +702,23 @@ func TestSandboxDefaultBounds(t *testing.T) {
 	r = sandbox(t, "/", "--", "sh", "-c", "n=0; while [ $n -lt 2100 ]; do sleep 30 & n=$((n+1)); done 2>&1 | head -1; echo spawned")
 	contains(t, strings.ToLower(r.stdout+r.stderr), "fork", "2100 processes against the default bound")
 }
+
+// TestSandboxUnsearchableRoot: a state root others can't search (0700, as
+// mktemp makes) can't hold the command's root directory, which its user
+// namespace reaches as another user: brig run refuses it in one line
+// naming --root, before making anything; the same root made 0711 works.
+func TestSandboxUnsearchableRoot(t *testing.T) {
+	root := sandboxRoot(t)
+	os.Chmod(root, 0o700)
+	r := runCmd(exec.Command(brigBin, "--root", root, "run", "--", "true"))
+	if r.code != 2 || !strings.Contains(r.stderr, "--root "+root+": mode 0700") {
+		t.Errorf("0700 root: exit %d: %s", r.code, r.stderr)
+	}
+	if ents := leftIn(root); len(ents) != 0 {
+		t.Errorf("left: %v", ents)
+	}
+	os.Chmod(root, 0o711)
+	if r := runCmd(exec.Command(brigBin, "--root", root, "run", "--", "true")); r.code != 0 {
+		t.Errorf("0711 root: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +26,7 @@ import (
 
 type sample struct {
 	wall, cpu time.Duration
+	rss       int64  // peak resident set of the runtime's processes, KiB
 	after     string // the runtime whose run came just before ("" for the first)
 }
 
@@ -36,7 +38,13 @@ func main() {
 	stateParent := flag.String("states", tmpfsDir(), "where the runtimes' state roots go")
 	byPrev := flag.Bool("by-previous", false, "also print each runtime's median wall time by the runtime that ran just before it")
 	others := flag.String("others", "runc,crun", "the runtimes to compare brig with, comma-separated (another brig build too, to measure a change)")
+	profile := flag.String("seccomp", "", `"engines": the bundle gets the engines' default seccomp profile (containers-common's where installed, else Docker's), as Docker and Podman pass it`)
+	sandboxRuns := flag.Int("sandbox", 0, "instead: this many paired runs of brig run -- true and bwrap --unshare-all --new-session")
 	flag.Parse()
+	if *sandboxRuns > 0 {
+		sandboxBench(*brig, *sandboxRuns)
+		return
+	}
 	dir, err := os.MkdirTemp("", "brig-bench-")
 	if err != nil {
 		fail(err)
@@ -61,6 +69,16 @@ func main() {
 	mk.Stderr = os.Stderr
 	if err := mk.Run(); err != nil {
 		fail(fmt.Errorf("make bundle: %w", err))
+	}
+	what := "run of /bin/true"
+	if *profile == "engines" {
+		name, err := withEnginesProfile(filepath.Join(bundle, "config.json"))
+		if err != nil {
+			fail(err)
+		}
+		what += ", with " + name
+	} else if *profile != "" {
+		fail(fmt.Errorf("-seccomp: %q is not \"engines\"", *profile))
 	}
 	runtimes := []string{*brig}
 	for _, rt := range strings.Split(*others, ",") {
@@ -111,13 +129,14 @@ func main() {
 			var before, after unix.Rusage
 			unix.Getrusage(unix.RUSAGE_CHILDREN, &before)
 			start := time.Now()
-			if out, err := runOnce(r.bin, r.root, bundle, fmt.Sprintf("b%d-%d", i, k)); err != nil {
+			out, rss, err := runOnceRSS(r.bin, r.root, bundle, fmt.Sprintf("b%d-%d", i, k))
+			if err != nil {
 				fail(fmt.Errorf("%s run: %v: %s", r.rt, err, out))
 			}
 			wall := time.Since(start)
 			unix.Getrusage(unix.RUSAGE_CHILDREN, &after)
 			cpu := tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)
-			x := sample{wall, cpu, prev}
+			x := sample{wall, cpu, rss, prev}
 			results[r.rt] = append(results[r.rt], x)
 			if k == 1 {
 				measured[r.rt] = append(measured[r.rt], x)
@@ -127,15 +146,15 @@ func main() {
 	}
 	all := results
 	results = measured
-	fmt.Printf("\nrun of /bin/true, %d runs each, each after one of its own (median; mean CPU)\n", *n)
-	fmt.Printf("%-6s %12s %12s\n", "", "wall", "cpu")
+	fmt.Printf("\n%s, %d runs each, each after one of its own (median; mean CPU; peak RSS of the runtime's processes, most of any run)\n", what, *n)
+	fmt.Printf("%-6s %12s %12s %12s\n", "", "wall", "cpu", "peak RSS")
 	base := results[*brig]
 	for _, rt := range runtimes {
 		s := results[rt]
 		if len(s) == 0 {
 			continue
 		}
-		fmt.Printf("%-6s %12v %12v\n", name(rt, *brig), median(s, wallOf), mean(s, cpuOf))
+		fmt.Printf("%-6s %12v %12v %9d KiB\n", name(rt, *brig), median(s, wallOf), mean(s, cpuOf), maxRSS(s))
 	}
 	if *byPrev {
 		fmt.Println("\nmedian wall time of all runs, by the runtime that ran just before:")
@@ -162,9 +181,10 @@ func main() {
 		if len(s) == 0 {
 			continue
 		}
-		fmt.Printf("brig/%s: wall %.2f, cpu %.2f\n", name(rt, *brig),
+		fmt.Printf("brig/%s: wall %.2f, cpu %.2f, peak RSS %.2f\n", name(rt, *brig),
 			float64(median(base, wallOf))/float64(median(s, wallOf)),
-			float64(mean(base, cpuOf))/float64(mean(s, cpuOf)))
+			float64(mean(base, cpuOf))/float64(mean(s, cpuOf)),
+			float64(maxRSS(base))/float64(maxRSS(s)))
 	}
 }
 
@@ -184,6 +204,30 @@ func runOnce(bin, root, bundle, id string) ([]byte, error) {
 		exec.Command(bin, "--root", root, "delete", "--force", id).Run()
 	}
 	return out, err
+}
+
+// runOnceRSS is runOnce with the peak RSS of the runtime and the
+// processes it waited for (wait4's rusage).
+func runOnceRSS(bin, root, bundle, id string) ([]byte, int64, error) {
+	cmd := exec.Command(bin, "--root", root, "run", "--bundle", bundle, id)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		exec.Command(bin, "--root", root, "delete", "--force", id).Run()
+		return out, 0, err
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss
+	}
+	return out, rss, nil
+}
+
+func maxRSS(s []sample) int64 {
+	var m int64
+	for _, x := range s {
+		m = max(m, x.rss)
+	}
+	return m
 }
 
 func tv(t unix.Timeval) time.Duration {
