@@ -14,7 +14,6 @@ import (
 
 	"brig/internal/bootstrap"
 	"brig/internal/cgroup"
-	"brig/internal/console"
 	"brig/internal/hooks"
 	"brig/internal/idmap"
 	"brig/internal/plan"
@@ -108,11 +107,10 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if err := checkPreserved(o.PreserveFDs); err != nil {
 		return nil, err
 	}
-	switch {
-	case s.Process.Terminal && o.ConsoleSocket == "":
-		return nil, errors.New("process.terminal is true: --console-socket is required")
-	case !s.Process.Terminal && o.ConsoleSocket != "":
-		return nil, errors.New("--console-socket given but process.terminal is false")
+	fifo := filepath.Join(store.Dir(o.ID), state.FifoName)
+	l, err := decideCreate(p, s, o, bundle, fifo)
+	if err != nil {
+		return nil, err
 	}
 	lock, err := store.Create(o.ID)
 	if err != nil {
@@ -141,7 +139,6 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		store.Remove(o.ID)
 	}()
 
-	fifo := filepath.Join(store.Dir(o.ID), state.FifoName)
 	if err := unix.Mkfifo(fifo, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
@@ -157,35 +154,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	}
 	cg.AllowDevices(s.Linux.Devices)
 
-	bo := bootstrap.Options{
-		Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Setsid: o.NewSession && !s.Process.Terminal,
-		UIDMappings: s.Linux.UIDMappings, GIDMappings: s.Linux.GIDMappings,
-	}
-	cfg := &protocol.Config{
-		ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
-		NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs,
-		DieWithParent: o.DieWithParent, Mounts: p.Mounts,
-		UserNS: p.Namespaces.UserNS, CgroupNS: p.Namespaces.CgroupNS,
-	}
-	cfg.SetProcess(&p.Process)
-	bo.CloneFlags, bo.TimeOffsets = p.Namespaces.CloneFlags, p.Namespaces.TimeOffsets
-	bo.Join = joins(p.Namespaces.Join)
-	var files protocol.Files
-	for i := 0; i < o.PreserveFDs; i++ {
-		files.Add(os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
-	}
-	if o.DieWithParent {
-		// A pidfd of this brig: the init checks it after its last
-		// parent-death signal is set (credential changes clear the
-		// signal, and in a PID namespace getppid can't tell).
-		fd, err := unix.PidfdOpen(os.Getpid(), 0)
-		if err != nil {
-			return nil, fmt.Errorf("pidfd: %w", err)
-		}
-		pf := os.NewFile(uintptr(fd), "brig-pidfd")
-		defer pf.Close()
-		cfg.ParentFD = files.Add(pf)
-	}
+	bo := l.Boot
+	bo.Stdin, bo.Stdout, bo.Stderr = o.Stdin, o.Stdout, o.Stderr
+	cfg := l.Cfg
 	// Bind-mount sources of a container with a user namespace of its own
 	// are cloned here, with the host's privileges (and id-mapped where
 	// asked), and attached by the init.
@@ -198,21 +169,12 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			t.Close()
 		}
 	}()
-	for i, t := range trees {
-		if cfg.TreeFDs == nil {
-			cfg.TreeFDs = map[int]int{}
-		}
-		cfg.TreeFDs[i] = files.Add(t)
+	extra, closeExtra, err := l.open(trees, o.ConsoleSocket)
+	if err != nil {
+		return nil, err
 	}
-	if s.Process.Terminal {
-		sock, err := console.Dial(o.ConsoleSocket)
-		if err != nil {
-			return nil, err
-		}
-		defer sock.Close()
-		cfg.ConsoleFD = files.Add(sock)
-	}
-	bo.ExtraFiles = files.List
+	defer closeExtra()
+	bo.ExtraFiles = extra
 	// The container's process enters its cgroup as it starts: born in the
 	// v2 cgroup and moving itself into the v1 ones, or, where systemd
 	// places it, moved by brig beside the init's start-up. The init waits

@@ -219,15 +219,6 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	}
 	// ep.Warnings are not said again: create said them for the same
 	// profile and capabilities of this host.
-	bo := bootstrap.Options{Args: []string{"init"}, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
-		Join: joins(ep.Namespaces.Join)}
-	cfg := &protocol.Config{Exec: true, ID: c.ID, Bundle: c.Bundle, Spec: c.Spec, PreserveFDs: o.PreserveFDs,
-		UserNS: ep.Namespaces.UserNS}
-	cfg.SetProcess(&ep.Process)
-	var files protocol.Files
-	for i := 0; i < o.PreserveFDs; i++ {
-		files.Add(os.NewFile(uintptr(3+i), "preserved"))
-	}
 	var proxy *console.Proxy
 	if o.Process.Terminal && o.ConsoleSocket == "" && !o.Detach {
 		if proxy, err = console.NewProxy(); err != nil {
@@ -236,18 +227,19 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 		defer proxy.Close()
 		o.ConsoleSocket = proxy.Path
 	}
-	if o.Process.Terminal {
-		if o.ConsoleSocket == "" {
-			return -1, errors.New("process.terminal is true: --console-socket is required with --detach")
-		}
-		sock, err := console.Dial(o.ConsoleSocket)
-		if err != nil {
-			return -1, err
-		}
-		defer sock.Close()
-		cfg.ConsoleFD = files.Add(sock)
+	l, err := decideExec(ep, c.Spec, c.ID, c.Bundle, o, o.ConsoleSocket)
+	if err != nil {
+		return -1, err
 	}
-	bo.ExtraFiles = files.List
+	bo := l.Boot
+	bo.Stdin, bo.Stdout, bo.Stderr = o.Stdin, o.Stdout, o.Stderr
+	cfg := l.Cfg
+	extra, closeExtra, err := l.open(nil, o.ConsoleSocket)
+	if err != nil {
+		return -1, err
+	}
+	defer closeExtra()
+	bo.ExtraFiles = extra
 	// The exec'd process enters the container's cgroup as it starts, as
 	// the container's own did; with either driver (the cgroup exists).
 	bo.JoinCgroups, bo.CgroupDir = cgroup.JoinDirs(c.CgroupPaths)

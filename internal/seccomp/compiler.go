@@ -540,14 +540,14 @@ func size(spans []span) int {
 // section emits the search for one architecture; A holds the number.
 func (g *gen) section(spans []span) {
 	g.push()
-	g.node(spans, nil, true)
+	g.node(spans, nil)
 	g.pop()
 }
 
 // node emits the search over spans. entry, when set, names its first
 // instruction; a leaf that is a plain return emits nothing and makes entry
 // name a return in the pool.
-func (g *gen) node(spans []span, entry *label, top bool) {
+func (g *gen) node(spans []span, entry *label) {
 	if len(spans) == 1 {
 		s := spans[0]
 		switch {
@@ -573,8 +573,8 @@ func (g *gen) node(spans []span, entry *label, top bool) {
 	mid := len(spans) / 2
 	left, right := g.a.newLabel(), g.a.newLabel()
 	g.a.jmp(unix.BPF_JGE, spans[mid].lo, right, left)
-	g.node(spans[:mid], left, false)
-	g.node(spans[mid:], right, false)
+	g.node(spans[:mid], left)
+	g.node(spans[mid:], right)
 	if own {
 		g.pop()
 	}

@@ -117,3 +117,22 @@ func sandboxBench(brig string, n int) {
 	sort.Float64s(ratios)
 	fmt.Printf("brig/bwrap wall, median of the pairs: %.2f\n", ratios[len(ratios)/2])
 }
+
+// sleepBundle makes the bundle's process sleep (for exec and density).
+func sleepBundle(cfgPath string) error {
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return err
+	}
+	s.Process.Args = []string{"/bin/sleep", "600"}
+	s.Process.Terminal = false
+	raw, err = json.Marshal(&s)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(cfgPath, raw, 0o644)
+}

@@ -40,6 +40,8 @@ func main() {
 	others := flag.String("others", "runc,crun", "the runtimes to compare brig with, comma-separated (another brig build too, to measure a change)")
 	profile := flag.String("seccomp", "", `"engines": the bundle gets the engines' default seccomp profile (containers-common's where installed, else Docker's), as Docker and Podman pass it`)
 	sandboxRuns := flag.Int("sandbox", 0, "instead: this many paired runs of brig run -- true and bwrap --unshare-all --new-session")
+	execRuns := flag.Int("exec", 0, "instead: this many execs of /bin/true into a running container, per runtime")
+	density := flag.Int("density", 0, "instead: create, start and delete this many containers at once, per runtime")
 	flag.Parse()
 	if *sandboxRuns > 0 {
 		sandboxBench(*brig, *sandboxRuns)
@@ -69,6 +71,26 @@ func main() {
 	mk.Stderr = os.Stderr
 	if err := mk.Run(); err != nil {
 		fail(fmt.Errorf("make bundle: %w", err))
+	}
+	if *execRuns > 0 || *density > 0 {
+		var rts []string
+		rts = append(rts, *brig)
+		for _, rt := range strings.Split(*others, ",") {
+			if rt = strings.TrimSpace(rt); rt != "" {
+				rts = append(rts, rt)
+			}
+		}
+		// The containers run sleep instead of exiting.
+		if err := sleepBundle(filepath.Join(bundle, "config.json")); err != nil {
+			fail(err)
+		}
+		if *execRuns > 0 {
+			execBench(rts, *brig, bundle, states, *execRuns)
+		}
+		if *density > 0 {
+			densityBench(rts, *brig, bundle, states, *density)
+		}
+		return
 	}
 	what := "run of /bin/true"
 	if *profile == "engines" {
