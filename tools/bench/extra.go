@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"brig/internal/seccomp"
@@ -135,4 +137,36 @@ func sleepBundle(cfgPath string) error {
 		return err
 	}
 	return os.WriteFile(cfgPath, raw, 0o644)
+}
+
+// measured wraps a command so its own peak RSS can be read afterwards.
+// wait4's rusage can't tell it for a child of this process: Go starts
+// children with vfork, and a child's peak counts the memory it shared
+// with this benchmark before its execve. busybox time (a small static
+// binary, installed by make deps) starts the command from its own small
+// memory and writes the figure to a file. rss gives KiB, or 0.
+func measured(dir string, bin string, args ...string) (cmd *exec.Cmd, rss func() int64) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return exec.Command(bin, args...), func() int64 { return 0 }
+	}
+	f, err := os.CreateTemp(dir, "rss-")
+	if err != nil {
+		return exec.Command(bin, args...), func() int64 { return 0 }
+	}
+	f.Close()
+	cmd = exec.Command(bb, append([]string{"time", "-f", "%M", "-o", f.Name(), bin}, args...)...)
+	return cmd, func() int64 {
+		defer os.Remove(f.Name())
+		raw, err := os.ReadFile(f.Name())
+		if err != nil {
+			return 0
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+		if err != nil {
+			return 0
+		}
+		// busybox reads ru_maxrss (KiB) as pages: undo it.
+		return v / int64(os.Getpagesize()/1024)
+	}
 }

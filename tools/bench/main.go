@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -168,7 +167,7 @@ func main() {
 	}
 	all := results
 	results = measured
-	fmt.Printf("\n%s, %d runs each, each after one of its own (median; mean CPU; peak RSS of the runtime's processes, most of any run)\n", what, *n)
+	fmt.Printf("\n%s, %d runs each, each after one of its own (median; mean CPU; peak RSS of the runtime's command, most of any run)\n", what, *n)
 	fmt.Printf("%-6s %12s %12s %12s\n", "", "wall", "cpu", "peak RSS")
 	base := results[*brig]
 	for _, rt := range runtimes {
@@ -228,20 +227,17 @@ func runOnce(bin, root, bundle, id string) ([]byte, error) {
 	return out, err
 }
 
-// runOnceRSS is runOnce with the peak RSS of the runtime and the
-// processes it waited for (wait4's rusage).
+// runOnceRSS is runOnce with the peak RSS of the runtime's own process
+// (see measured).
 func runOnceRSS(bin, root, bundle, id string) ([]byte, int64, error) {
-	cmd := exec.Command(bin, "--root", root, "run", "--bundle", bundle, id)
+	cmd, rss := measured(os.TempDir(), bin, "--root", root, "run", "--bundle", bundle, id)
 	out, err := cmd.CombinedOutput()
+	kib := rss()
 	if err != nil {
 		exec.Command(bin, "--root", root, "delete", "--force", id).Run()
 		return out, 0, err
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
-	}
-	return out, rss, nil
+	return out, kib, nil
 }
 
 func maxRSS(s []sample) int64 {

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -26,8 +25,18 @@ func execBench(runtimes []string, brig, bundle, states string, n int) {
 			continue
 		}
 		x := rt{name(r, brig), bin, filepath.Join(states, fmt.Sprintf("exec-%d", i)), "execbench"}
+		// The detached container keeps its stdio: a file, not a pipe
+		// (a pipe would stay open, and the wait for it, until it ends).
+		log, err := os.CreateTemp(states, "exec-log-")
+		if err != nil {
+			fail(err)
+		}
 		c := exec.Command(bin, "--root", x.root, "run", "-d", "--bundle", bundle, x.id)
-		if out, err := c.CombinedOutput(); err != nil {
+		c.Stdout, c.Stderr = log, log
+		err = c.Run()
+		log.Close()
+		if err != nil {
+			out, _ := os.ReadFile(log.Name())
 			fmt.Printf("%-6s exec: can't start a container here: %s\n", x.name, strings.TrimSpace(string(out)))
 			continue
 		}
@@ -77,17 +86,16 @@ func densityBench(runtimes []string, brig, bundle, states string, n int) {
 				go func(id string) {
 					defer wg.Done()
 					defer func() { <-sem }()
-					c := exec.Command(bin, append([]string{"--root", root}, args(id)...)...)
+					c, peak := measured(states, bin, append([]string{"--root", root}, args(id)...)...)
 					err := c.Run()
+					kib := peak()
 					mu.Lock()
 					defer mu.Unlock()
 					if err != nil {
 						fails++
 						return
 					}
-					if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
-						rss += ru.Maxrss
-					}
+					rss += kib
 				}(fmt.Sprintf("d%d", k))
 			}
 			wg.Wait()
