@@ -73,7 +73,7 @@ func decideCreate(p *plan.Plan, s *specs.Spec, o CreateOptions, bundle, fifo str
 			Join: joins(p.Namespaces.Join),
 		},
 		Cfg: &protocol.Config{
-			ID: o.ID, Bundle: bundle, Spec: s, Process: s.Process, NoPivot: o.NoPivot,
+			ID: o.ID, Bundle: bundle, Spec: forInit(s), Process: s.Process, NoPivot: o.NoPivot,
 			NoNewKeyring: o.NoNewKeyring, FifoPath: fifo, PreserveFDs: o.PreserveFDs,
 			DieWithParent: o.DieWithParent, Mounts: p.Mounts,
 			UserNS: p.Namespaces.UserNS, CgroupNS: p.Namespaces.CgroupNS,
@@ -115,7 +115,7 @@ func decideExec(ep *plan.Exec, c *specs.Spec, id, bundle string, o ExecOptions, 
 	}
 	l := &launch{
 		Boot: bootstrap.Options{Args: []string{"init"}, Join: joins(ep.Namespaces.Join)},
-		Cfg: &protocol.Config{Exec: true, ID: id, Bundle: bundle, Spec: c, PreserveFDs: o.PreserveFDs,
+		Cfg: &protocol.Config{Exec: true, ID: id, Bundle: bundle, Spec: forInit(c), PreserveFDs: o.PreserveFDs,
 			UserNS: ep.Namespaces.UserNS},
 	}
 	l.Cfg.SetProcess(&ep.Process)
@@ -126,6 +126,19 @@ func decideExec(ep *plan.Exec, c *specs.Spec, id, bundle string, o ExecOptions, 
 		l.Cfg.ConsoleFD = l.add(fdSlot{Kind: fdConsole})
 	}
 	return l, nil
+}
+
+// forInit is the spec as the init reads it: without the seccomp profile,
+// which it gets compiled (a profile's few hundred names would be encoded
+// and decoded again on every start).
+func forInit(s *specs.Spec) *specs.Spec {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return s
+	}
+	c, l := *s, *s.Linux
+	l.Seccomp = nil
+	c.Linux = &l
+	return &c
 }
 
 // open makes the files of the launch's fd slots, in order: the preserved

@@ -19,7 +19,8 @@ import (
 
 func testSpec(terminal bool) *specs.Spec {
 	return &specs.Spec{Process: &specs.Process{Terminal: terminal, Args: []string{"/bin/true"}},
-		Linux: &specs.Linux{UIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}}}
+		Linux: &specs.Linux{UIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}},
+			Seccomp: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}}}
 }
 
 func testPlan(s *specs.Spec, trees ...int) *plan.Plan {
@@ -88,6 +89,11 @@ func TestDecideCreate(t *testing.T) {
 			}
 			if l.Cfg.Exec || l.Cfg.FifoPath != "/state/a/exec.fifo" || l.Cfg.PreserveFDs != tc.o.PreserveFDs || !l.Cfg.UserNS {
 				t.Errorf("config %+v", l.Cfg)
+			}
+			// The init gets the program, not the profile; the caller's
+			// spec keeps it.
+			if l.Cfg.Spec.Linux.Seccomp != nil || s.Linux.Seccomp == nil {
+				t.Errorf("seccomp profile: to the init %v, kept %v", l.Cfg.Spec.Linux.Seccomp != nil, s.Linux.Seccomp != nil)
 			}
 		})
 	}

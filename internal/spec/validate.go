@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -45,7 +46,10 @@ var Rlimits = map[string]int{
 // ociVersion is a 1.x version: SemVer (MAJOR.MINOR.PATCH, a pre-release
 // and build after - and +), with the patch level optional, as some tools
 // write "1.0".
-var ociVersion = regexp.MustCompile(`^1\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+// Compiled on first use, not by every brig process as it starts.
+var ociVersion = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^1\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+})
 
 // problems collects validation errors, each prefixed with its JSON path.
 type problems []error
@@ -60,7 +64,7 @@ func Validate(s *specs.Spec) error {
 	var p problems
 	if s.Version == "" {
 		p.add("ociVersion", "missing")
-	} else if !ociVersion.MatchString(s.Version) {
+	} else if !ociVersion().MatchString(s.Version) {
 		p.add("ociVersion", "%q is not a 1.x runtime-spec version (SemVer, e.g. 1.2.0)", s.Version)
 	}
 	if s.Root == nil || s.Root.Path == "" {

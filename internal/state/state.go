@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -34,7 +34,21 @@ var ErrNotExist = errors.New("container does not exist")
 // ErrExist is returned when creating an id that is taken.
 var ErrExist = errors.New("container already exists")
 
-var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+// idChar: Go's \w (ASCII letters, digits, _) and "+-.", what runc's
+// pattern allows; a loop, not a regexp compiled by every brig process
+// (the init included) as it starts.
+func idChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_+-.", c) >= 0
+}
+
+func validID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if !idChar(id[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateID checks a container id the way runc does: letters, digits and
 // "_+-." only, no path separators, not "." or "..".
@@ -42,7 +56,7 @@ func ValidateID(id string) error {
 	if id == "" {
 		return errors.New("container id must not be empty")
 	}
-	if id == "." || id == ".." || !validID.MatchString(id) || len(id) > 1024 {
+	if id == "." || id == ".." || !validID(id) || len(id) > 1024 {
 		return fmt.Errorf("invalid container id %q: use letters, digits and _+-. only", id)
 	}
 	return nil

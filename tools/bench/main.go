@@ -167,7 +167,7 @@ func main() {
 	}
 	all := results
 	results = measured
-	fmt.Printf("\n%s, %d runs each, each after one of its own (median; mean CPU; peak RSS of the runtime's command, most of any run)\n", what, *n)
+	fmt.Printf("\n%s, %d runs each, each after one of its own (median; mean CPU; peak RSS of the runtime's command, median)\n", what, *n)
 	fmt.Printf("%-6s %12s %12s %12s\n", "", "wall", "cpu", "peak RSS")
 	base := results[*brig]
 	for _, rt := range runtimes {
@@ -175,7 +175,7 @@ func main() {
 		if len(s) == 0 {
 			continue
 		}
-		fmt.Printf("%-6s %12v %12v %9d KiB\n", name(rt, *brig), median(s, wallOf), mean(s, cpuOf), maxRSS(s))
+		fmt.Printf("%-6s %12v %12v %9d KiB\n", name(rt, *brig), median(s, wallOf), mean(s, cpuOf), medianRSS(s))
 	}
 	if *byPrev {
 		fmt.Println("\nmedian wall time of all runs, by the runtime that ran just before:")
@@ -205,7 +205,7 @@ func main() {
 		fmt.Printf("brig/%s: wall %.2f, cpu %.2f, peak RSS %.2f\n", name(rt, *brig),
 			float64(median(base, wallOf))/float64(median(s, wallOf)),
 			float64(mean(base, cpuOf))/float64(mean(s, cpuOf)),
-			float64(maxRSS(base))/float64(maxRSS(s)))
+			float64(medianRSS(base))/float64(medianRSS(s)))
 	}
 }
 
@@ -240,12 +240,15 @@ func runOnceRSS(bin, root, bundle, id string) ([]byte, int64, error) {
 	return out, kib, nil
 }
 
-func maxRSS(s []sample) int64 {
-	var m int64
-	for _, x := range s {
-		m = max(m, x.rss)
+// medianRSS is the median of the runs' peaks (their maximum swings with
+// when the garbage collector ran).
+func medianRSS(s []sample) int64 {
+	v := make([]int64, len(s))
+	for i, x := range s {
+		v[i] = x.rss
 	}
-	return m
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	return v[len(v)/2]
 }
 
 func tv(t unix.Timeval) time.Duration {
