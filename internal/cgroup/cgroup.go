@@ -309,19 +309,55 @@ func (c *Cgroup) set(r *cgroups.Resources) error {
 		}
 	}
 	hybridHugetlb := Mode() == "hybrid" && len(r.HugetlbLimit) > 0 && !v1Hugetlb()
+	devDir := ""
+	if Mode() != "v2" && !r.SkipDevices && !c.config.Systemd && !c.config.Rootless {
+		devDir = c.m.Path("devices")
+	}
 	mr := r
-	if hybridHugetlb {
-		// The v1 manager has no hugetlb hierarchy to write to here.
+	if hybridHugetlb || devDir != "" {
 		cp := *r
-		cp.HugetlbLimit = nil
+		if hybridHugetlb {
+			// The v1 manager has no hugetlb hierarchy to write to here.
+			cp.HugetlbLimit = nil
+		}
+		if devDir != "" {
+			cp.SkipDevices = true // written below, in order
+		}
 		mr = &cp
 	}
 	if err := c.m.Set(mr); err != nil {
 		return fmt.Errorf("cgroup: set resources: %w", err)
 	}
+	if devDir != "" {
+		if err := writeV1Devices(devDir, r.Devices); err != nil {
+			return err
+		}
+	}
 	if hybridHugetlb {
 		if err := c.setHybridHugetlb(r.HugetlbLimit); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// writeV1Devices applies device rules on cgroup v1 in the order listed,
+// as the runtime-spec asks: everything denied, then each rule in turn
+// (what crun does). The library's v1 path writes the fewest rules that
+// turn the current list into the wanted one, which leaves devices.list in
+// an order of its own (runtime-tools' linux_cgroups_devices found the
+// default mknod rule first).
+func writeV1Devices(dir string, rules []*devcfg.Rule) error {
+	if err := os.WriteFile(filepath.Join(dir, "devices.deny"), []byte("a"), 0); err != nil {
+		return fmt.Errorf("cgroup: devices.deny a: %w", err)
+	}
+	for _, r := range rules {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(r.CgroupString()), 0); err != nil {
+			return fmt.Errorf("linux.resources.devices: %s %q: %w", file, r.CgroupString(), err)
 		}
 	}
 	return nil

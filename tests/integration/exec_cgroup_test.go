@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -370,5 +371,36 @@ func TestCreatedInitInItsCgroup(t *testing.T) {
 		if f := strings.SplitN(l, ":", 3); len(f) == 3 && f[2] != "/" {
 			t.Errorf("inside the container's cgroup namespace: %s, want it rooted at its cgroup (/)", l)
 		}
+	}
+}
+
+// TestDeviceRulesInListedOrder: on cgroup v1 the device rules are applied
+// as listed (runtime-spec: "in the listed order"), so devices.list starts
+// with the container's own rules, in order, before the defaults; the
+// rules bind (a listed device opens, an unlisted one doesn't). runc
+// 1.1.5 lists them in the library's own order (runtime-tools'
+// linux_cgroups_devices fails for it).
+func TestDeviceRulesInListedOrder(t *testing.T) {
+	needV1(t)
+	e := newEnv(t, "sleep", "60")
+	n := func(v int64) *int64 { return &v }
+	e.spec.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: n(10), Minor: n(229), Access: "rwm"},
+		{Allow: true, Type: "b", Major: n(8), Minor: n(20), Access: "rw"},
+		{Allow: true, Type: "b", Major: n(10), Minor: n(200), Access: "r"},
+	}
+	pid := running(t, e)
+	lines := strings.Split(cgroupFile(t, pid, "devices", "devices.list"), "\n")
+	want := []string{"c 10:229 rwm", "b 8:20 rw", "b 10:200 r"}
+	if len(lines) < len(want)+1 || !reflect.DeepEqual(lines[:3], want) {
+		t.Fatalf("devices.list starts %q, want %q", lines, want)
+	}
+	// The defaults follow: /dev/null is usable, an unlisted device is not.
+	if r := e.brig("exec", e.id, "sh", "-c", "echo x > /dev/null && echo ok"); r.code != 0 || !strings.Contains(r.stdout, "ok") {
+		t.Errorf("/dev/null: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := e.brig("exec", e.id, "sh", "-c", "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda"); r.code == 0 {
+		t.Errorf("an unlisted block device opened: %s", r.stdout)
 	}
 }
