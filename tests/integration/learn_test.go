@@ -447,12 +447,14 @@ func TestLearnNetwork(t *testing.T) {
 	egressServers(t)
 	base := t.TempDir()
 	prof, sb := filepath.Join(base, "p.json"), filepath.Join(base, "s.yaml")
-	r := learnCmd(t, "-o", prof, "--profile-out", sb, "--net", "host", "--", "sh", "-c", fetch(srvA+":8080"))
-	if r.code != 0 || r.stdout != srvA+":8080: "+srvA+":8080\n" {
+	// A connect that fails (nothing listens on 9191) is a destination
+	// the workload wants too: it is seen as it is made, not as it ends.
+	r := learnCmd(t, "-o", prof, "--profile-out", sb, "--net", "host", "--", "sh", "-c", fetch(srvA+":9191")+fetch(srvA+":8080"))
+	if r.code != 0 || !strings.HasSuffix(r.stdout, srvA+":8080: "+srvA+":8080\n") || !strings.Contains(r.stdout, srvA+":9191: nc: can't connect") {
 		t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
 	}
 	got, _ := os.ReadFile(sb)
-	contains(t, string(got), "allow-net:\n    - "+srvA+":8080\n", "the learned destinations")
+	contains(t, string(got), "allow-net:\n    - "+srvA+":8080\n    - "+srvA+":9191\n", "the learned destinations, the refused one too")
 	r = sandbox(t, base, "--profile", sb, "--", "sh", "-c", fetch(srvA+":8080")+fetch(srvA+":9090")+fetch(srvB+":8080"))
 	contains(t, r.stdout, srvA+":8080: "+srvA+":8080\n", "the learned destination, replayed")
 	contains(t, r.stdout, srvA+":9090: nc: can't connect", "another port")
