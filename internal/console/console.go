@@ -74,16 +74,38 @@ func Setup(sock *os.File, size *specs.Box) (string, error) {
 	return slavePath, nil
 }
 
-// BindConsole bind-mounts the pty slave onto /dev/console.
+// BindConsole bind-mounts the pty slave onto /dev/console. The target is
+// opened once, without following a link, checked, and mounted on through
+// that handle (move_mount to the fd), never by its path again: swapping
+// /dev/console for a symlink between the check and the mount (the
+// /dev/console race, CVE-2025-52565, through a /dev shared with another
+// container) can't redirect the mount onto a file of the attacker's
+// choosing, such as one under /proc.
 func BindConsole(slavePath string) error {
-	f, err := os.OpenFile("/dev/console", os.O_CREATE|unix.O_NOFOLLOW|os.O_RDONLY|unix.O_CLOEXEC, 0o600)
-	if err != nil && !errors.Is(err, unix.ENXIO) && !errors.Is(err, os.ErrExist) {
+	// Make it if missing (a file to mount on), never through a link.
+	if fd, err := unix.Open("/dev/console", unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o600); err == nil {
+		unix.Close(fd)
+	} else if !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("create /dev/console: %w", err)
 	}
-	if f != nil {
-		f.Close()
+	target, err := unix.Open("/dev/console", unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /dev/console: %w", err)
 	}
-	if err := unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
+	defer unix.Close(target)
+	var st unix.Stat_t
+	if err := unix.Fstat(target, &st); err != nil {
+		return fmt.Errorf("stat /dev/console: %w", err)
+	}
+	if m := st.Mode & unix.S_IFMT; m != unix.S_IFREG && m != unix.S_IFCHR {
+		return fmt.Errorf("/dev/console is not a file or a character device (mode %#o): refusing to mount the terminal on it", st.Mode)
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, slavePath, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("bind %s to /dev/console: %w", slavePath, err)
+	}
+	defer unix.Close(tree)
+	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 		return fmt.Errorf("bind %s to /dev/console: %w", slavePath, err)
 	}
 	return nil

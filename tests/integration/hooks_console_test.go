@@ -251,3 +251,80 @@ func TestRunTerminalWithoutConsoleSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleTargetNotFollowed: with /dev from the image (no /dev tmpfs),
+// a /dev/console that is a symbolic link (here to a file of the image; in
+// CVE-2025-52565's attack, swapped in by another container sharing /dev,
+// to a file under /proc) gets no terminal mounted through it: create
+// fails naming /dev/console, and the link's target is left as it was.
+// brig opens /dev/console once without following links and mounts the
+// terminal through that handle, so a swap after the check can't redirect
+// the mount either. The control, a plain /dev/console in the same image,
+// is the terminal.
+func TestConsoleTargetNotFollowed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		symlink bool
+	}{{"symbolic link", true}, {"control: a file", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			copyRootfs(t, root)
+			for _, d := range []string{"dev/pts", "dev/shm", "dev/mqueue"} {
+				os.MkdirAll(filepath.Join(root, d), 0o755)
+			}
+			os.Symlink("pts/ptmx", filepath.Join(root, "dev", "ptmx"))
+			os.WriteFile(filepath.Join(root, "etc", "target"), []byte("untouched\n"), 0o644)
+			console := filepath.Join(root, "dev", "console")
+			os.Remove(console)
+			if tc.symlink {
+				os.Symlink("/etc/target", console)
+			} else {
+				os.WriteFile(console, nil, 0o600)
+			}
+			sock, ch := consoleListener(t)
+			e := newEnv(t, "sh", "-c", "grep -c ' /dev/console ' /proc/self/mountinfo; grep -c ' /etc/target ' /proc/self/mountinfo; cat /etc/target")
+			e.spec.Root.Path = root
+			e.spec.Process.Terminal = true
+			var mounts []specs.Mount
+			for _, m := range e.spec.Mounts {
+				if m.Destination != "/dev" { // its devpts, shm and mqueue stay
+					mounts = append(mounts, m)
+				}
+			}
+			e.spec.Mounts = mounts
+			e.write()
+			r := e.brig("create", "--bundle", e.bundle, "--console-socket", sock, e.id)
+			if tc.symlink {
+				if r.code == 0 || !strings.Contains(r.stderr, "/dev/console") {
+					t.Fatalf("create through a /dev/console link: exit %d, %s", r.code, r.stderr)
+				}
+				if b, _ := os.ReadFile(filepath.Join(root, "etc", "target")); string(b) != "untouched\n" {
+					t.Errorf("the link's target: %q", b)
+				}
+				return
+			}
+			if r.code != 0 {
+				t.Fatalf("create: %s", r.stderr)
+			}
+			var master *os.File
+			select {
+			case master = <-ch:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no pty master received")
+			}
+			defer master.Close()
+			if r := e.brig("start", e.id); r.code != 0 {
+				t.Fatal(r.stderr)
+			}
+			var out []byte
+			buf := make([]byte, 4096)
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) && !strings.Contains(string(out), "untouched") {
+				master.SetReadDeadline(time.Now().Add(time.Second))
+				n, _ := master.Read(buf)
+				out = append(out, buf[:n]...)
+			}
+			contains(t, strings.ReplaceAll(string(out), "\r", ""), "1\n0\nuntouched", "/dev/console bound, /etc/target not")
+		})
+	}
+}
