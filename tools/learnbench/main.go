@@ -3,8 +3,11 @@
 // os.walk that stats and opens every file) under `brig run`, under
 // `brig learn`, under `brig run` while an idle recorder is attached (the
 // floor: every system call on the host takes the tracepoint's slow path,
-// and the program filters it out at once), and under `strace -f` (ptrace,
-// what recorders built on it pay). Modes take turns run by run; it prints
+// and the program filters it out at once), under `brig learn
+// --profile-out` (files too: fanotify marks on the mounts the workload
+// sees), under `brig run --report` (the denial report: a seccomp
+// listener, the cgroup's events), and under `strace -f` (ptrace, what
+// recorders built on it pay). Modes take turns run by run; it prints
 // median wall times and the ratios to `brig run`. It asserts nothing.
 package main
 
@@ -78,14 +81,18 @@ for d, _, fs in os.walk(sys.argv[1]):
 		workloads = workloads[:1]
 		fmt.Println("(no", python, "here: the walk workload is left out)")
 	}
-	modes := []string{"run", "learn", "floor", "strace"}
+	modes := []string{"run", "learn", "floor", "files", "report", "strace"}
 	if _, err := exec.LookPath("strace"); err != nil {
-		modes = modes[:3]
+		modes = modes[:len(modes)-1]
 		fmt.Println("(no strace here: the ptrace comparison is left out)")
 	}
 	root := filepath.Join(dir, "state")
-	fmt.Printf("wall time per run, median of %d (modes take turns)\n", n)
-	fmt.Printf("%-6s %10s %10s %10s %10s   %s\n", "", "run", "learn", "floor", "strace", "learn/run  floor/run  learn/floor  strace/run")
+	fmt.Printf("wall time per run, median of %d (modes take turns); files = learn --profile-out, report = run --report\n", n)
+	fmt.Printf("%-6s", "")
+	for _, m := range modes {
+		fmt.Printf(" %9s", m)
+	}
+	fmt.Printf("   ratios to run (learn/floor last)\n")
 	for _, w := range workloads {
 		times := map[string][]time.Duration{}
 		for i := 0; i < n+1; i++ { // the first round warms the caches, unmeasured
@@ -104,9 +111,15 @@ for d, _, fs in os.walk(sys.argv[1]):
 			slices.Sort(ts)
 			med[m] = float64(ts[len(ts)/2]) / float64(time.Millisecond)
 		}
-		fmt.Printf("%-6s %8.0fms %8.0fms %8.0fms %8.0fms   %9.2f  %9.2f  %11.2f  %10.1f\n", w.name,
-			med["run"], med["learn"], med["floor"], med["strace"],
-			med["learn"]/med["run"], med["floor"]/med["run"], med["learn"]/med["floor"], med["strace"]/med["run"])
+		fmt.Printf("%-6s", w.name)
+		for _, m := range modes {
+			fmt.Printf(" %7.0fms", med[m])
+		}
+		fmt.Printf("  ")
+		for _, m := range modes[1:] {
+			fmt.Printf(" %s %.2f", m, med[m]/med["run"])
+		}
+		fmt.Printf("; learn/floor %.2f\n", med["learn"]/med["floor"])
 	}
 	return nil
 }
@@ -120,6 +133,13 @@ func once(brig, root, dir, cg, mode string, cmd []string) (time.Duration, error)
 		prof := filepath.Join(dir, "learned.json")
 		os.Remove(prof)
 		args = append([]string{"--root", root, "learn", "-o", prof, "--"}, cmd...)
+	case "files":
+		prof := filepath.Join(dir, "learned-files.json")
+		os.Remove(prof)
+		os.Remove(prof + ".yaml")
+		args = append([]string{"--root", root, "learn", "-o", prof, "--profile-out", prof + ".yaml", "--"}, cmd...)
+	case "report":
+		args = append([]string{"--root", root, "run", "--report", "--"}, cmd...)
 	case "strace":
 		args = append([]string{"-f", "-o", "/dev/null", brig}, args...)
 		name = "strace"
