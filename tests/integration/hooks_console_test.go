@@ -156,15 +156,7 @@ func TestConsoleSocket(t *testing.T) {
 	if r := e.brig("start", e.id); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	var out []byte
-	buf := make([]byte, 4096)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(string(out), "on-a-tty") {
-		master.SetReadDeadline(time.Now().Add(time.Second))
-		n, _ := master.Read(buf)
-		out = append(out, buf[:n]...)
-	}
-	s := string(out)
+	s := readUntil(master, "on-a-tty")
 	contains(t, s, "/dev/pts/", "tty name")
 	contains(t, s, "30 100", "console size")
 	contains(t, s, "on-a-tty", "output through the pty")
@@ -316,15 +308,21 @@ func TestConsoleTargetNotFollowed(t *testing.T) {
 			if r := e.brig("start", e.id); r.code != 0 {
 				t.Fatal(r.stderr)
 			}
-			var out []byte
-			buf := make([]byte, 4096)
-			deadline := time.Now().Add(10 * time.Second)
-			for time.Now().Before(deadline) && !strings.Contains(string(out), "untouched") {
-				master.SetReadDeadline(time.Now().Add(time.Second))
-				n, _ := master.Read(buf)
-				out = append(out, buf[:n]...)
-			}
-			contains(t, strings.ReplaceAll(string(out), "\r", ""), "1\n0\nuntouched", "/dev/console bound, /etc/target not")
+			out := readUntil(master, "untouched")
+			contains(t, strings.ReplaceAll(out, "\r", ""), "1\n0\nuntouched", "/dev/console bound, /etc/target not")
 		})
 	}
+}
+
+// readUntil reads a pty master until want has come, or 10 seconds.
+func readUntil(master *os.File, want string) string {
+	var out []byte
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(string(out), want) {
+		master.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := master.Read(buf)
+		out = append(out, buf[:n]...)
+	}
+	return string(out)
 }
