@@ -154,13 +154,20 @@ func TestLaunchOpen(t *testing.T) {
 	b, _ := os.CreateTemp(t.TempDir(), "b")
 	defer a.Close()
 	defer b.Close()
-	l := &launch{FDs: []fdSlot{{fdPreserved, 3}, {fdTree, 5}, {fdTree, 1}, {Kind: fdParent}}}
+	// A preserved fd of the test's own (not fd 3 of the test binary,
+	// which the wrapping file would close when collected).
+	kept, err := unix.Dup(int(a.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &launch{FDs: []fdSlot{{fdPreserved, kept}, {fdTree, 5}, {fdTree, 1}, {Kind: fdParent}}}
 	files, closeAll, err := l.open(map[int]*os.File{1: a, 5: b}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeAll()
-	if len(files) != 4 || files[0].Fd() != 3 || files[1] != b || files[2] != a {
+	defer files[0].Close()
+	if len(files) != 4 || files[0].Fd() != uintptr(kept) || files[1] != b || files[2] != a {
 		t.Fatalf("files %v", files)
 	}
 	// The pidfd is of this process.

@@ -79,6 +79,12 @@ func (a *asm) assemble() ([]unix.SockFilter, error) {
 		return nil, fmt.Errorf("seccomp: compiler bug: label bound past the end of the program")
 	}
 	for round := 0; ; round++ {
+		// Layout only adds instructions: a program already too long is
+		// refused now, not after fixing every far jump of it (seconds
+		// for a profile of thousands of rules).
+		if len(a.prog) > 4096 {
+			return nil, fmt.Errorf("seccomp: program of %d instructions is over the kernel's 4096", len(a.prog))
+		}
 		if round > 8192 {
 			return nil, fmt.Errorf("seccomp: compiler bug: layout does not settle")
 		}
