@@ -240,7 +240,7 @@ elif [ "$(cat suite)" = conformance ]; then
 	# so its 14 cgroup programs fail with every runtime here).
 	CONFORMANCE_VERBOSE=1 ./conformance -no-build -work /conformance -brig /bin/brig -min-pass 25 $(cat flags)
 else
-	./integration.test -test.v -test.count=1 -test.timeout=40m -test.run "$(cat run)" $(cat flags)
+	BRIG_VM_LANE=1 ./integration.test -test.v -test.count=1 -test.timeout=40m -test.run "$(cat run)" $(cat flags)
 fi
 echo "BRIG-VM-EXIT=$?"
 sync
