@@ -41,11 +41,12 @@ lint:
 	$$($(GO) env GOPATH)/bin/staticcheck ./...
 	cd tests/conformance && $(GO) vet . && $$($(GO) env GOPATH)/bin/staticcheck .
 
-# The plan's decisions need no privilege: its tests run again with every
-# capability gone (as root, no bounding set).
+# The plan's decisions, create's and exec's, and the protocol need no
+# privilege: their tests run again with every capability gone (as root, no
+# bounding set).
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests/)
-	setpriv --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- $(GO) test -count=1 ./internal/plan/
+	setpriv --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- $(GO) test -count=1 ./internal/plan/ ./internal/container/ ./internal/protocol/
 
 integration: build
 	cd tests/integration && BRIG=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -v .

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -268,6 +269,9 @@ func (p *Process) Send(v any) error {
 	}
 	return nil
 }
+
+// SyscallConn is the socket's, for passing fds (protocol.SendFiles).
+func (p *Process) SyscallConn() (syscall.RawConn, error) { return p.conn.SyscallConn() }
 
 // Recv reads one JSON message. io.EOF means the child closed the socket
 // (it exec'd, or died).

@@ -169,12 +169,12 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			t.Close()
 		}
 	}()
-	extra, closeExtra, err := l.open(trees, o.ConsoleSocket)
+	inherited, passed, closeFiles, err := l.open(trees, o.ConsoleSocket)
 	if err != nil {
 		return nil, err
 	}
-	defer closeExtra()
-	bo.ExtraFiles = extra
+	defer closeFiles()
+	bo.ExtraFiles = inherited
 	// The container's process enters its cgroup as it starts: born in the
 	// v2 cgroup and moving itself into the v1 ones, or, where systemd
 	// places it, moved by brig beside the init's start-up. The init waits
@@ -214,6 +214,9 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		if err := writeOOMScoreAdj(proc.Pid, *s.Process.OOMScoreAdj); err != nil {
 			return nil, err
 		}
+	}
+	if err := protocol.SendFiles(proc, passed); err != nil {
+		return nil, err
 	}
 	if err := proc.Send(cfg); err != nil {
 		return nil, err

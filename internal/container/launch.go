@@ -19,39 +19,22 @@ import (
 
 // What create and exec decide before they touch anything — the init's
 // bootstrap (namespaces, id maps, session), the config it is sent, and the
-// fds it inherits, in order — is a launch: pure data from the plan and the
+// fds it is passed, in order — is a launch: pure data from the plan and the
 // flags, table-tested without any privilege (launch_test.go). Create and
-// Exec then carry it out: open each fd slot, start the bootstrap, serve
-// the init.
-
-// fdKind is what an inherited fd is.
-type fdKind int
-
-const (
-	fdPreserved fdKind = iota // one of the caller's --preserve-fds (N: its number)
-	fdParent                  // a pidfd of this brig (die with parent)
-	fdTree                    // the host-side tree of mounts[N]
-	fdConsole                 // the --console-socket connection
-)
-
-// fdSlot is one fd the init inherits, from 3 up.
-type fdSlot struct {
-	Kind fdKind
-	N    int
-}
+// Exec then carry it out: open the fds, start the bootstrap, pass the fds
+// and the config, serve the init.
 
 // launch is a decided start of an init.
 type launch struct {
 	Boot bootstrap.Options // without the files, streams and cgroup placement
-	Cfg  *protocol.Config  // with its fd numbers filled in
-	FDs  []fdSlot          // fd 3+i is FDs[i]
+	Cfg  *protocol.Config  // Cfg.FDs: the fds passed to it, in order
+	// Preserve is how many of the caller's fds (3, 4, ...) the init
+	// inherits, keeping their numbers: the only fds it inherits but stdio.
+	Preserve int
 }
 
-// add appends a slot and gives its fd number in the init.
-func (l *launch) add(s fdSlot) int {
-	l.FDs = append(l.FDs, s)
-	return 3 + len(l.FDs) - 1
-}
+// pass appends an fd to those passed with the config.
+func (l *launch) pass(fd protocol.FD) { l.Cfg.FDs = append(l.Cfg.FDs, fd) }
 
 // decideCreate is create's launch for plan p of spec s, with its exec
 // fifo at fifo.
@@ -80,12 +63,9 @@ func decideCreate(p *plan.Plan, s *specs.Spec, o CreateOptions, bundle, fifo str
 		},
 	}
 	l.Cfg.SetProcess(&p.Process)
-	// The caller's preserved fds keep their numbers: they come first.
-	for i := 0; i < o.PreserveFDs; i++ {
-		l.add(fdSlot{fdPreserved, 3 + i})
-	}
+	l.Preserve = o.PreserveFDs
 	if o.DieWithParent {
-		l.Cfg.ParentFD = l.add(fdSlot{Kind: fdParent})
+		l.pass(protocol.FD{Kind: protocol.FDParent})
 	}
 	// Bind sources the host clones, by mount index.
 	idx := make([]int, 0, len(p.HostTrees))
@@ -94,13 +74,10 @@ func decideCreate(p *plan.Plan, s *specs.Spec, o CreateOptions, bundle, fifo str
 	}
 	sort.Ints(idx)
 	for _, i := range idx {
-		if l.Cfg.TreeFDs == nil {
-			l.Cfg.TreeFDs = map[int]int{}
-		}
-		l.Cfg.TreeFDs[i] = l.add(fdSlot{fdTree, i})
+		l.pass(protocol.FD{Kind: protocol.FDTree, Mount: i})
 	}
 	if s.Process.Terminal {
-		l.Cfg.ConsoleFD = l.add(fdSlot{Kind: fdConsole})
+		l.pass(protocol.FD{Kind: protocol.FDConsole})
 	}
 	return l, nil
 }
@@ -119,11 +96,9 @@ func decideExec(ep *plan.Exec, c *specs.Spec, id, bundle string, o ExecOptions, 
 			UserNS: ep.Namespaces.UserNS},
 	}
 	l.Cfg.SetProcess(&ep.Process)
-	for i := 0; i < o.PreserveFDs; i++ {
-		l.add(fdSlot{fdPreserved, 3 + i})
-	}
+	l.Preserve = o.PreserveFDs
 	if o.Process.Terminal {
-		l.Cfg.ConsoleFD = l.add(fdSlot{Kind: fdConsole})
+		l.pass(protocol.FD{Kind: protocol.FDConsole})
 	}
 	return l, nil
 }
@@ -141,47 +116,52 @@ func forInit(s *specs.Spec) *specs.Spec {
 	return &c
 }
 
-// open makes the files of the launch's fd slots, in order: the preserved
-// fds as they are, a pidfd of this brig, the trees cloned for the mounts,
-// a connection to the console socket. closeAll closes what open made.
-func (l *launch) open(trees map[int]*os.File, consoleSocket string) (files []*os.File, closeAll func(), err error) {
+// open makes the launch's files: the preserved fds as they are
+// (inherited), then those passed with the config, in Cfg.FDs's order: a
+// pidfd of this brig, the trees cloned for the mounts, a connection to the
+// console socket. closeAll closes what open made.
+func (l *launch) open(trees map[int]*os.File, consoleSocket string) (inherited, passed []*os.File, closeAll func(), err error) {
 	var made []*os.File
 	closeAll = func() {
 		for _, f := range made {
 			f.Close()
 		}
 	}
-	for _, slot := range l.FDs {
+	for i := 0; i < l.Preserve; i++ {
+		inherited = append(inherited, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	for _, fd := range l.Cfg.FDs {
 		var f *os.File
-		switch slot.Kind {
-		case fdPreserved:
-			f = os.NewFile(uintptr(slot.N), "preserved-"+strconv.Itoa(slot.N))
-		case fdParent:
+		switch fd.Kind {
+		case protocol.FDParent:
 			// The init checks it after its last parent-death signal is
 			// set (credential changes clear the signal, and in a PID
 			// namespace getppid can't tell).
-			fd, err := unix.PidfdOpen(os.Getpid(), 0)
+			pfd, err := unix.PidfdOpen(os.Getpid(), 0)
 			if err != nil {
 				closeAll()
-				return nil, nil, fmt.Errorf("pidfd: %w", err)
+				return nil, nil, nil, fmt.Errorf("pidfd: %w", err)
 			}
-			f = os.NewFile(uintptr(fd), "brig-pidfd")
+			f = os.NewFile(uintptr(pfd), "brig-pidfd")
 			made = append(made, f)
-		case fdTree:
-			if f = trees[slot.N]; f == nil {
+		case protocol.FDTree:
+			if f = trees[fd.Mount]; f == nil {
 				closeAll()
-				return nil, nil, fmt.Errorf("mounts[%d]: no tree was made for it", slot.N)
+				return nil, nil, nil, fmt.Errorf("mounts[%d]: no tree was made for it", fd.Mount)
 			}
-		case fdConsole:
+		case protocol.FDConsole:
 			sock, err := console.Dial(consoleSocket)
 			if err != nil {
 				closeAll()
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			f = sock
 			made = append(made, f)
+		default:
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("unknown fd kind %q", fd.Kind)
 		}
-		files = append(files, f)
+		passed = append(passed, f)
 	}
-	return files, closeAll, nil
+	return inherited, passed, closeAll, nil
 }

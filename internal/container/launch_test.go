@@ -12,6 +12,7 @@ import (
 
 	"brig/internal/bootstrap"
 	"brig/internal/plan"
+	"brig/internal/protocol"
 )
 
 // The decisions of create and exec, without privilege: run them as root
@@ -40,23 +41,21 @@ func TestDecideCreate(t *testing.T) {
 		terminal bool
 		o        CreateOptions
 		trees    []int
-		fds      []fdSlot
-		parent   int
-		console  int
-		treeFDs  map[int]int
+		preserve int
+		fds      []protocol.FD
 		setsid   bool
 		err      string
 	}{
-		{name: "nothing inherited", o: CreateOptions{ID: "a"}},
-		{name: "preserved fds keep their numbers", o: CreateOptions{ID: "a", PreserveFDs: 2},
-			fds: []fdSlot{{fdPreserved, 3}, {fdPreserved, 4}}},
+		{name: "nothing passed", o: CreateOptions{ID: "a"}},
+		{name: "preserved fds are inherited", o: CreateOptions{ID: "a", PreserveFDs: 2}, preserve: 2},
 		{name: "everything, in order", terminal: true, trees: []int{7, 2},
-			o:      CreateOptions{ID: "a", PreserveFDs: 1, DieWithParent: true, ConsoleSocket: "/run/c.sock"},
-			fds:    []fdSlot{{fdPreserved, 3}, {Kind: fdParent}, {fdTree, 2}, {fdTree, 7}, {Kind: fdConsole}},
-			parent: 4, treeFDs: map[int]int{2: 5, 7: 6}, console: 7},
+			o:        CreateOptions{ID: "a", PreserveFDs: 1, DieWithParent: true, ConsoleSocket: "/run/c.sock"},
+			preserve: 1,
+			fds: []protocol.FD{{Kind: protocol.FDParent}, {Kind: protocol.FDTree, Mount: 2},
+				{Kind: protocol.FDTree, Mount: 7}, {Kind: protocol.FDConsole}}},
 		{name: "new session without a terminal", o: CreateOptions{ID: "a", NewSession: true}, setsid: true},
 		{name: "no new session with a terminal", terminal: true, o: CreateOptions{ID: "a", NewSession: true, ConsoleSocket: "/s"},
-			fds: []fdSlot{{Kind: fdConsole}}, console: 3},
+			fds: []protocol.FD{{Kind: protocol.FDConsole}}},
 		{name: "terminal without a console socket", terminal: true, o: CreateOptions{ID: "a"}, err: "--console-socket is required"},
 		{name: "console socket without a terminal", o: CreateOptions{ID: "a", ConsoleSocket: "/s"}, err: "process.terminal is false"},
 	} {
@@ -73,11 +72,8 @@ func TestDecideCreate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(l.FDs, tc.fds) {
-				t.Errorf("fds %v, want %v", l.FDs, tc.fds)
-			}
-			if l.Cfg.ParentFD != tc.parent || l.Cfg.ConsoleFD != tc.console || !reflect.DeepEqual(l.Cfg.TreeFDs, tc.treeFDs) {
-				t.Errorf("parent %d console %d trees %v, want %d %d %v", l.Cfg.ParentFD, l.Cfg.ConsoleFD, l.Cfg.TreeFDs, tc.parent, tc.console, tc.treeFDs)
+			if !reflect.DeepEqual(l.Cfg.FDs, tc.fds) || l.Preserve != tc.preserve {
+				t.Errorf("fds %v, preserve %d, want %v, %d", l.Cfg.FDs, l.Preserve, tc.fds, tc.preserve)
 			}
 			if l.Boot.Setsid != tc.setsid {
 				t.Errorf("setsid %v", l.Boot.Setsid)
@@ -111,13 +107,13 @@ func TestDecideExec(t *testing.T) {
 		terminal bool
 		o        ExecOptions
 		socket   string
-		fds      []fdSlot
-		console  int
+		preserve int
+		fds      []protocol.FD
 		err      string
 	}{
 		{name: "plain"},
 		{name: "preserved and a terminal", terminal: true, o: ExecOptions{PreserveFDs: 1}, socket: "/s",
-			fds: []fdSlot{{fdPreserved, 3}, {Kind: fdConsole}}, console: 4},
+			preserve: 1, fds: []protocol.FD{{Kind: protocol.FDConsole}}},
 		{name: "detached terminal without a socket", terminal: true, o: ExecOptions{Detach: true}, err: "--console-socket is required with --detach"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,49 +129,44 @@ func TestDecideExec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(l.FDs, tc.fds) || l.Cfg.ConsoleFD != tc.console {
-				t.Errorf("fds %v console %d, want %v %d", l.FDs, l.Cfg.ConsoleFD, tc.fds, tc.console)
+			if !reflect.DeepEqual(l.Cfg.FDs, tc.fds) || l.Preserve != tc.preserve {
+				t.Errorf("fds %v, preserve %d, want %v, %d", l.Cfg.FDs, l.Preserve, tc.fds, tc.preserve)
 			}
 			b := l.Boot
 			if b.CloneFlags != 0 || b.Setsid || len(b.UIDMappings)+len(b.GIDMappings) != 0 || len(b.Join) != 2 {
 				t.Errorf("exec bootstrap %+v", b)
 			}
-			if !l.Cfg.Exec || l.Cfg.ParentFD != 0 || l.Cfg.TreeFDs != nil || l.Cfg.FifoPath != "" || l.Cfg.ID != "c1" {
+			if !l.Cfg.Exec || l.Cfg.FifoPath != "" || l.Cfg.ID != "c1" {
 				t.Errorf("exec config %+v", l.Cfg)
 			}
 		})
 	}
 }
 
-// TestLaunchOpen: the files are the slots' own, in the slots' order; a
-// tree the launch needs but wasn't made is an error naming its mount.
+// TestLaunchOpen: the passed files are the fds' own, in Cfg.FDs's order;
+// a tree the launch needs but wasn't made is an error naming its mount.
 func TestLaunchOpen(t *testing.T) {
 	a, _ := os.CreateTemp(t.TempDir(), "a")
 	b, _ := os.CreateTemp(t.TempDir(), "b")
 	defer a.Close()
 	defer b.Close()
-	// A preserved fd of the test's own (not fd 3 of the test binary,
-	// which the wrapping file would close when collected).
-	kept, err := unix.Dup(int(a.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &launch{FDs: []fdSlot{{fdPreserved, kept}, {fdTree, 5}, {fdTree, 1}, {Kind: fdParent}}}
-	files, closeAll, err := l.open(map[int]*os.File{1: a, 5: b}, "")
+	l := &launch{Cfg: &protocol.Config{FDs: []protocol.FD{{Kind: protocol.FDTree, Mount: 5},
+		{Kind: protocol.FDTree, Mount: 1}, {Kind: protocol.FDParent}}}}
+	inherited, files, closeAll, err := l.open(map[int]*os.File{1: a, 5: b}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeAll()
-	defer files[0].Close()
-	if len(files) != 4 || files[0].Fd() != uintptr(kept) || files[1] != b || files[2] != a {
-		t.Fatalf("files %v", files)
+	if len(inherited) != 0 || len(files) != 3 || files[0] != b || files[1] != a {
+		t.Fatalf("inherited %v, passed %v", inherited, files)
 	}
 	// The pidfd is of this process.
-	info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", files[3].Fd()))
+	info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", files[2].Fd()))
 	if err != nil || !strings.Contains(string(info), fmt.Sprintf("Pid:\t%d\n", os.Getpid())) {
 		t.Errorf("parent fd is not a pidfd of this process: %v %s", err, info)
 	}
-	if _, _, err := (&launch{FDs: []fdSlot{{fdTree, 9}}}).open(nil, ""); err == nil || !strings.Contains(err.Error(), "mounts[9]") {
+	missing := &launch{Cfg: &protocol.Config{FDs: []protocol.FD{{Kind: protocol.FDTree, Mount: 9}}}}
+	if _, _, _, err := missing.open(nil, ""); err == nil || !strings.Contains(err.Error(), "mounts[9]") {
 		t.Errorf("missing tree: %v", err)
 	}
 }

@@ -234,12 +234,12 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	bo := l.Boot
 	bo.Stdin, bo.Stdout, bo.Stderr = o.Stdin, o.Stdout, o.Stderr
 	cfg := l.Cfg
-	extra, closeExtra, err := l.open(nil, o.ConsoleSocket)
+	inherited, passed, closeFiles, err := l.open(nil, o.ConsoleSocket)
 	if err != nil {
 		return -1, err
 	}
-	defer closeExtra()
-	bo.ExtraFiles = extra
+	defer closeFiles()
+	bo.ExtraFiles = inherited
 	// The exec'd process enters the container's cgroup as it starts, as
 	// the container's own did; with either driver (the cgroup exists).
 	bo.JoinCgroups, bo.CgroupDir = cgroup.JoinDirs(c.CgroupPaths)
@@ -255,7 +255,11 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	if sigs != nil {
 		sigs.wait() // before the process can run: its signals are passed on
 	}
-	if err := proc.Send(cfg); err != nil {
+	err = protocol.SendFiles(proc, passed)
+	if err == nil {
+		err = proc.Send(cfg)
+	}
+	if err != nil {
 		proc.Kill()
 		return -1, err
 	}

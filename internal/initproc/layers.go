@@ -45,9 +45,19 @@ func Main() {
 		fmt.Fprintln(os.Stderr, "brig init:", err)
 		os.Exit(1)
 	}
+	// The fds brig passes come first, then the config that names them.
+	files, err := protocol.RecvFiles(p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig init:", err)
+		os.Exit(1)
+	}
 	var cfg protocol.Config
 	if err := p.Recv(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "brig init: read config:", err)
+		os.Exit(1)
+	}
+	if err := cfg.Attach(files); err != nil {
+		fmt.Fprintln(os.Stderr, "brig init:", err)
 		os.Exit(1)
 	}
 	if cfg.DieWithParent {
@@ -116,10 +126,7 @@ func createLayers(p *bootstrap.Process, cfg *protocol.Config) error {
 		rc := &rootfs.Config{
 			Root: s.Root.Path, Mounts: cfg.Mounts, Propagation: l.RootfsPropagation,
 			Devices: l.Devices, MountLabel: l.MountLabel, InUserNS: cfg.UserNS,
-			CgroupNS: cfg.CgroupNS, CgroupPaths: cgroupPaths, Trees: map[int]*os.File{}, Cwd: cfg.Process.Cwd,
-		}
-		for i, fd := range cfg.TreeFDs {
-			rc.Trees[i] = os.NewFile(uintptr(fd), fmt.Sprintf("mounts[%d]-source", i))
+			CgroupNS: cfg.CgroupNS, CgroupPaths: cgroupPaths, Trees: cfg.Trees, Cwd: cfg.Process.Cwd,
 		}
 		if err := rootfs.Prepare(rc); err != nil {
 			return err
@@ -144,11 +151,7 @@ func createLayers(p *bootstrap.Process, cfg *protocol.Config) error {
 		return fmt.Errorf("open state dir: %w", err)
 	}
 	defer stateDir.Close()
-	var consoleSock *os.File
-	if cfg.ConsoleFD > 0 {
-		consoleSock = os.NewFile(uintptr(cfg.ConsoleFD), "console-socket")
-		unix.CloseOnExec(cfg.ConsoleFD)
-	}
+	consoleSock := cfg.Console
 	// 4. The root: pivot_root (or move + chroot with --no-pivot).
 	if spec.HasNamespace(l.Namespaces, specs.MountNamespace) {
 		if cfg.NoPivot {
@@ -267,14 +270,13 @@ func execLayers(p *bootstrap.Process, cfg *protocol.Config) error {
 		return err
 	}
 	if proc.Terminal {
-		if cfg.ConsoleFD <= 0 {
+		if cfg.Console == nil {
 			return errors.New("process.terminal needs --console-socket")
 		}
-		sock := os.NewFile(uintptr(cfg.ConsoleFD), "console-socket")
-		if _, err := console.Setup(sock, proc.ConsoleSize); err != nil {
+		if _, err := console.Setup(cfg.Console, proc.ConsoleSize); err != nil {
 			return err
 		}
-		sock.Close()
+		cfg.Console.Close()
 	}
 	fp, err := prepare(cfg, proc)
 	if err != nil {
@@ -576,8 +578,8 @@ func (fp *finalProcess) finish() error {
 		}
 		// brig may have died while the signal was cleared: its pidfd
 		// is readable once it has exited.
-		if fp.cfg.ParentFD > 0 {
-			pfd := []unix.PollFd{{Fd: int32(fp.cfg.ParentFD), Events: unix.POLLIN}}
+		if fp.cfg.Parent != nil {
+			pfd := []unix.PollFd{{Fd: int32(fp.cfg.Parent.Fd()), Events: unix.POLLIN}}
 			if n, err := unix.Poll(pfd, 0); err == nil && n > 0 {
 				return errors.New("brig exited before the command started")
 			}

@@ -3,17 +3,21 @@
 // (its own half, the text bootstrap message, is described in
 // internal/nsenter/nsenter.c and written by internal/bootstrap):
 //
-//	brig → init   Config            (one, first: the plan's parts the init applies)
+//	brig → init   fds               (SendFiles: one-byte messages with SCM_RIGHTS)
+//	brig → init   Config            (one: the plan's parts the init applies; FDs names the fds)
 //	init → brig   Message{cgroup}   → Reply{cgroupPaths}   (in its cgroup? where?)
 //	init → brig   Message{hooks}    → Reply                (prestart, createRuntime run)
 //	init → brig   Message{seccomp}  → Reply                (the listener fd, to the agent)
 //	init → brig   Message{ready}                           (create: waits for start)
 //	init → brig   Message{error}                           (and exits)
 //
-// Each message is one line of JSON. The fds the init needs are inherited
-// at fd 3 and up (Files numbers them); an exec'd process's socket is
-// close-on-exec, so brig exec sees EOF when the execve worked. Serve is
-// the one loop that answers the init, for create and exec alike.
+// Each message is one line of JSON. Before the Config, the fds it names in
+// Config.FDs travel with SCM_RIGHTS (SendFiles, RecvFiles): the init
+// inherits only stdio, the caller's --preserve-fds and the socket, and
+// what it receives is close-on-exec, so nothing brig opened can reach the
+// container's process by mistake. An exec'd process's socket is
+// close-on-exec too, so brig exec sees EOF when the execve worked. Serve
+// is the one loop that answers the init, for create and exec alike.
 package protocol
 
 import (
@@ -22,8 +26,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"brig/internal/caps"
 	"brig/internal/lsm"
@@ -47,17 +54,19 @@ type Config struct {
 	FifoPath     string         `json:"fifoPath,omitempty"`
 	UserNS       bool           `json:"userNS,omitempty"`   // in a user namespace of its own (new or joined)
 	CgroupNS     bool           `json:"cgroupNS,omitempty"` // a new cgroup namespace
-	ConsoleFD    int            `json:"consoleFD,omitempty"`
-	TreeFDs      map[int]int    `json:"treeFDs,omitempty"` // mounts[i] → fd of its source's tree, made by brig
 	PreserveFDs  int            `json:"preserveFDs,omitempty"`
-	State        *specs.State   `json:"state,omitempty"` // for createContainer/startContainer hooks
+	// FDs say what each fd passed before the Config is, in order; Attach
+	// sets Parent, Console and Trees from them.
+	FDs     []FD             `json:"fds,omitempty"`
+	Parent  *os.File         `json:"-"`               // a pidfd of the brig command (with DieWithParent)
+	Console *os.File         `json:"-"`               // the --console-socket connection
+	Trees   map[int]*os.File `json:"-"`               // mounts[i] → its source's tree, cloned by brig
+	State   *specs.State     `json:"state,omitempty"` // for createContainer/startContainer hooks
 	// DieWithParent: the container's process is killed when the brig
 	// command that runs it dies (brig run -- CMD leaves nothing behind).
 	DieWithParent bool `json:"dieWithParent,omitempty"`
 	// LandlockABI is the host's, as the brig command found it.
 	LandlockABI int `json:"landlockABI,omitempty"`
-	// ParentFD is a pidfd of that brig command (with DieWithParent).
-	ParentFD int `json:"parentFD,omitempty"`
 	// Caps are process.capabilities resolved against the host by brig.
 	Caps *caps.Sets `json:"caps,omitempty"`
 	// Mounts are the spec's mounts[], parsed by the plan (Spec.Mounts is
@@ -259,13 +268,159 @@ func Serve(c Conn, handlers map[Kind]Handler, exec bool) error {
 	}
 }
 
-// Files are the fds the init inherits after stdio, in order.
-type Files struct {
-	List []*os.File
+// FDKind is what a passed fd is.
+type FDKind string
+
+// The kinds of FD.
+const (
+	FDParent  FDKind = "parent"  // a pidfd of the brig command
+	FDTree    FDKind = "tree"    // the host-side tree of mounts[Mount]
+	FDConsole FDKind = "console" // the --console-socket connection
+)
+
+// FD is one fd passed to the init.
+type FD struct {
+	Kind  FDKind `json:"kind"`
+	Mount int    `json:"mount,omitempty"` // with FDTree
 }
 
-// Add appends a file and gives the fd number it will have in the init.
-func (f *Files) Add(file *os.File) int {
-	f.List = append(f.List, file)
-	return 3 + len(f.List) - 1
+// Attach gives the received files their roles, as c.FDs lists them. The
+// files must be exactly as many; each role but a tree is had once.
+func (c *Config) Attach(files []*os.File) error {
+	if len(files) != len(c.FDs) {
+		return fmt.Errorf("config names %d fds, %d arrived", len(c.FDs), len(files))
+	}
+	for i, fd := range c.FDs {
+		f := files[i]
+		switch fd.Kind {
+		case FDParent:
+			if c.Parent != nil {
+				return errors.New("config names two parent fds")
+			}
+			c.Parent = f
+		case FDConsole:
+			if c.Console != nil {
+				return errors.New("config names two console fds")
+			}
+			c.Console = f
+		case FDTree:
+			if c.Trees == nil {
+				c.Trees = map[int]*os.File{}
+			}
+			if fd.Mount < 0 || c.Trees[fd.Mount] != nil {
+				return fmt.Errorf("config names a bad or second tree for mounts[%d]", fd.Mount)
+			}
+			c.Trees[fd.Mount] = f
+		default:
+			return fmt.Errorf("config names an fd of unknown kind %q", fd.Kind)
+		}
+	}
+	return nil
+}
+
+// maxRights is how many fds the kernel passes in one message (SCM_MAX_FD).
+const maxRights = 253
+
+// SendFiles passes files over sock (a connected unix stream socket) in
+// messages of one byte each, so that a reader never takes a message's fds
+// with another's data: '+' when more messages follow, '.' for the last.
+// With no files, one '.' is sent.
+func SendFiles(sock syscall.Conn, files []*os.File) error {
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for {
+		n := min(len(files), maxRights)
+		fds := make([]int, n)
+		for i, f := range files[:n] {
+			fds[i] = int(f.Fd())
+		}
+		mark := []byte{'.'}
+		if n < len(files) {
+			mark[0] = '+'
+		}
+		var oob []byte
+		if n > 0 {
+			oob = unix.UnixRights(fds...)
+		}
+		var serr error
+		if err := rc.Write(func(fd uintptr) bool {
+			serr = unix.Sendmsg(int(fd), mark, oob, nil, 0)
+			return serr != unix.EAGAIN
+		}); err != nil {
+			return err
+		}
+		for _, f := range files[:n] {
+			runtime.KeepAlive(f)
+		}
+		if serr != nil {
+			return fmt.Errorf("pass fds: %w", serr)
+		}
+		files = files[n:]
+		if mark[0] == '.' {
+			return nil
+		}
+	}
+}
+
+// RecvFiles reads what SendFiles sent; the files are close-on-exec. It
+// reads one byte at a time, so it must come before any buffered read of
+// the socket.
+func RecvFiles(sock syscall.Conn) (files []*os.File, err error) {
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			files = nil
+		}
+	}()
+	oob := make([]byte, unix.CmsgSpace(maxRights*4))
+	for {
+		var mark [1]byte
+		var n, oobn, flags int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), mark[:], oob, unix.MSG_CMSG_CLOEXEC)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return files, err
+		}
+		if rerr != nil {
+			return files, fmt.Errorf("receive fds: %w", rerr)
+		}
+		if n == 0 {
+			return files, io.ErrUnexpectedEOF
+		}
+		if oobn > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil {
+				return files, fmt.Errorf("receive fds: %w", err)
+			}
+			for _, m := range msgs {
+				fds, err := unix.ParseUnixRights(&m)
+				if err != nil {
+					return files, fmt.Errorf("receive fds: %w", err)
+				}
+				for _, fd := range fds {
+					files = append(files, os.NewFile(uintptr(fd), "passed-fd"))
+				}
+			}
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			return files, errors.New("receive fds: more fds than one message holds")
+		}
+		switch mark[0] {
+		case '.':
+			return files, nil
+		case '+':
+		default:
+			return files, fmt.Errorf("receive fds: unexpected byte %q", mark[0])
+		}
+	}
 }

@@ -73,10 +73,3 @@ func TestServe(t *testing.T) {
 		})
 	}
 }
-
-func TestFiles(t *testing.T) {
-	var f Files
-	if a, b := f.Add(nil), f.Add(nil); a != 3 || b != 4 || len(f.List) != 2 {
-		t.Errorf("fds %d %d, %d files", a, b, len(f.List))
-	}
-}

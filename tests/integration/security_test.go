@@ -69,6 +69,21 @@ func TestNoFdLeak(t *testing.T) {
 			}
 		})
 	}
+	// brig run -- passes the init more (a pidfd of brig, the trees of
+	// --rw paths cloned host-side, as root and rootless): none reaches
+	// the command.
+	dir, err := os.MkdirTemp("", "brig-fds-") // searchable by the other user
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777)
+	for _, uid := range []int{0, 65534} {
+		r := sandboxAs(t, uid, dir, "--rw", dir, "--", "sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '")
+		if fds := strings.Fields(r.stdout); r.code != 0 || len(fds) != 4 {
+			t.Errorf("uid %d: fds in the sandbox: %q (%d, %s), want 0 1 2 and ls's own", uid, r.stdout, r.code, r.stderr)
+		}
+	}
 }
 
 // CVE-2024-21626: a process.cwd through a leaked fd would start the process
