@@ -73,9 +73,6 @@ type CreateOptions struct {
 // Created is a container whose init waits for start.
 type Created struct {
 	*Container
-	// Proc is the started init; Wait reaps it when the caller is its
-	// parent (brig run).
-	Proc *bootstrap.Process
 }
 
 // Create creates a container: on success its init is waiting for start,
@@ -112,17 +109,25 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	if err != nil {
 		return nil, err
 	}
-	lock, err := store.Create(o.ID)
+	return carryOut(machine{store}, store, p, s, l, o, bundle)
+}
+
+// carryOut makes the container of plan p as launch l decided it, over the
+// machine's effects: on success its init waits for start; on failure
+// what was made is undone (the init killed, the cgroup and its default
+// parents removed, the state directory gone).
+func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *launch, o CreateOptions, bundle string) (created *Created, err error) {
+	unlock, err := fx.lockState(o.ID)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
+	defer unlock()
 	c := &Container{store: store, State: &state.State{
 		ID: o.ID, Bundle: bundle, Spec: s, Annotations: s.Annotations, Created: time.Now().UTC(),
 		Systemd: o.Systemd, Rootless: o.Rootless, Owner: owner(),
 	}}
-	var cg *cgroup.Cgroup
-	var proc *bootstrap.Process
+	var cg cgroupEffects
+	var proc initEffects
 	defer func() {
 		if err == nil {
 			return
@@ -131,25 +136,20 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			proc.Kill()
 		}
 		if cg != nil {
-			destroyCgroup(cg)
+			cg.destroy()
 			if s.Linux.CgroupsPath == "" {
-				cgroup.RemoveDefaultParents(o.ID) // a failed start leaves nothing
+				fx.removeDefaultParents(o.ID) // a failed start leaves nothing
 			}
 		}
-		store.Remove(o.ID)
+		fx.removeState(o.ID)
 	}()
 
-	if err := unix.Mkfifo(fifo, 0o622); err != nil {
+	// The container's root opens the fifo: it is the mapped root's, as
+	// with runc.
+	if err := fx.mkfifo(l.Cfg.FifoPath, p.MappedRoot); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
-	// The container's root opens it: give it to the mapped root, as runc.
-	if r := p.MappedRoot; r != nil {
-		if err := os.Chown(fifo, r.UID, r.GID); err != nil {
-			return nil, fmt.Errorf("chown exec fifo: %w", err)
-		}
-	}
-	res := s.Linux.Resources
-	if cg, err = cgroup.New(o.ID, s.Linux.CgroupsPath, res, cgroup.Options{Systemd: o.Systemd, Rootless: o.Rootless}, nil); err != nil {
+	if cg, err = fx.newCgroup(o.ID, s.Linux.CgroupsPath, s.Linux.Resources, cgroup.Options{Systemd: o.Systemd, Rootless: o.Rootless}); err != nil {
 		return nil, err
 	}
 	cg.AllowDevices(s.Linux.Devices)
@@ -160,7 +160,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	// Bind-mount sources of a container with a user namespace of its own
 	// are cloned here, with the host's privileges (and id-mapped where
 	// asked), and attached by the init.
-	trees, err := sourceTrees(p.HostTrees)
+	trees, err := fx.trees(p.HostTrees)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			t.Close()
 		}
 	}()
-	inherited, passed, closeFiles, err := l.open(trees, o.ConsoleSocket)
+	inherited, passed, closeFiles, err := fx.open(l, trees, o.ConsoleSocket)
 	if err != nil {
 		return nil, err
 	}
@@ -204,18 +204,18 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 	} else {
 		bo.Place = func(pid int) error { return settle(cg.Apply(pid)) }
 	}
-	if proc, err = bootstrap.Start(bo); err != nil {
+	if proc, err = fx.start(bo); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.ID, err)
 	}
-	c.Pid = proc.Pid
-	c.PidStart, _ = startTime(proc.Pid)
+	c.Pid = proc.pid()
+	c.PidStart = proc.startTime()
 	cfg.State = c.specState(specs.StateCreating)
 	if s.Process.OOMScoreAdj != nil {
-		if err := writeOOMScoreAdj(proc.Pid, *s.Process.OOMScoreAdj); err != nil {
+		if err := fx.oomScoreAdj(c.Pid, *s.Process.OOMScoreAdj); err != nil {
 			return nil, err
 		}
 	}
-	if err := protocol.SendFiles(proc, passed); err != nil {
+	if err := proc.sendFiles(passed); err != nil {
 		return nil, err
 	}
 	if err := proc.Send(cfg); err != nil {
@@ -231,7 +231,7 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 		}
 		return c.CgroupPaths, nil
 	}
-	if err := protocol.Serve(proc, c.handlers(proc, s, placed), false); err != nil {
+	if err := protocol.Serve(proc, c.handlers(c.Pid, s, placed), false); err != nil {
 		return nil, err
 	}
 	if _, err := placed(); err != nil {
@@ -242,26 +242,21 @@ func Create(store state.Store, o CreateOptions) (created *Created, err error) {
 			return nil, err
 		}
 	}
-	if err := store.Save(c.State); err != nil {
+	if err := fx.saveState(c.State); err != nil {
 		return nil, err
 	}
 	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, c.Pid); err != nil {
+		if err := fx.writePidFile(o.PidFile, c.Pid); err != nil {
 			return nil, err
 		}
 	}
-	proc.Close()
-	// The intermediate child (present when a pid namespace forced a
-	// second clone) has exited: reap it.
-	if proc.Cmd.Process.Pid != proc.Pid {
-		proc.Cmd.Wait()
-	}
-	return &Created{Container: c, Proc: proc}, nil
+	proc.done()
+	return &Created{Container: c}, nil
 }
 
 // handlers answer the init's requests until it is ready. placed waits
 // until the process is in its cgroup and gives the cgroup's paths.
-func (c *Container) handlers(proc *bootstrap.Process, s *specs.Spec, placed func() (map[string]string, error)) map[protocol.Kind]protocol.Handler {
+func (c *Container) handlers(pid int, s *specs.Spec, placed func() (map[string]string, error)) map[protocol.Kind]protocol.Handler {
 	return map[protocol.Kind]protocol.Handler{
 		protocol.KindHooks: func(protocol.Message) (protocol.Reply, error) {
 			if s.Hooks == nil {
@@ -279,7 +274,7 @@ func (c *Container) handlers(proc *bootstrap.Process, s *specs.Spec, placed func
 			return protocol.Reply{CgroupPaths: paths}, err
 		},
 		protocol.KindSeccomp: func(m protocol.Message) (protocol.Reply, error) {
-			return protocol.Reply{}, c.sendSeccompListener(proc.Pid, m.FD, s)
+			return protocol.Reply{}, c.sendSeccompListener(pid, m.FD, s)
 		},
 	}
 }

@@ -1,0 +1,137 @@
+package container
+
+import (
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/bootstrap"
+	"brig/internal/cgroup"
+	"brig/internal/plan"
+	"brig/internal/protocol"
+	"brig/internal/state"
+)
+
+// effects are everything create does to the machine once it has decided:
+// the state directory, the exec fifo, the cgroup, the host-side trees and
+// the launch's files, the init, its oom_score_adj, the pid file. Create
+// carries a launch out over them (carryOut); machine is the real one, and
+// create_test.go has a journal that fails any one step, to show that a
+// failed create undoes exactly what it did and nothing else, without
+// privilege.
+type effects interface {
+	// lockState makes the container's state directory and locks it; it
+	// fails if the id is taken.
+	lockState(id string) (unlock func(), err error)
+	removeState(id string)
+	saveState(st *state.State) error
+	mkfifo(path string, owner *plan.IDs) error
+	newCgroup(id, path string, res *specs.LinuxResources, o cgroup.Options) (cgroupEffects, error)
+	// removeDefaultParents removes the default "brig/" parent cgroups.
+	removeDefaultParents(id string)
+	trees(ts []plan.HostTree) (map[int]*os.File, error)
+	open(l *launch, trees map[int]*os.File, consoleSocket string) (inherited, passed []*os.File, closeAll func(), err error)
+	start(o bootstrap.Options) (initEffects, error)
+	oomScoreAdj(pid, v int) error
+	writePidFile(path string, pid int) error
+}
+
+// cgroupEffects are the container's cgroup as create uses it.
+type cgroupEffects interface {
+	AllowDevices(own []specs.LinuxDevice)
+	SelfJoin() (v1Dirs []string, v2Dir string, ok bool)
+	Create() error
+	Apply(pid int) error
+	Limit() error
+	Paths() map[string]string
+	// destroy removes it, killing what is left in it.
+	destroy()
+}
+
+// initEffects are the started init as create talks to it.
+type initEffects interface {
+	protocol.Conn
+	pid() int
+	startTime() uint64
+	sendFiles(files []*os.File) error
+	Placed() error
+	// Kill kills the init (and an intermediate child) and reaps them.
+	Kill()
+	// done closes brig's end of the socket and reaps the intermediate
+	// child, if a pid namespace made one: create is over.
+	done()
+}
+
+// machine is the real machine.
+type machine struct{ store state.Store }
+
+func (h machine) lockState(id string) (func(), error) {
+	l, err := h.store.Create(id)
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.Unlock() }, nil
+}
+
+func (h machine) removeState(id string)           { h.store.Remove(id) }
+func (h machine) saveState(st *state.State) error { return h.store.Save(st) }
+
+func (h machine) mkfifo(path string, owner *plan.IDs) error {
+	if err := unix.Mkfifo(path, 0o622); err != nil {
+		return err
+	}
+	if owner != nil {
+		return os.Chown(path, owner.UID, owner.GID)
+	}
+	return nil
+}
+
+func (h machine) newCgroup(id, path string, res *specs.LinuxResources, o cgroup.Options) (cgroupEffects, error) {
+	cg, err := cgroup.New(id, path, res, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	return hostCgroup{cg}, nil
+}
+
+func (h machine) removeDefaultParents(id string) { cgroup.RemoveDefaultParents(id) }
+
+func (h machine) trees(ts []plan.HostTree) (map[int]*os.File, error) { return sourceTrees(ts) }
+
+func (h machine) open(l *launch, trees map[int]*os.File, consoleSocket string) ([]*os.File, []*os.File, func(), error) {
+	return l.open(trees, consoleSocket)
+}
+
+func (h machine) start(o bootstrap.Options) (initEffects, error) {
+	p, err := bootstrap.Start(o)
+	if err != nil {
+		return nil, err
+	}
+	return hostInit{p}, nil
+}
+
+func (h machine) oomScoreAdj(pid, v int) error            { return writeOOMScoreAdj(pid, v) }
+func (h machine) writePidFile(path string, pid int) error { return writePidFile(path, pid) }
+
+type hostCgroup struct{ *cgroup.Cgroup }
+
+func (c hostCgroup) destroy() { destroyCgroup(c.Cgroup) }
+
+type hostInit struct{ *bootstrap.Process }
+
+func (p hostInit) pid() int { return p.Pid }
+
+func (p hostInit) startTime() uint64 {
+	t, _ := startTime(p.Pid)
+	return t
+}
+
+func (p hostInit) sendFiles(files []*os.File) error { return protocol.SendFiles(p.Process, files) }
+
+func (p hostInit) done() {
+	p.Close()
+	if p.Cmd.Process.Pid != p.Pid {
+		p.Cmd.Wait()
+	}
+}
