@@ -69,17 +69,67 @@ host's loopback is reachable.
 // minimum too): below it, brig's own start-up is killed.
 const minMemory = 6 << 20
 
+// sandboxValues are the values of `brig run --` flags.
+type sandboxValues struct {
+	env, ro, rw, vols, tmpfs, capAdd, capDrop, secOpts            stringList
+	allowNet, dnsUpstream, unprotect, degraded                    stringList
+	home, cwd, user, hostname, name, net, memory, pids, repFormat string
+	cpus                                                          float64
+	tty, detach, check, allowPtrace, rep                          bool
+}
+
+// sandboxFlags are the flags of `brig run --` (and brig learn): the one
+// list of their names, which a --profile file's settings are too.
+func sandboxFlags(cmdName string) (*cmdFlags, *sandboxValues) {
+	v := &sandboxValues{}
+	fs := newFlags(cmdName, "[flags] -- CMD [ARGS...]")
+	fs.usage = func(w io.Writer) { fmt.Fprint(w, sandboxUsage) }
+	fs.Var(&v.env, "e", "set an environment variable (repeatable)")
+	fs.Var(&v.env, "env", "same as -e")
+	fs.Var(&v.ro, "ro", "add a host path, read-only (repeatable)")
+	fs.Var(&v.rw, "rw", "add a host path, writable (repeatable)")
+	fs.Var(&v.vols, "v", "bind SRC:DST[:ro] (repeatable)")
+	fs.Var(&v.tmpfs, "tmpfs", "mount a tmpfs at DST[:OPTIONS] (repeatable)")
+	fs.Var(&v.capAdd, "cap-add", "add a capability (repeatable)")
+	fs.Var(&v.capDrop, "cap-drop", "drop a capability, or ALL (repeatable)")
+	fs.Var(&v.secOpts, "security-opt", "seccomp=FILE|unconfined, no-new-privileges")
+	fs.String("profile", "", "load settings from a YAML file (keys are these flags' names)")
+	fs.StringVar(&v.home, "home", "none", "the caller's home directory: none, ro or rw")
+	fs.StringVar(&v.cwd, "w", "", "working directory (default: the current one if visible, else /tmp)")
+	fs.StringVar(&v.user, "u", "", "UID[:GID] to run as")
+	fs.StringVar(&v.hostname, "hostname", "", "hostname (default sandbox)")
+	fs.StringVar(&v.name, "name", "", "container name (default brig-run-PID)")
+	fs.StringVar(&v.net, "net", "none", "none or host")
+	fs.StringVar(&v.memory, "memory", "", "memory limit (k, m, g; default: half the host's memory; 0: none)")
+	fs.Float64Var(&v.cpus, "cpus", 0, "CPU limit in CPUs")
+	fs.StringVar(&v.pids, "pids-limit", "", "process (and thread) limit (default 2048; 0: none)")
+	fs.BoolVar(&v.tty, "t", false, "allocate a terminal")
+	fs.BoolVar(&v.detach, "d", false, "run in the background: print the name and return; output goes to ROOT/.rootfs-NAME.log (brig delete NAME, or the next brig run once it ended, removes it)")
+	fs.Bool("read-only", true, "the root is read-only (always; /tmp stays writable)")
+	fs.BoolVar(&v.check, "check", false, "print what this host can enforce, and exit")
+	fs.Var(&v.allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else: an IPv4 address or prefix, a name, *.DOMAIN, localhost:PORT (repeatable)")
+	fs.Var(&v.dnsUpstream, "dns-upstream", "with --allow-net: the resolver (IP[:PORT]) asked for allowed names (default: the host's /etc/resolv.conf; repeatable)")
+	fs.BoolVar(&v.allowPtrace, "allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
+	fs.BoolVar(&v.rep, "report", false, "when the command ends, list what the sandbox refused (seccomp, DNS, network, limits) and the flag that would allow each, on stderr")
+	fs.StringVar(&v.repFormat, "report-format", "text", "the report's format: text or json")
+	fs.Var(&v.unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
+	fs.Var(&v.degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup (repeatable)")
+	fs.Bool("i", true, "keep stdin open (always)")
+	return fs, v
+}
+
 // cmdSandbox is `brig run [flags] -- CMD`.
 func cmdSandbox(g *global, args []string) (int, error) { return runSandbox(g, "run", args, nil) }
 
 // runSandbox runs CMD confined; observe, when set, is called between
 // create and start (brig learn attaches its recorder there).
 func runSandbox(g *global, cmdName string, args []string, observe func(*container.Created) (func(int), error)) (int, error) {
+	fs, v := sandboxFlags(cmdName)
 	// --profile FILE: its settings come first, so flags given on the
 	// command line add to them or override them.
 	for i := 0; i+1 < len(args) && args[i] != "--"; i++ {
 		if args[i] == "--profile" || args[i] == "-profile" {
-			pre, err := sandbox.ProfileArgs(args[i+1])
+			pre, err := sandbox.ProfileArgs(args[i+1], func(k string) bool { return fs.Lookup(k) != nil })
 			if err != nil {
 				return 2, err
 			}
@@ -87,43 +137,6 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 			break
 		}
 	}
-	fs := newFlags(cmdName, "[flags] -- CMD [ARGS...]")
-	fs.usage = func(w io.Writer) { fmt.Fprint(w, sandboxUsage) }
-	var env, ro, rw, vols, tmpfs, capAdd, capDrop, secOpts stringList
-	fs.Var(&env, "e", "set an environment variable (repeatable)")
-	fs.Var(&env, "env", "same as -e")
-	fs.Var(&ro, "ro", "add a host path, read-only (repeatable)")
-	fs.Var(&rw, "rw", "add a host path, writable (repeatable)")
-	fs.Var(&vols, "v", "bind SRC:DST[:ro] (repeatable)")
-	fs.Var(&tmpfs, "tmpfs", "mount a tmpfs at DST[:OPTIONS] (repeatable)")
-	fs.Var(&capAdd, "cap-add", "add a capability (repeatable)")
-	fs.Var(&capDrop, "cap-drop", "drop a capability, or ALL (repeatable)")
-	fs.Var(&secOpts, "security-opt", "seccomp=FILE|unconfined, no-new-privileges")
-	fs.String("profile", "", "load settings from a YAML file (keys are these flags' names)")
-	home := fs.String("home", "none", "the caller's home directory: none, ro or rw")
-	cwd := fs.String("w", "", "working directory (default: the current one if visible, else /tmp)")
-	user := fs.String("u", "", "UID[:GID] to run as")
-	hostname := fs.String("hostname", "", "hostname (default sandbox)")
-	name := fs.String("name", "", "container name (default brig-run-PID)")
-	net := fs.String("net", "none", "none or host")
-	memory := fs.String("memory", "", "memory limit (k, m, g; default: half the host's memory; 0: none)")
-	cpus := fs.Float64("cpus", 0, "CPU limit in CPUs")
-	pids := fs.String("pids-limit", "", "process (and thread) limit (default 2048; 0: none)")
-	tty := fs.Bool("t", false, "allocate a terminal")
-	detach := fs.Bool("d", false, "run in the background: print the name and return; output goes to ROOT/.rootfs-NAME.log (brig delete NAME, or the next brig run once it ended, removes it)")
-	fs.Bool("read-only", true, "the root is read-only (always; /tmp stays writable)")
-	check := fs.Bool("check", false, "print what this host can enforce, and exit")
-	var allowNet, dnsUpstream stringList
-	fs.Var(&allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else: an IPv4 address or prefix, a name, *.DOMAIN, localhost:PORT (repeatable)")
-	fs.Var(&dnsUpstream, "dns-upstream", "with --allow-net: the resolver (IP[:PORT]) asked for allowed names (default: the host's /etc/resolv.conf; repeatable)")
-	allowPtrace := fs.Bool("allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
-	rep := fs.Bool("report", false, "when the command ends, list what the sandbox refused (seccomp, DNS, network, limits) and the flag that would allow each, on stderr")
-	repFormat := fs.String("report-format", "text", "the report's format: text or json")
-	var unprotect stringList
-	fs.Var(&unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
-	var degraded stringList
-	fs.Var(&degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup (repeatable)")
-	fs.Bool("i", true, "keep stdin open (always)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
@@ -132,41 +145,41 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		fs.PrintHelp(os.Stdout)
 		return 0, nil
 	}
-	if *check {
+	if v.check {
 		for _, l := range sandbox.Check() {
 			fmt.Println(l)
 		}
 		return 0, nil
 	}
-	if err := sandbox.Refuse(degraded); err != nil {
+	if err := sandbox.Refuse(v.degraded); err != nil {
 		return 1, err
 	}
-	switch *home {
+	switch v.home {
 	case "none":
 	case "ro", "rw":
 		h, err := os.UserHomeDir()
 		if err != nil {
-			return 2, usagef("--home %s: %v", *home, err)
+			return 2, usagef("--home %s: %v", v.home, err)
 		}
-		if *home == "ro" {
-			ro = append(ro, h)
+		if v.home == "ro" {
+			v.ro = append(v.ro, h)
 		} else {
-			rw = append(rw, h)
+			v.rw = append(v.rw, h)
 		}
 	default:
-		return 2, usagef("--home %q: want none, ro or rw", *home)
+		return 2, usagef("--home %q: want none, ro or rw", v.home)
 	}
-	o := &sandbox.Options{Args: fs.Args(), Env: env, Cwd: *cwd, RO: ro, RW: rw, Volumes: vols, Tmpfs: tmpfs,
-		Hostname: *hostname, CapAdd: capAdd, CapDrop: capDrop, Terminal: *tty, CPUs: *cpus, Pids: sandbox.Unset, Memory: sandbox.Unset,
-		Unprotect: unprotect, AllowPtrace: *allowPtrace}
-	switch *net {
+	o := &sandbox.Options{Args: fs.Args(), Env: v.env, Cwd: v.cwd, RO: v.ro, RW: v.rw, Volumes: v.vols, Tmpfs: v.tmpfs,
+		Hostname: v.hostname, CapAdd: v.capAdd, CapDrop: v.capDrop, Terminal: v.tty, CPUs: v.cpus, Pids: sandbox.Unset, Memory: sandbox.Unset,
+		Unprotect: v.unprotect, AllowPtrace: v.allowPtrace}
+	switch v.net {
 	case "none":
 	case "host":
 		o.NetHost = true
 	default:
-		return 2, usagef("--net %q: want none or host", *net)
+		return 2, usagef("--net %q: want none or host", v.net)
 	}
-	for _, so := range secOpts {
+	for _, so := range v.secOpts {
 		switch {
 		case strings.HasPrefix(so, "seccomp="):
 			o.Seccomp = strings.TrimPrefix(so, "seccomp=")
@@ -175,39 +188,39 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 			return 2, usagef("--security-opt %q: want seccomp=FILE|unconfined or no-new-privileges", so)
 		}
 	}
-	if *pids != "" {
-		n, err := strconv.ParseInt(*pids, 10, 64)
+	if v.pids != "" {
+		n, err := strconv.ParseInt(v.pids, 10, 64)
 		if err != nil || n < 0 {
-			return 2, usagef("--pids-limit %q: want a number (0: no limit)", *pids)
+			return 2, usagef("--pids-limit %q: want a number (0: no limit)", v.pids)
 		}
 		o.Pids = n
 	}
-	if *memory == "0" {
+	if v.memory == "0" {
 		o.Memory = 0
-	} else if *memory != "" {
-		n, err := parseBytes(*memory)
+	} else if v.memory != "" {
+		n, err := parseBytes(v.memory)
 		if err != nil {
-			return 2, usagef("--memory %q: %v", *memory, err)
+			return 2, usagef("--memory %q: %v", v.memory, err)
 		}
 		if n < minMemory {
-			return 2, usagef("--memory %s: below the least a sandbox starts under (6m); 0 means no limit", *memory)
+			return 2, usagef("--memory %s: below the least a sandbox starts under (6m); 0 means no limit", v.memory)
 		}
 		o.Memory = n
 	}
-	if *user != "" {
-		uid, gid, err := parseUser(*user)
+	if v.user != "" {
+		uid, gid, err := parseUser(v.user)
 		if err != nil {
 			return 2, usagef("-u: %v", err)
 		}
 		o.User = &specs.User{UID: uid, GID: gid}
 	}
-	runOpts := sandbox.RunOptions{Name: *name, Detach: *detach, AllowNet: allowNet, DNSUpstream: dnsUpstream,
-		Degraded: degraded, Warn: g.logw.Warn, Observe: observe}
-	if *rep {
-		if *repFormat != "text" && *repFormat != "json" {
-			return 2, usagef("--report-format %q: want text or json", *repFormat)
+	runOpts := sandbox.RunOptions{Name: v.name, Detach: v.detach, AllowNet: v.allowNet, DNSUpstream: v.dnsUpstream,
+		Degraded: v.degraded, Warn: g.logw.Warn, Observe: observe}
+	if v.rep {
+		if v.repFormat != "text" && v.repFormat != "json" {
+			return 2, usagef("--report-format %q: want text or json", v.repFormat)
 		}
-		runOpts.Report, runOpts.ReportTo = *repFormat, os.Stderr
+		runOpts.Report, runOpts.ReportTo = v.repFormat, os.Stderr
 	}
 	code, err := sandbox.Run(g.store(), o, runOpts)
 	var ue *sandbox.UsageError

@@ -8,18 +8,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// profileKeys are the settings a profile file may hold: the names of
-// `brig run --` flags, each a value or a list of values.
-var profileKeys = map[string]bool{
-	"e": true, "env": true, "ro": true, "rw": true, "v": true, "tmpfs": true, "cap-add": true, "cap-drop": true,
-	"security-opt": true, "w": true, "u": true, "hostname": true, "name": true, "net": true, "memory": true,
-	"cpus": true, "pids-limit": true, "home": true, "allow-degraded": true, "t": true, "allow-net": true, "dns-upstream": true,
-	"unprotect": true, "report": true, "report-format": true, "allow-ptrace": true,
-}
+// NotInProfile are the `brig run --` flags a profile file can't hold: the
+// file itself, and what is about one invocation rather than the policy.
+// Every other flag is a setting (the flag set is the one list of names).
+var NotInProfile = map[string]bool{"profile": true, "check": true, "d": true, "read-only": true, "i": true}
 
 // ProfileArgs reads a YAML profile (a tool's shipped sandbox policy) and
-// returns it as flags, to be parsed before the command line's own.
-func ProfileArgs(path string) ([]string, error) {
+// returns it as flags, to be parsed before the command line's own; isFlag
+// says whether a name is a flag of the command.
+func ProfileArgs(path string, isFlag func(name string) bool) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--profile: %w", err)
@@ -35,7 +32,7 @@ func ProfileArgs(path string) ([]string, error) {
 	sort.Strings(keys)
 	var args []string
 	for _, k := range keys {
-		if !profileKeys[k] {
+		if !isFlag(k) || NotInProfile[k] {
 			return nil, fmt.Errorf("--profile %s: unknown setting %q (use the names of brig run -- flags)", path, k)
 		}
 		switch v := m[k].(type) {
