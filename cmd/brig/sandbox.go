@@ -113,7 +113,7 @@ func sandboxFlags(cmdName string) (*cmdFlags, *sandboxValues) {
 	fs.BoolVar(&v.rep, "report", false, "when the command ends, list what the sandbox refused (seccomp, DNS, network, limits) and the flag that would allow each, on stderr")
 	fs.StringVar(&v.repFormat, "report-format", "text", "the report's format: text or json")
 	fs.Var(&v.unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
-	fs.Var(&v.degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup (repeatable)")
+	fs.Var(&v.degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup, namespaces (none can be made, as inside a container: Landlock, seccomp, no_new_privs and rlimits only; see --check) (repeatable)")
 	fs.Bool("i", true, "keep stdin open (always)")
 	return fs, v
 }

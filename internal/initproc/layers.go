@@ -401,7 +401,7 @@ func prepare(cfg *protocol.Config, proc *specs.Process) (*finalProcess, error) {
 		fp.filter = &seccompFilter{prog: cfg.Seccomp, notify: cfg.Seccomp.Notify}
 	}
 	var err error
-	if cfg.Exec && !proc.Terminal {
+	if cfg.Exec && !proc.Terminal && !cfg.Bare { // brig run's lesser mode made a session
 		// A process group of its own, inside the container's pid
 		// namespace (brig exec's would be outside it: getpgrp 0), as runc.
 		if err := unix.Setpgid(0, 0); err != nil {
@@ -527,7 +527,7 @@ func (fp *finalProcess) finish() error {
 	if err := fp.caps.ApplyBounding(); err != nil {
 		return err
 	}
-	if err := setUser(proc.User, fp.cfg.UserNS); err != nil {
+	if err := setUser(proc.User, fp.cfg.UserNS, fp.cfg.Bare); err != nil {
 		return err
 	}
 	if err := fp.caps.Apply(); err != nil {

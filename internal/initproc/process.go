@@ -13,7 +13,7 @@ import (
 
 // setUser switches to process.user, keeping the permitted capabilities
 // across the uid change so they can be set exactly afterwards.
-func setUser(u specs.User, userNS bool) error {
+func setUser(u specs.User, userNS, bare bool) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keepcaps: %w", err)
 	}
@@ -22,8 +22,10 @@ func setUser(u specs.User, userNS bool) error {
 		groups = append(groups, int(g))
 	}
 	if err := unix.Setgroups(groups); err != nil {
-		// A user namespace made without privilege has setgroups denied.
-		if !(userNS && errors.Is(err, unix.EPERM) && len(groups) == 0) {
+		// A user namespace made without privilege has setgroups denied;
+		// without privilege and without namespaces, the caller's groups
+		// stay.
+		if !((userNS || bare) && errors.Is(err, unix.EPERM) && len(groups) == 0) {
 			return fmt.Errorf("process.user.additionalGids: setgroups: %w", err)
 		}
 	}

@@ -62,6 +62,10 @@ type Config struct {
 	Console *os.File         `json:"-"`               // the --console-socket connection
 	Trees   map[int]*os.File `json:"-"`               // mounts[i] → its source's tree, cloned by brig
 	State   *specs.State     `json:"state,omitempty"` // for createContainer/startContainer hooks
+	// Bare: no namespace of its own (brig run's lesser mode, where none
+	// can be made): the caller's user keeps its groups where it may not
+	// set them.
+	Bare bool `json:"bare,omitempty"`
 	// DieWithParent: the container's process is killed when the brig
 	// command that runs it dies (brig run -- CMD leaves nothing behind).
 	DieWithParent bool `json:"dieWithParent,omitempty"`

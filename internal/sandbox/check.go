@@ -22,9 +22,13 @@ func Check() []string {
 		return "no   " + s
 	}
 	abi := lsm.LandlockABI()
+	nsOK, why := NamespacesUsable()
+	ns := "namespaces: mount, pid, net, ipc, uts, cgroup, and a user namespace"
+	if !nsOK {
+		ns += ": " + why + "; --allow-degraded namespaces runs without them (below)"
+	}
 	out := []string{
-		yes(true, "namespaces: mount, pid, net, ipc, uts, cgroup"),
-		yes(userNSAllowed(), "user namespace without root"),
+		yes(nsOK, ns),
 		yes(true, "seccomp: built-in default profile"),
 		yes(abi > 0, fmt.Sprintf("landlock (ABI %d)", abi)),
 		yes(cgroup.Usable(), fmt.Sprintf("cgroup limits (%s; without root only where delegated)%s", cgroup.Mode(), noCgroupNote())),
@@ -36,6 +40,13 @@ func Check() []string {
 			"; and the hooks and config of the git directory a .git file names, of submodules, and core.hooksPath"),
 		yes(lsm.AppArmorEnabled(), "apparmor"),
 		yes(lsm.SELinuxEnabled(), "selinux"),
+	}
+	if !nsOK {
+		out = append(out, yes(abi > 0, "without namespaces (--allow-degraded namespaces): Landlock confines files (the system directories read-only, "+
+			"--ro, --rw, a private TMPDIR; other paths refused, not hidden), TCP (none unless --net host) and signals, ptrace and abstract sockets "+
+			"(to the sandbox's own processes); seccomp refuses socket(2) unless --net host; no_new_privs; no capabilities unless --cap-add; "+
+			"rlimits. Not available: a private /tmp, pid/ipc/uts isolation, --allow-net, --tmpfs, -v to another path, -t, -d, --report, brig learn; "+
+			"the protected names can't be kept read-only inside --rw paths (it needs --unprotect all)"))
 	}
 	return out
 }
@@ -60,15 +71,15 @@ func userNSAllowed() bool {
 // unless allowed names it: no silent fallback to running unconfined.
 func Refuse(allowed []string) error {
 	for _, a := range allowed {
-		if !slices.Contains([]string{"landlock", "userns", "cgroup"}, a) {
-			return fmt.Errorf("--allow-degraded %q: want landlock, userns or cgroup", a)
+		if !slices.Contains([]string{"landlock", "userns", "cgroup", DegradedNamespaces}, a) {
+			return fmt.Errorf("--allow-degraded %q: want landlock, userns, cgroup or namespaces", a)
 		}
 	}
 	if lsm.LandlockABI() == 0 && !slices.Contains(allowed, "landlock") {
 		return fmt.Errorf("landlock is not available on this kernel: refusing to run without it (add --allow-degraded landlock to run anyway)")
 	}
-	if os.Geteuid() != 0 && !userNSAllowed() && !slices.Contains(allowed, "userns") {
-		return fmt.Errorf("user namespaces are disabled for unprivileged users here: brig can't confine without root (add --allow-degraded userns, or run as root)")
+	if os.Geteuid() != 0 && !userNSAllowed() && !slices.Contains(allowed, "userns") && !slices.Contains(allowed, DegradedNamespaces) {
+		return fmt.Errorf("user namespaces are disabled for unprivileged users here: brig can't make the sandbox's namespaces without root (add --allow-degraded namespaces to run confined by Landlock, seccomp, no_new_privs and rlimits only, or run as root)")
 	}
 	return nil
 }

@@ -153,6 +153,12 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	if id == "" {
 		id = "brig-run-" + strconv.Itoa(os.Getpid())
 	}
+	if ok, why := NamespacesUsable(); !ok {
+		if !slices.Contains(r.Degraded, DegradedNamespaces) {
+			return 1, fmt.Errorf("%s: add --allow-degraded namespaces to run the command confined by Landlock, seccomp, no_new_privs and rlimits only (brig run --check lists what each layer enforces)", why)
+		}
+		return runBare(store, o, r, why)
+	}
 	if err := os.MkdirAll(store.Root, 0o711); err != nil {
 		return 1, err
 	}

@@ -244,3 +244,17 @@ func DenyTracing(p *specs.LinuxSeccomp) {
 	}
 	p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: known, Action: specs.ActErrno, ErrnoRet: &eperm})
 }
+
+// DenySockets makes p refuse socket(2) (and x86's socketcall) with
+// EACCES, whatever its other rules say: for brig run without a network
+// namespace and without --net host, where nothing else keeps the command
+// off the network. socketpair stays.
+func DenySockets(p *specs.LinuxSeccomp) {
+	calls := []string{"socket", "socketcall"}
+	for i := range p.Syscalls {
+		p.Syscalls[i].Names = slices.DeleteFunc(slices.Clone(p.Syscalls[i].Names), func(n string) bool { return slices.Contains(calls, n) })
+	}
+	p.Syscalls = slices.DeleteFunc(p.Syscalls, func(s specs.LinuxSyscall) bool { return len(s.Names) == 0 })
+	eacces := uint(unix.EACCES)
+	p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: calls, Action: specs.ActErrno, ErrnoRet: &eacces})
+}
