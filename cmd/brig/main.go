@@ -18,6 +18,7 @@ import (
 	"brig/internal/initproc"
 	"brig/internal/learn"
 	_ "brig/internal/nsenter" // the C constructor that enters namespaces
+	"brig/internal/sandbox"
 	"brig/internal/state"
 )
 
@@ -59,6 +60,9 @@ var reexec = map[string]func(){
 	idmap.HolderArg: idmap.HolderMain,
 	// records an OCI container that asks for learning, until it ends
 	learn.HolderArg: learn.HolderMain,
+	// tries, in new namespaces, what the sandbox's init must do there
+	// (brig run decides whether it can make a sandbox here)
+	sandbox.ProbeArg: sandbox.ProbeMain,
 }
 
 func main() {

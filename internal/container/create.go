@@ -286,7 +286,9 @@ func (c *Container) handlers(pid int, s *specs.Spec, placed func() (map[string]s
 // otherwise it is an error naming linux.resources. Any other failure is
 // an error as it is.
 func cgroupFailure(err error, rootless, wantsLimits, optional bool) (skip bool, warning string, _ error) {
-	if err == nil || !rootless || !errors.Is(err, os.ErrPermission) {
+	// EROFS: the cgroup filesystem is mounted read-only (inside a
+	// container), which is the same answer.
+	if err == nil || !rootless || !(errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS)) {
 		return false, "", err
 	}
 	switch {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Whether a container goes on without a cgroup: a decision, tested
@@ -26,6 +28,7 @@ func TestCgroupFailure(t *testing.T) {
 		{name: "rootless, limits asked", err: eperm, rootless: true, limits: true, fails: "linux.resources"},
 		{name: "rootless, limits let go", err: eperm, rootless: true, limits: true, optional: true, skip: true, warn: "left out"},
 		{name: "rootless, another failure", err: other, rootless: true, fails: "no such controller"},
+		{name: "rootless, cgroups mounted read-only: go on", err: fmt.Errorf("mkdir /sys/fs/cgroup/cpuset/brig: %w", unix.EROFS), rootless: true, skip: true, warn: "without limits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			skip, warn, err := cgroupFailure(tc.err, tc.rootless, tc.limits, tc.optional)

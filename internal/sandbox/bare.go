@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -50,10 +51,23 @@ func NamespacesUsable() (bool, string) {
 	if !userNSAllowed() {
 		return false, "user namespaces are disabled for unprivileged users here"
 	}
+	// Under a seccomp filter of someone else's (an engine's container),
+	// namespaces may be refused or unusable: try them. Without one, a
+	// user namespace is taken to work where the sysctls allow it, and the
+	// run costs nothing more.
+	if !seccompFiltered() {
+		return true, ""
+	}
 	if err := probeUserNS(); err != nil {
-		return false, fmt.Sprintf("a user namespace can't be made here (%v; inside a container?)", err)
+		return false, fmt.Sprintf("a user namespace can't be made or used here (%v; inside a container?)", err)
 	}
 	return true, ""
+}
+
+// seccompFiltered says whether this process runs under a seccomp filter.
+func seccompFiltered() bool {
+	data, err := os.ReadFile("/proc/self/status")
+	return err == nil && !strings.Contains(string(data), "\nSeccomp:\t0\n")
 }
 
 // hasCap says whether this process has capability c in its effective set.
@@ -71,26 +85,53 @@ func hasCap(c int) bool {
 	return false
 }
 
-// probeUserNS clones a child into new user, mount and pid namespaces, as
-// the sandbox's would be: the clone either fails (the namespaces are
-// refused) or the child fails at once to execute a path that can't exist
-// (ENOTDIR: the namespaces were made).
+// ProbeArg is the hidden argument of the namespace probe (ProbeMain).
+const ProbeArg = "__brig-ns-probe"
+
+// probeUserNS starts brig again in new user, mount, UTS and pid namespaces, as the sandbox's would be, where it does what the
+// sandbox's init must (ProbeMain): making the namespaces is not enough
+// inside a container whose seccomp profile refuses mount or sethostname
+// to a process without CAP_SYS_ADMIN in the container (Podman's lets a
+// user make namespaces but not use them).
 func probeUserNS() error {
-	cmd := exec.Command("/dev/null/brig-probe")
-	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID}
-	err := cmd.Start()
+	cmd := exec.Command("/proc/self/exe", ProbeArg)
+	cmd.SysProcAttr = &unix.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET | unix.CLONE_NEWPID,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+	}
+	out, err := cmd.CombinedOutput()
 	if err == nil {
-		cmd.Wait()
 		return nil
 	}
-	if errors.Is(err, unix.ENOTDIR) {
-		return nil
+	if msg := strings.TrimSpace(string(out)); msg != "" {
+		return errors.New(msg)
 	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
 	}
 	return err
+}
+
+// ProbeMain is the probe's child: root of its own user namespace, it
+// makes its mounts private, mounts a tmpfs and sets a hostname, and says
+// which of them failed. It never returns.
+func ProbeMain() {
+	for _, step := range []struct {
+		what string
+		do   func() error
+	}{
+		{"mount", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
+		{"mount tmpfs", func() error { return unix.Mount("tmpfs", "/tmp", "tmpfs", 0, "size=64k") }},
+		{"sethostname", func() error { return unix.Sethostname([]byte("brig-probe")) }},
+	} {
+		if err := step.do(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v", step.what, err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(0)
 }
 
 // bareRefusals are what the lesser mode can't do, each naming its flag.

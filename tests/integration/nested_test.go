@@ -19,15 +19,14 @@ grep -q "^Seccomp:.2" /proc/self/status && echo seccomp=filtered || echo seccomp
 grep -q "^CapEff:.0000000000000000" /proc/self/status && echo caps=none || echo caps=some
 `
 
-// TestSandboxNested: brig run inside a Docker container with Docker's
-// default seccomp profile and capabilities (the outer container run by
-// runc and by brig), as root and as a user. There brig can make no
+// TestSandboxNested: brig run inside a Docker and a Podman container with
+// the engine's default seccomp profile and capabilities (the outer
+// container run by runc and by brig), as root and as a user. There brig can make no
 // namespaces: it refuses, naming --allow-degraded namespaces, and with it
 // runs the command confined by Landlock, seccomp, no_new_privs and
 // rlimits. Each probe is run first without brig, as the control that
 // shows it can succeed there.
 func TestSandboxNested(t *testing.T) {
-	d := startDocker(t)
 	script := `mkdir -p /tmp/w; echo secret > /tmp/secret; sleep 60 & S=$!; export S
 echo "== control"; sh -c '` + nestedProbes + `'
 echo "== check"; /brig run --check | head -1
@@ -36,58 +35,73 @@ echo "== degraded"; /brig run --allow-degraded namespaces --rw /tmp/w --unprotec
 echo "degraded=$?"
 echo "== left"; ls /tmp | grep -c brig-run-tmp
 kill $S`
-	for _, rt := range []string{"runc", "brig"} {
-		for _, user := range []string{"0:0", "1000:1000"} {
-			t.Run(rt+"/"+user, func(t *testing.T) {
-				r := d.docker("run", "--rm", "--runtime", rt, "--user", user, "-e", "HOME=/tmp",
-					"-v", brigBin+":/brig:ro", dockerImage, "sh", "-c", script)
-				if r.code != 0 {
-					t.Fatalf("docker run: %d\n%s\n%s", r.code, r.stdout, r.stderr)
-				}
-				sections := map[string]map[string]string{}
-				var cur string
-				var check string
-				for _, l := range strings.Split(r.stdout, "\n") {
-					if s, ok := strings.CutPrefix(l, "== "); ok {
-						cur, sections[s] = s, map[string]string{}
-						continue
+	engines := []struct {
+		name string
+		run  func(rt, user string) result
+	}{
+		{"docker", func(rt, user string) result {
+			return startDocker(t).docker("run", "--rm", "--runtime", rt, "--user", user, "-e", "HOME=/tmp",
+				"-v", brigBin+":/brig:ro", dockerImage, "sh", "-c", script)
+		}},
+		{"podman", func(rt, user string) result {
+			p := startPodman(t)
+			return p.podman("--runtime", p.runtime(rt), "run", "--rm", "--network", "none", "--user", user, "-e", "HOME=/tmp",
+				"-v", brigBin+":/brig:ro", podmanImage, "sh", "-c", script)
+		}},
+	}
+	for _, e := range engines {
+		for _, rt := range []string{"runc", "brig"} {
+			for _, user := range []string{"0:0", "1000:1000"} {
+				t.Run(e.name+"/"+rt+"/"+user, func(t *testing.T) {
+					r := e.run(rt, user)
+					if r.code != 0 {
+						t.Fatalf("docker run: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 					}
-					if cur == "check" {
-						check = l
+					sections := map[string]map[string]string{}
+					var cur string
+					var check string
+					for _, l := range strings.Split(r.stdout, "\n") {
+						if s, ok := strings.CutPrefix(l, "== "); ok {
+							cur, sections[s] = s, map[string]string{}
+							continue
+						}
+						if cur == "check" {
+							check = l
+						}
+						if k, v, ok := strings.Cut(l, "="); ok && cur != "" {
+							sections[cur][k] = v
+						} else if cur == "left" && l != "" {
+							sections[cur]["count"] = l
+						}
 					}
-					if k, v, ok := strings.Cut(l, "="); ok && cur != "" {
-						sections[cur][k] = v
-					} else if cur == "left" && l != "" {
-						sections[cur]["count"] = l
+					t.Logf("%s\n%s", r.stdout, r.stderr)
+					control, degraded := sections["control"], sections["degraded"]
+					for k, want := range map[string]string{"rw": "written", "secret": "read", "outside": "written", "socket": "made",
+						"signal": "sent", "environ": "read", "nnp": "unset"} {
+						if control[k] != want {
+							t.Errorf("control %s=%s, want %s: the probe can't show the sandbox's effect", k, control[k], want)
+						}
 					}
-				}
-				t.Logf("%s\n%s", r.stdout, r.stderr)
-				control, degraded := sections["control"], sections["degraded"]
-				for k, want := range map[string]string{"rw": "written", "secret": "read", "outside": "written", "socket": "made",
-					"signal": "sent", "environ": "read", "nnp": "unset"} {
-					if control[k] != want {
-						t.Errorf("control %s=%s, want %s: the probe can't show the sandbox's effect", k, control[k], want)
+					for k, want := range map[string]string{"rw": "written", "secret": "refused", "outside": "refused", "socket": "refused",
+						"signal": "refused", "environ": "refused", "nnp": "set", "seccomp": "filtered", "caps": "none"} {
+						if degraded[k] != want {
+							t.Errorf("without namespaces: %s=%s, want %s", k, degraded[k], want)
+						}
 					}
-				}
-				for k, want := range map[string]string{"rw": "written", "secret": "refused", "outside": "refused", "socket": "refused",
-					"signal": "refused", "environ": "refused", "nnp": "set", "seccomp": "filtered", "caps": "none"} {
-					if degraded[k] != want {
-						t.Errorf("without namespaces: %s=%s, want %s", k, degraded[k], want)
+					if degraded["degraded"] != "0" {
+						t.Errorf("brig run --allow-degraded namespaces exited %s", degraded["degraded"])
 					}
-				}
-				if degraded["degraded"] != "0" {
-					t.Errorf("brig run --allow-degraded namespaces exited %s", degraded["degraded"])
-				}
-				if sections["plain"]["plain"] == "0" || !strings.Contains(r.stderr, "add --allow-degraded namespaces") {
-					t.Errorf("without --allow-degraded namespaces: exit %s, stderr %q; want a refusal naming the flag", sections["plain"]["plain"], r.stderr)
-				}
-				if !strings.HasPrefix(check, "no   namespaces") {
-					t.Errorf("--check's first line: %q, want it to say no namespaces", check)
-				}
-				if sections["left"]["count"] != "0" {
-					t.Errorf("private TMPDIRs left in /tmp: %s", sections["left"]["count"])
-				}
-			})
+					if sections["plain"]["plain"] == "0" || !strings.Contains(r.stderr, "add --allow-degraded namespaces") {
+						t.Errorf("without --allow-degraded namespaces: exit %s, stderr %q; want a refusal naming the flag", sections["plain"]["plain"], r.stderr)
+					}
+					if !strings.HasPrefix(check, "no   namespaces") {
+						t.Errorf("--check's first line: %q, want it to say no namespaces", check)
+					}
+					if sections["left"]["count"] != "0" {
+						t.Errorf("private TMPDIRs left in /tmp: %s", sections["left"]["count"])
+					}
+				})
+			}
 		}
 	}
 }
