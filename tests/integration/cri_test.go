@@ -99,6 +99,13 @@ func writeJSON(t *testing.T, path string, v any) {
 // fatal: a seccomp profile can make the start itself fail.
 func (p *pod) container(name string, cmd string, security, resources map[string]any) (string, result) {
 	p.t.Helper()
+	return p.containerWith(name, cmd, security, resources, nil)
+}
+
+// containerWith is container with more of the CRI ContainerConfig (mounts,
+// envs).
+func (p *pod) containerWith(name string, cmd string, security, resources, extra map[string]any) (string, result) {
+	p.t.Helper()
 	linux := map[string]any{}
 	if security != nil {
 		linux["security_context"] = security
@@ -112,6 +119,9 @@ func (p *pod) container(name string, cmd string, security, resources map[string]
 		"command":  []string{"sh", "-c", cmd},
 		"log_path": name + ".log",
 		"linux":    linux,
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	file := filepath.Join(p.dir, name+".json")
 	writeJSON(p.t, file, cfg)
