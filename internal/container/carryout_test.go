@@ -12,6 +12,7 @@ import (
 
 	"brig/internal/bootstrap"
 	"brig/internal/cgroup"
+	"brig/internal/netdev"
 	"brig/internal/plan"
 	"brig/internal/protocol"
 	"brig/internal/state"
@@ -98,8 +99,15 @@ func (j *journal) start(o bootstrap.Options) (initEffects, error) {
 	j.place = o.Place
 	return fakeInit{j}, nil
 }
-func (j *journal) oomScoreAdj(int, int) error     { return j.step("oomScoreAdj") }
-func (j *journal) writePidFile(string, int) error { return j.step("writePidFile") }
+func (j *journal) oomScoreAdj(int, int) error { return j.step("oomScoreAdj") }
+func (j *journal) moveNetDevices(string, map[string]specs.LinuxNetDevice) ([]netdev.Moved, error) {
+	if err := j.step("moveNetDevices"); err != nil {
+		return nil, err
+	}
+	return []netdev.Moved{{Host: "dummy0", Name: "dummy0"}}, nil
+}
+func (j *journal) returnNetDevices(string, []netdev.Moved) { j.note("returnNetDevices") }
+func (j *journal) writePidFile(string, int) error          { return j.step("writePidFile") }
 
 type fakeCgroup struct{ j *journal }
 
@@ -131,7 +139,10 @@ func (p fakeInit) Send(v any) error {
 func (p fakeInit) Recv(v any) error {
 	p.j.recvs++
 	m := protocol.Message{Type: protocol.KindCgroup}
-	if p.j.recvs > 1 {
+	switch p.j.recvs {
+	case 2:
+		m.Type = protocol.KindHooks
+	case 3:
 		m.Type = protocol.KindReady
 	}
 	if err := p.j.step("recv " + string(m.Type)); err != nil {
@@ -160,6 +171,7 @@ func carryOutCase(t *testing.T, cgroupsPath string, o CreateOptions) (*plan.Plan
 	s.Linux.CgroupsPath = cgroupsPath
 	adj := 100
 	s.Process.OOMScoreAdj = &adj
+	s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"dummy0": {}}
 	p := testPlan(s, 1, 3)
 	l, err := decideCreate(p, s, o, "/bundle", "/state/a/exec.fifo")
 	if err != nil {
@@ -201,7 +213,7 @@ func TestCarryOutUndoesWhatItDid(t *testing.T) {
 		if !tc.selfJoin {
 			want = append(want, "cgroup.Apply")
 		}
-		want = append(want, "reply", "recv ready", "cgroup.Limit", "saveState", "writePidFile", "done", "closeFiles", "unlock")
+		want = append(want, "reply", "recv hooks", "moveNetDevices", "reply", "recv ready", "cgroup.Limit", "saveState", "writePidFile", "done", "closeFiles", "unlock")
 		if !slices.Equal(j.log, want) {
 			t.Fatalf("%s: steps\n%v\nwant\n%v", tc.name, j.log, want)
 		}
@@ -241,6 +253,12 @@ func TestCarryOutUndoesWhatItDid(t *testing.T) {
 				if made("start") != undone("kill") {
 					t.Errorf("init started %v, killed %v: %v", made("start"), undone("kill"), f.log)
 				}
+				if made("moveNetDevices") != undone("returnNetDevices") {
+					t.Errorf("devices moved %v, returned %v: %v", made("moveNetDevices"), undone("returnNetDevices"), f.log)
+				}
+				if undone("returnNetDevices") && at("returnNetDevices") > at("kill") {
+					t.Errorf("devices returned after the init (and its namespace) died: %v", f.log)
+				}
 				if made("open") != undone("closeFiles") {
 					t.Errorf("files opened %v, closed %v: %v", made("open"), undone("closeFiles"), f.log)
 				}
@@ -259,7 +277,7 @@ func TestCarryOutUndoesWhatItDid(t *testing.T) {
 				}
 				// Nothing but undoing after the failure (and telling the
 				// init why, when it was answering it that failed).
-				undo := []string{"reply", "kill", "cgroup.destroy", "removeDefaultParents", "removeState", "closeFiles", "unlock"}
+				undo := []string{"reply", "returnNetDevices", "kill", "cgroup.destroy", "removeDefaultParents", "removeState", "closeFiles", "unlock"}
 				for _, step := range after {
 					if !slices.Contains(undo, step) {
 						t.Errorf("%s after the failure: %v", step, f.log)
@@ -275,7 +293,7 @@ func failedAt(j *journal, k int) int {
 	n := 0
 	for i, s := range j.log {
 		switch s {
-		case "unlock", "removeState", "removeDefaultParents", "cgroup.destroy", "closeFiles", "kill", "done":
+		case "unlock", "removeState", "removeDefaultParents", "cgroup.destroy", "closeFiles", "kill", "done", "returnNetDevices":
 			continue
 		}
 		if n++; n == k {

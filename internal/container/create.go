@@ -133,6 +133,9 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 			return
 		}
 		if proc != nil {
+			if len(c.NetDevices) > 0 {
+				fx.returnNetDevices(fmt.Sprintf("/proc/%d/ns/net", c.Pid), c.NetDevices)
+			}
 			proc.Kill()
 		}
 		if cg != nil {
@@ -231,7 +234,18 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 		}
 		return c.CgroupPaths, nil
 	}
-	if err := protocol.Serve(proc, c.handlers(c.Pid, s, placed), false); err != nil {
+	// Host network devices go into the container's network namespace
+	// before the prestart and createRuntime hooks run (they may set them
+	// up further).
+	moveDevices := func() error {
+		if len(s.Linux.NetDevices) == 0 {
+			return nil
+		}
+		moved, err := fx.moveNetDevices(fmt.Sprintf("/proc/%d/ns/net", c.Pid), s.Linux.NetDevices)
+		c.NetDevices = moved
+		return err
+	}
+	if err := protocol.Serve(proc, c.handlers(c.Pid, s, placed, moveDevices), false); err != nil {
 		return nil, err
 	}
 	if _, err := placed(); err != nil {
@@ -256,9 +270,12 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 
 // handlers answer the init's requests until it is ready. placed waits
 // until the process is in its cgroup and gives the cgroup's paths.
-func (c *Container) handlers(pid int, s *specs.Spec, placed func() (map[string]string, error)) map[protocol.Kind]protocol.Handler {
+func (c *Container) handlers(pid int, s *specs.Spec, placed func() (map[string]string, error), beforeHooks func() error) map[protocol.Kind]protocol.Handler {
 	return map[protocol.Kind]protocol.Handler{
 		protocol.KindHooks: func(protocol.Message) (protocol.Reply, error) {
+			if err := beforeHooks(); err != nil {
+				return protocol.Reply{}, err
+			}
 			if s.Hooks == nil {
 				return protocol.Reply{}, nil
 			}

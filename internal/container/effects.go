@@ -1,13 +1,16 @@
 package container
 
 import (
+	"fmt"
 	"os"
+	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"brig/internal/bootstrap"
 	"brig/internal/cgroup"
+	"brig/internal/netdev"
 	"brig/internal/plan"
 	"brig/internal/protocol"
 	"brig/internal/state"
@@ -35,6 +38,10 @@ type effects interface {
 	start(o bootstrap.Options) (initEffects, error)
 	oomScoreAdj(pid, v int) error
 	writePidFile(path string, pid int) error
+	// moveNetDevices moves linux.netDevices into the network namespace
+	// at nsPath, all or none; returnNetDevices moves them back.
+	moveNetDevices(nsPath string, devs map[string]specs.LinuxNetDevice) ([]netdev.Moved, error)
+	returnNetDevices(nsPath string, moved []netdev.Moved)
 }
 
 // cgroupEffects are the container's cgroup as create uses it.
@@ -113,6 +120,30 @@ func (h machine) start(o bootstrap.Options) (initEffects, error) {
 
 func (h machine) oomScoreAdj(pid, v int) error            { return writeOOMScoreAdj(pid, v) }
 func (h machine) writePidFile(path string, pid int) error { return writePidFile(path, pid) }
+
+func (h machine) moveNetDevices(nsPath string, devs map[string]specs.LinuxNetDevice) ([]netdev.Moved, error) {
+	hosts := make([]string, 0, len(devs))
+	for host := range devs {
+		hosts = append(hosts, host)
+	}
+	sort.Strings(hosts)
+	var moved []netdev.Moved
+	for _, host := range hosts {
+		m, err := netdev.MoveIn(nsPath, host, devs[host].Name)
+		if err != nil {
+			h.returnNetDevices(nsPath, moved)
+			return nil, fmt.Errorf("linux.netDevices.%s: %w", host, err)
+		}
+		moved = append(moved, m)
+	}
+	return moved, nil
+}
+
+func (h machine) returnNetDevices(nsPath string, moved []netdev.Moved) {
+	for _, m := range moved {
+		netdev.MoveOut(nsPath, m)
+	}
+}
 
 type hostCgroup struct{ *cgroup.Cgroup }
 

@@ -15,6 +15,7 @@ import (
 
 	"brig/internal/cgroup"
 	"brig/internal/hooks"
+	"brig/internal/netdev"
 	"brig/internal/state"
 )
 
@@ -139,6 +140,10 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 		return err
 	}
 	st := c.Status()
+	if force || st == specs.StateStopped || st == specs.StateCreating || st == specs.StateCreated {
+		// Host network devices go back while their namespace lives.
+		c.returnNetDevices(st)
+	}
 	switch st {
 	case specs.StateStopped, specs.StateCreating:
 	case specs.StateCreated:
@@ -398,5 +403,29 @@ func CollectSandboxes(store state.Store, warn func(string)) {
 		for _, f := range SandboxFiles {
 			os.Remove(filepath.Join(store.Root, SandboxRootPrefix+id+f))
 		}
+	}
+}
+
+// returnNetDevices moves the host network devices the container was given
+// back to the host: from the namespace it joined by path, or its own while
+// its init lives; once that has ended, a physical device is back on the
+// host under its container name and is renamed.
+func (c *Container) returnNetDevices(st specs.ContainerState) {
+	if len(c.NetDevices) == 0 {
+		return
+	}
+	nsPath := ""
+	if c.Spec != nil && c.Spec.Linux != nil {
+		for _, ns := range c.Spec.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace && ns.Path != "" {
+				nsPath = ns.Path
+			}
+		}
+	}
+	if nsPath == "" && st != specs.StateStopped {
+		nsPath = fmt.Sprintf("/proc/%d/ns/net", c.Pid)
+	}
+	for _, m := range c.NetDevices {
+		netdev.MoveOut(nsPath, m)
 	}
 }

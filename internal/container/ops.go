@@ -192,6 +192,7 @@ func Features() *features.Features {
 			Cgroup:          &features.Cgroup{V1: &t, V2: &t, Systemd: &t},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &t}},
 			MemoryPolicy:    memoryPolicyFeatures(),
+			NetDevices:      &features.NetDevices{Enabled: &t},
 			Seccomp: &features.Seccomp{
 				Enabled:        &t,
 				Actions:        seccomp.ActionNames(),

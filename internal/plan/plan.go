@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -25,6 +26,7 @@ import (
 
 	"brig/internal/caps"
 	"brig/internal/lsm"
+	"brig/internal/netdev"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 )
@@ -132,6 +134,8 @@ type Host interface {
 	LandlockABI() int
 	// Seccomp compiles a profile to BPF.
 	Seccomp(*specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error)
+	// NetDevice says whether the host has this network device.
+	NetDevice(name string) error
 }
 
 // System is the Host brig runs on. SeccompCache, when set, keeps compiled
@@ -149,7 +153,8 @@ func (System) CheckSELinux(label string) error { return lsm.CheckSELinux(label) 
 func (System) Caps(c *specs.LinuxCapabilities) (*caps.Sets, error) {
 	return caps.Resolve(c)
 }
-func (System) LandlockABI() int { return lsm.LandlockABI() }
+func (System) LandlockABI() int            { return lsm.LandlockABI() }
+func (System) NetDevice(name string) error { return netdev.Exists(name) }
 func (s System) Seccomp(sc *specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error) {
 	return s.SeccompCache.Compile(sc)
 }
@@ -207,6 +212,19 @@ func Build(s *specs.Spec, h Host, o Options) (*Plan, error) {
 	// by path (the kernel refuses any other).
 	if h.Euid() != 0 && !spec.HasNamespace(s.Linux.Namespaces, specs.UserNamespace) {
 		return nil, errors.New("linux.namespaces: without root, brig needs a user namespace (write the config with `brig spec --rootless`)")
+	}
+	if len(s.Linux.NetDevices) > 0 && h.Euid() != 0 {
+		return nil, errors.New("linux.netDevices: moving a host network device into a container needs root")
+	}
+	hosts := make([]string, 0, len(s.Linux.NetDevices))
+	for host := range s.Linux.NetDevices {
+		hosts = append(hosts, host)
+	}
+	sort.Strings(hosts)
+	for _, host := range hosts {
+		if err := h.NetDevice(host); err != nil {
+			return nil, fmt.Errorf("linux.netDevices.%s: %w", host, err)
+		}
 	}
 	p.Namespaces = namespaces(s.Linux)
 	if err := p.processLayers(s, s.Process, h); err != nil {

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,6 +27,8 @@ type fakeHost struct {
 	apparmor func(string) (string, error)
 	compiled int // Seccomp calls
 	abi      int
+	// netDevices the host has
+	netDevices []string
 }
 
 func (h *fakeHost) Euid() int            { return h.euid }
@@ -45,6 +49,12 @@ func (h *fakeHost) Caps(c *specs.LinuxCapabilities) (*caps.Sets, error) {
 	return &caps.Sets{Missing: h.missing}, nil
 }
 func (h *fakeHost) LandlockABI() int { return h.abi }
+func (h *fakeHost) NetDevice(name string) error {
+	if slices.Contains(h.netDevices, name) {
+		return nil
+	}
+	return fmt.Errorf("the host has no network device %q", name)
+}
 func (h *fakeHost) Seccomp(sc *specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error) {
 	h.compiled++
 	return seccomp.Compile(sc)
@@ -344,5 +354,45 @@ func TestBuildExec(t *testing.T) {
 	}
 	if _, err := BuildExec(c, &specs.Process{Cwd: "/"}, 1, h); err == nil || !strings.Contains(err.Error(), "process.args") {
 		t.Errorf("exec without args: %v", err)
+	}
+}
+
+// linux.netDevices: a device the host lacks, one without a network
+// namespace of the container's own, a bad or doubled name and a rootless
+// caller are refused, each naming the field; devices the host has pass.
+func TestNetDevices(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		devs map[string]specs.LinuxNetDevice
+		euid int
+		noNS bool
+		err  string
+	}{
+		{name: "present, renamed", devs: map[string]specs.LinuxNetDevice{"dummy0": {Name: "ctr0"}, "eth1": {}}},
+		{name: "missing on the host", devs: map[string]specs.LinuxNetDevice{"nope0": {}}, err: `linux.netDevices.nope0: the host has no network device "nope0"`},
+		{name: "no network namespace", devs: map[string]specs.LinuxNetDevice{"dummy0": {}}, noNS: true, err: "linux.netDevices: needs a network namespace"},
+		{name: "bad host name", devs: map[string]specs.LinuxNetDevice{"a/b": {}}, err: "linux.netDevices.a/b"},
+		{name: "name too long", devs: map[string]specs.LinuxNetDevice{"dummy0": {Name: "a-very-long-name0"}}, err: "linux.netDevices.dummy0.name"},
+		{name: "two to one name", devs: map[string]specs.LinuxNetDevice{"dummy0": {Name: "eth1"}, "eth1": {}}, err: "also the name of"},
+		{name: "rootless", devs: map[string]specs.LinuxNetDevice{"dummy0": {}}, euid: 1000, err: "needs root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := spec.Default(tc.euid != 0)
+			s.Root.Path = t.TempDir()
+			s.Linux.NetDevices = tc.devs
+			if tc.noNS {
+				s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
+			}
+			_, err := Build(s, &fakeHost{euid: tc.euid, netDevices: []string{"dummy0", "eth1"}}, Options{Bundle: "/b"})
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err %v, want %q", err, tc.err)
+			}
+		})
 	}
 }

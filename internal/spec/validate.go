@@ -262,8 +262,24 @@ func validateLinux(p *problems, s *specs.Spec) {
 			p.add("linux.memoryPolicy."+field, "%s", msg)
 		}
 	}
-	for name := range l.NetDevices {
-		p.add("linux.netDevices."+name, "moving a host network device into the container is not supported by brig")
+	if len(l.NetDevices) > 0 && !HasNamespace(l.Namespaces, specs.NetworkNamespace) {
+		p.add("linux.netDevices", "needs a network namespace of the container's own (linux.namespaces has no network entry)")
+	}
+	inside := map[string]string{}
+	for host, d := range l.NetDevices {
+		if err := CheckIfName(host); err != nil {
+			p.add("linux.netDevices."+host, "%v", err)
+		}
+		name := d.Name
+		if name == "" {
+			name = host
+		} else if err := CheckIfName(name); err != nil {
+			p.add("linux.netDevices."+host+".name", "%v", err)
+		}
+		if other, ok := inside[name]; ok {
+			p.add("linux.netDevices."+host+".name", "%q is also the name of %s inside the container", name, other)
+		}
+		inside[name] = host
 	}
 	for key := range l.Sysctl {
 		// As runc: the config's own hostname and domainname are set by
@@ -384,4 +400,20 @@ func CapabilityByName(name string) (capability.Cap, bool) {
 		}
 	}
 	return 0, false
+}
+
+// CheckIfName checks a network device name as the kernel does
+// (dev_valid_name): 1 to 15 bytes, not "." or "..", no '/', ':' or space.
+func CheckIfName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty network device name")
+	case len(name) > 15:
+		return fmt.Errorf("network device name %q: longer than 15 bytes", name)
+	case name == "." || name == "..":
+		return fmt.Errorf("network device name %q: not allowed", name)
+	case strings.ContainsAny(name, "/: \t\n\v\f\r"):
+		return fmt.Errorf("network device name %q: no '/', ':' or white space", name)
+	}
+	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/netdev"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,6 +77,9 @@ type State struct {
 	Rootless    bool              `json:"rootless,omitempty"`
 	Spec        *specs.Spec       `json:"spec"`
 	Owner       string            `json:"owner,omitempty"`
+	// NetDevices are the host network devices moved into the container
+	// (linux.netDevices), for delete to move back.
+	NetDevices []netdev.Moved `json:"netDevices,omitempty"`
 }
 
 // Store is a runtime root directory.

@@ -44,9 +44,13 @@ func TestBadInput(t *testing.T) {
 		{name: "memory policy without nodes", edit: func(e *env) {
 			e.spec.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind}
 		}, want: "linux.memoryPolicy.nodes: MPOL_BIND needs nodes"},
-		{name: "net devices (not supported)", edit: func(e *env) {
-			e.spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth9": {}}
-		}, want: "linux.netDevices.eth9"},
+		{name: "net device the host lacks", edit: func(e *env) {
+			e.spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"brignodev9": {}}
+		}, want: "linux.netDevices.brignodev9: the host has no network device"},
+		{name: "net device without a network namespace", edit: func(e *env) {
+			e.spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"lo": {}}
+			e.dropNamespace(specs.NetworkNamespace)
+		}, want: "linux.netDevices: needs a network namespace"},
 		{name: "hostname sysctl with a hostname (runc refuses it)", edit: func(e *env) {
 			e.spec.Hostname = "box"
 			e.spec.Linux.Sysctl = map[string]string{"kernel.hostname": "other"}
