@@ -117,8 +117,8 @@ func cmdUpdate(g *global, args []string) (int, error) {
 	fs.StringVar(cpuShares, "cpu-share", "", "same as --cpu-shares (runc's spelling)")
 	rtPeriod := fs.String("cpu-rt-period", "", "CPU real-time period in µs")
 	rtRuntime := fs.String("cpu-rt-runtime", "", "CPU real-time runtime in µs")
-	l3 := fs.String("l3-cache-schema", "", "Intel RDT L3 cache schema (not supported: brig has no RDT)")
-	mb := fs.String("mem-bw-schema", "", "Intel RDT memory bandwidth schema (not supported: brig has no RDT)")
+	l3 := fs.String("l3-cache-schema", "", "Intel RDT L3 cache schema (not supported: brig applies linux.intelRdt at create only)")
+	mb := fs.String("mem-bw-schema", "", "Intel RDT memory bandwidth schema (not supported: brig applies linux.intelRdt at create only)")
 	cpuQuota := fs.String("cpu-quota", "", "CPU quota in µs per period")
 	cpuPeriod := fs.String("cpu-period", "", "CPU period in µs")
 	cpusetCpus := fs.String("cpuset-cpus", "", "CPUs allowed (0-3,5)")
@@ -133,7 +133,7 @@ func cmdUpdate(g *global, args []string) (int, error) {
 		return 2, err
 	}
 	if *l3 != "" || *mb != "" {
-		return 2, usagef("--l3-cache-schema, --mem-bw-schema: Intel RDT (resctrl) is not supported by brig")
+		return 2, usagef("--l3-cache-schema, --mem-bw-schema: brig applies linux.intelRdt when it creates a container, and can't change it afterwards")
 	}
 	r := &specs.LinuxResources{}
 	if *resources != "" {

@@ -15,6 +15,7 @@ import (
 	"brig/internal/netdev"
 	"brig/internal/plan"
 	"brig/internal/protocol"
+	"brig/internal/resctrl"
 	"brig/internal/state"
 )
 
@@ -107,7 +108,11 @@ func (j *journal) moveNetDevices(string, map[string]specs.LinuxNetDevice) ([]net
 	return []netdev.Moved{{Host: "dummy0", Name: "dummy0"}}, nil
 }
 func (j *journal) returnNetDevices(string, []netdev.Moved) { j.note("returnNetDevices") }
-func (j *journal) writePidFile(string, int) error          { return j.step("writePidFile") }
+func (j *journal) joinResctrl(string, *specs.LinuxIntelRdt, int) (resctrl.Group, error) {
+	return resctrl.Group{Dir: "/sys/fs/resctrl/a", Made: true}, j.step("joinResctrl")
+}
+func (j *journal) leaveResctrl(resctrl.Group)     { j.note("leaveResctrl") }
+func (j *journal) writePidFile(string, int) error { return j.step("writePidFile") }
 
 type fakeCgroup struct{ j *journal }
 
@@ -172,6 +177,7 @@ func carryOutCase(t *testing.T, cgroupsPath string, o CreateOptions) (*plan.Plan
 	adj := 100
 	s.Process.OOMScoreAdj = &adj
 	s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"dummy0": {}}
+	s.Linux.IntelRdt = &specs.LinuxIntelRdt{L3CacheSchema: "L3:0=f"}
 	p := testPlan(s, 1, 3)
 	l, err := decideCreate(p, s, o, "/bundle", "/state/a/exec.fifo")
 	if err != nil {
@@ -209,7 +215,7 @@ func TestCarryOutUndoesWhatItDid(t *testing.T) {
 		} else {
 			want = append(want, "start")
 		}
-		want = append(want, "oomScoreAdj", "sendFiles(2)", "sendConfig", "recv cgroup")
+		want = append(want, "oomScoreAdj", "joinResctrl", "sendFiles(2)", "sendConfig", "recv cgroup")
 		if !tc.selfJoin {
 			want = append(want, "cgroup.Apply")
 		}
@@ -259,6 +265,9 @@ func TestCarryOutUndoesWhatItDid(t *testing.T) {
 				if undone("returnNetDevices") && at("returnNetDevices") > at("kill") {
 					t.Errorf("devices returned after the init (and its namespace) died: %v", f.log)
 				}
+				if made("joinResctrl") != undone("leaveResctrl") {
+					t.Errorf("resctrl joined %v, left %v: %v", made("joinResctrl"), undone("leaveResctrl"), f.log)
+				}
 				if made("open") != undone("closeFiles") {
 					t.Errorf("files opened %v, closed %v: %v", made("open"), undone("closeFiles"), f.log)
 				}
@@ -277,7 +286,7 @@ func TestCarryOutUndoesWhatItDid(t *testing.T) {
 				}
 				// Nothing but undoing after the failure (and telling the
 				// init why, when it was answering it that failed).
-				undo := []string{"reply", "returnNetDevices", "kill", "cgroup.destroy", "removeDefaultParents", "removeState", "closeFiles", "unlock"}
+				undo := []string{"reply", "returnNetDevices", "kill", "leaveResctrl", "cgroup.destroy", "removeDefaultParents", "removeState", "closeFiles", "unlock"}
 				for _, step := range after {
 					if !slices.Contains(undo, step) {
 						t.Errorf("%s after the failure: %v", step, f.log)
@@ -293,7 +302,7 @@ func failedAt(j *journal, k int) int {
 	n := 0
 	for i, s := range j.log {
 		switch s {
-		case "unlock", "removeState", "removeDefaultParents", "cgroup.destroy", "closeFiles", "kill", "done", "returnNetDevices":
+		case "unlock", "removeState", "removeDefaultParents", "cgroup.destroy", "closeFiles", "kill", "done", "returnNetDevices", "leaveResctrl":
 			continue
 		}
 		if n++; n == k {

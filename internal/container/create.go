@@ -138,6 +138,9 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 			}
 			proc.Kill()
 		}
+		if c.Resctrl != nil {
+			fx.leaveResctrl(*c.Resctrl)
+		}
 		if cg != nil {
 			cg.destroy()
 			if s.Linux.CgroupsPath == "" {
@@ -217,6 +220,13 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 		if err := fx.oomScoreAdj(c.Pid, *s.Process.OOMScoreAdj); err != nil {
 			return nil, err
 		}
+	}
+	if r := s.Linux.IntelRdt; r != nil {
+		g, err := fx.joinResctrl(o.ID, r, c.Pid)
+		if err != nil {
+			return nil, err
+		}
+		c.Resctrl = &g
 	}
 	if err := proc.sendFiles(passed); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"brig/internal/netdev"
 	"brig/internal/plan"
 	"brig/internal/protocol"
+	"brig/internal/resctrl"
 	"brig/internal/state"
 )
 
@@ -42,6 +43,10 @@ type effects interface {
 	// at nsPath, all or none; returnNetDevices moves them back.
 	moveNetDevices(nsPath string, devs map[string]specs.LinuxNetDevice) ([]netdev.Moved, error)
 	returnNetDevices(nsPath string, moved []netdev.Moved)
+	// joinResctrl puts pid in the container's resctrl group
+	// (linux.intelRdt); leaveResctrl removes what it made.
+	joinResctrl(id string, r *specs.LinuxIntelRdt, pid int) (resctrl.Group, error)
+	leaveResctrl(g resctrl.Group)
 }
 
 // cgroupEffects are the container's cgroup as create uses it.
@@ -138,6 +143,12 @@ func (h machine) moveNetDevices(nsPath string, devs map[string]specs.LinuxNetDev
 	}
 	return moved, nil
 }
+
+func (h machine) joinResctrl(id string, r *specs.LinuxIntelRdt, pid int) (resctrl.Group, error) {
+	return resctrl.Apply(resctrl.Root, id, r, pid)
+}
+
+func (h machine) leaveResctrl(g resctrl.Group) { resctrl.Remove(g) }
 
 func (h machine) returnNetDevices(nsPath string, moved []netdev.Moved) {
 	for _, m := range moved {

@@ -16,6 +16,7 @@ import (
 	"brig/internal/cgroup"
 	"brig/internal/hooks"
 	"brig/internal/netdev"
+	"brig/internal/resctrl"
 	"brig/internal/state"
 )
 
@@ -160,6 +161,9 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 	}
 	if err := c.destroy(); err != nil {
 		return err
+	}
+	if c.Resctrl != nil {
+		resctrl.Remove(*c.Resctrl)
 	}
 	// Poststop hooks run after delete whenever the container was created,
 	// started or not (runtime-spec); a failure is only a warning.

@@ -193,6 +193,7 @@ func Features() *features.Features {
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &t}},
 			MemoryPolicy:    memoryPolicyFeatures(),
 			NetDevices:      &features.NetDevices{Enabled: &t},
+			IntelRdt:        &features.IntelRdt{Enabled: &t, Schemata: &t, Monitoring: &t},
 			Seccomp: &features.Seccomp{
 				Enabled:        &t,
 				Actions:        seccomp.ActionNames(),

@@ -16,6 +16,7 @@ import (
 	"brig/internal/console"
 	"brig/internal/plan"
 	"brig/internal/protocol"
+	"brig/internal/resctrl"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
@@ -254,6 +255,12 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	}
 	if sigs != nil {
 		sigs.wait() // before the process can run: its signals are passed on
+	}
+	if c.Resctrl != nil {
+		if err := resctrl.Join(*c.Resctrl, proc.Pid); err != nil {
+			proc.Kill()
+			return -1, err
+		}
 	}
 	err = protocol.SendFiles(proc, passed)
 	if err == nil {

@@ -27,6 +27,7 @@ import (
 	"brig/internal/caps"
 	"brig/internal/lsm"
 	"brig/internal/netdev"
+	"brig/internal/resctrl"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 )
@@ -136,6 +137,8 @@ type Host interface {
 	Seccomp(*specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error)
 	// NetDevice says whether the host has this network device.
 	NetDevice(name string) error
+	// Resctrl says whether the host has a resctrl filesystem.
+	Resctrl() error
 }
 
 // System is the Host brig runs on. SeccompCache, when set, keeps compiled
@@ -155,6 +158,7 @@ func (System) Caps(c *specs.LinuxCapabilities) (*caps.Sets, error) {
 }
 func (System) LandlockABI() int            { return lsm.LandlockABI() }
 func (System) NetDevice(name string) error { return netdev.Exists(name) }
+func (System) Resctrl() error              { return resctrl.Available(resctrl.Root) }
 func (s System) Seccomp(sc *specs.LinuxSeccomp) (*seccomp.Program, seccomp.Warnings, error) {
 	return s.SeccompCache.Compile(sc)
 }
@@ -224,6 +228,17 @@ func Build(s *specs.Spec, h Host, o Options) (*Plan, error) {
 	for _, host := range hosts {
 		if err := h.NetDevice(host); err != nil {
 			return nil, fmt.Errorf("linux.netDevices.%s: %w", host, err)
+		}
+	}
+	if r := s.Linux.IntelRdt; r != nil {
+		if err := resctrl.Validate(r); err != nil {
+			return nil, err
+		}
+		if h.Euid() != 0 {
+			return nil, errors.New("linux.intelRdt: a resctrl group needs root")
+		}
+		if err := h.Resctrl(); err != nil {
+			return nil, fmt.Errorf("linux.intelRdt: %w", err)
 		}
 	}
 	p.Namespaces = namespaces(s.Linux)

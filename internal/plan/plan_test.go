@@ -29,6 +29,15 @@ type fakeHost struct {
 	abi      int
 	// netDevices the host has
 	netDevices []string
+	// resctrl: the host has a resctrl filesystem
+	resctrl bool
+}
+
+func (h *fakeHost) Resctrl() error {
+	if h.resctrl {
+		return nil
+	}
+	return errors.New("this host has no resctrl filesystem")
 }
 
 func (h *fakeHost) Euid() int            { return h.euid }
@@ -391,6 +400,34 @@ func TestNetDevices(t *testing.T) {
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// linux.intelRdt: refused where the host has no resctrl filesystem, with a
+// bad field, or rootless; accepted where there is one.
+func TestIntelRdt(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rdt     specs.LinuxIntelRdt
+		euid    int
+		resctrl bool
+		err     string
+	}{
+		{name: "applied where resctrl is", rdt: specs.LinuxIntelRdt{ClosID: "gold", L3CacheSchema: "L3:0=ff"}, resctrl: true},
+		{name: "refused where it isn't", rdt: specs.LinuxIntelRdt{L3CacheSchema: "L3:0=ff"}, err: "linux.intelRdt: this host has no resctrl"},
+		{name: "bad closID", rdt: specs.LinuxIntelRdt{ClosID: "../x"}, resctrl: true, err: "linux.intelRdt.closID"},
+		{name: "bad memBwSchema", rdt: specs.LinuxIntelRdt{MemBwSchema: "L3:0=50"}, resctrl: true, err: "linux.intelRdt.memBwSchema"},
+		{name: "rootless", rdt: specs.LinuxIntelRdt{ClosID: "gold"}, euid: 1000, resctrl: true, err: "needs root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := spec.Default(tc.euid != 0)
+			s.Root.Path = t.TempDir()
+			s.Linux.IntelRdt = &tc.rdt
+			_, err := Build(s, &fakeHost{euid: tc.euid, resctrl: tc.resctrl}, Options{Bundle: "/b"})
+			if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 				t.Fatalf("err %v, want %q", err, tc.err)
 			}
 		})

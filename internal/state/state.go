@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"brig/internal/netdev"
+	"brig/internal/resctrl"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,6 +81,8 @@ type State struct {
 	// NetDevices are the host network devices moved into the container
 	// (linux.netDevices), for delete to move back.
 	NetDevices []netdev.Moved `json:"netDevices,omitempty"`
+	// Resctrl is the container's resctrl group (linux.intelRdt).
+	Resctrl *resctrl.Group `json:"resctrl,omitempty"`
 }
 
 // Store is a runtime root directory.

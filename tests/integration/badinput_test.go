@@ -47,6 +47,9 @@ func TestBadInput(t *testing.T) {
 		{name: "net device the host lacks", edit: func(e *env) {
 			e.spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"brignodev9": {}}
 		}, want: "linux.netDevices.brignodev9: the host has no network device"},
+		{name: "intelRdt without resctrl (never ignored)", edit: func(e *env) {
+			e.spec.Linux.IntelRdt = &specs.LinuxIntelRdt{L3CacheSchema: "L3:0=ff"}
+		}, want: "linux.intelRdt: this host has no resctrl filesystem"},
 		{name: "net device without a network namespace", edit: func(e *env) {
 			e.spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"lo": {}}
 			e.dropNamespace(specs.NetworkNamespace)
