@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,15 +31,20 @@ func FuzzCommandLine(f *testing.F) {
 		if len(args) == 0 || !safe[args[0]] || len(args) > 12 {
 			return
 		}
-		// A command that could start something gets only arguments that
-		// can't: a flag mistake or a missing container (no bundle here).
+		// A command that could start something gets only a first argument
+		// the flag parser refuses at once (a flag that doesn't exist, or
+		// learn's -o with nothing after it): a mistake further on could
+		// be a value or come after "--", and the command would run (it
+		// did: `run -- -zz` started a sandbox from the test binary, which
+		// left an empty cgroup behind).
 		switch args[0] {
 		case "run", "learn", "exec", "start", "create":
-			bad := false
-			for _, a := range args[1:] {
-				bad = bad || strings.HasPrefix(a, "-") && strings.Contains(a, "zz") || a == "--memroy" || a == "--tyy" || a == "-o"
+			a := ""
+			if len(args) > 1 {
+				a = args[1]
 			}
-			if !bad {
+			unknown := strings.HasPrefix(a, "-") && strings.Contains(a, "zz") || a == "--memroy" || a == "--tyy"
+			if !unknown && !(args[0] == "learn" && a == "-o" && len(args) == 2) {
 				return
 			}
 		}
@@ -55,6 +61,11 @@ func FuzzCommandLine(f *testing.F) {
 				}
 				t.Errorf("%q left %s", args, filepath.Join(dir, e.Name()))
 			}
+		}
+		// Nor did it start a sandbox (its cgroup would be named after
+		// this process).
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/pids/brig", fmt.Sprintf("brig-run-%d", os.Getpid()))); err == nil {
+			t.Errorf("%q started a sandbox", args)
 		}
 	})
 }

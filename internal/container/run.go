@@ -211,6 +211,10 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	default:
 		return -1, fmt.Errorf("container %q is %s: cannot exec in it", o.ID, st)
 	}
+	if o.Process.ExecCPUAffinity == nil && c.Spec.Process != nil {
+		// The container's own setting is every exec'd process's default.
+		o.Process.ExecCPUAffinity = c.Spec.Process.ExecCPUAffinity
+	}
 	ep, err := plan.BuildExec(c.Spec, o.Process, c.Pid, host(store))
 	if err != nil {
 		return -1, err

@@ -71,7 +71,10 @@ func Main() {
 		}
 	}
 	if cfg.Exec {
-		err = execLayers(p, &cfg)
+		// process.execCPUAffinity.initial: from the start, until final.
+		if err = execAffinity(cfg.Process, false); err == nil {
+			err = execLayers(p, &cfg)
+		}
 	} else {
 		err = createLayers(p, &cfg)
 	}
@@ -401,6 +404,11 @@ func prepare(cfg *protocol.Config, proc *specs.Process) (*finalProcess, error) {
 		fp.filter = &seccompFilter{prog: cfg.Seccomp, notify: cfg.Seccomp.Notify}
 	}
 	var err error
+	if cfg.Exec {
+		if err := execAffinity(proc, true); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Exec && !proc.Terminal && !cfg.Bare { // brig run's lesser mode made a session
 		// A process group of its own, inside the container's pid
 		// namespace (brig exec's would be outside it: getpgrp 0), as runc.
@@ -638,4 +646,28 @@ func homeOf(uid uint32) string {
 		}
 	}
 	return "/"
+}
+
+// execAffinity sets process.execCPUAffinity's initial or final CPU list
+// (an exec'd process's: runtime-spec), where given.
+func execAffinity(proc *specs.Process, final bool) error {
+	a := proc.ExecCPUAffinity
+	if a == nil {
+		return nil
+	}
+	list, field := a.Initial, "initial"
+	if final {
+		list, field = a.Final, "final"
+	}
+	if list == "" {
+		return nil
+	}
+	set, err := spec.ParseCPUList(list)
+	if err == nil {
+		err = unix.SchedSetaffinity(0, set)
+	}
+	if err != nil {
+		return fmt.Errorf("process.execCPUAffinity.%s %q: %w", field, list, err)
+	}
+	return nil
 }

@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"brig/internal/seccomp"
 )
@@ -150,6 +152,16 @@ func validateProcess(p *problems, path string, proc *specs.Process) {
 	for i, e := range proc.Env {
 		if !strings.Contains(e, "=") {
 			p.add(fmt.Sprintf("%s.env[%d]", path, i), "%q is not KEY=VALUE", e)
+		}
+	}
+	if a := proc.ExecCPUAffinity; a != nil {
+		for field, list := range map[string]string{"initial": a.Initial, "final": a.Final} {
+			if list == "" {
+				continue
+			}
+			if _, err := ParseCPUList(list); err != nil {
+				p.add(path+".execCPUAffinity."+field, "%v", err)
+			}
 		}
 	}
 	seen := map[string]bool{}
@@ -416,4 +428,24 @@ func CheckIfName(name string) error {
 		return fmt.Errorf("network device name %q: no '/', ':' or white space", name)
 	}
 	return nil
+}
+
+// ParseCPUList reads a CPU list as the kernel writes one ("0-3,7").
+func ParseCPUList(list string) (*unix.CPUSet, error) {
+	var set unix.CPUSet
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b >= 1024 {
+			return nil, fmt.Errorf("%q: not a CPU list (as 0-3,7)", list)
+		}
+		for c := a; c <= b; c++ {
+			set.Set(c)
+		}
+	}
+	return &set, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -402,5 +403,49 @@ func TestDeviceRulesInListedOrder(t *testing.T) {
 	}
 	if r := e.brig("exec", e.id, "sh", "-c", "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda"); r.code == 0 {
 		t.Errorf("an unlisted block device opened: %s", r.stdout)
+	}
+}
+
+// process.execCPUAffinity (runtime-spec 1.2; the runc 1.1.5 here predates
+// it): an exec'd process runs on the final CPU list, the config's by
+// default, its own process.json's when given; the container's own process
+// is not affected; a bad list is refused naming the field.
+func TestExecCPUAffinity(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	e := newEnv(t, "sleep", "60")
+	e.spec.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0", Final: "1"}
+	pid := running(t, e)
+	cpus := func(status string) string {
+		for _, l := range strings.Split(status, "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	own, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if got, want := cpus(string(own)), fmt.Sprintf("0-%d", runtime.NumCPU()-1); got != want {
+		t.Errorf("the container's own process runs on %q, want %q", got, want)
+	}
+	r := e.brig("exec", e.id, "cat", "/proc/self/status")
+	if r.code != 0 || cpus(r.stdout) != "1" {
+		t.Errorf("exec'd with the config's default: CPUs %q (%d %s), want 1", cpus(r.stdout), r.code, r.stderr)
+	}
+	proc := *e.spec.Process
+	proc.Args = []string{"cat", "/proc/self/status"}
+	proc.ExecCPUAffinity = &specs.CPUAffinity{Final: "0"}
+	pf := filepath.Join(t.TempDir(), "process.json")
+	data, _ := json.Marshal(proc)
+	os.WriteFile(pf, data, 0o644)
+	if r := e.brig("exec", "--process", pf, e.id); r.code != 0 || cpus(r.stdout) != "0" {
+		t.Errorf("exec'd with its own: CPUs %q (%d %s), want 0", cpus(r.stdout), r.code, r.stderr)
+	}
+	proc.ExecCPUAffinity = &specs.CPUAffinity{Final: "1-x"}
+	data, _ = json.Marshal(proc)
+	os.WriteFile(pf, data, 0o644)
+	if r := e.brig("exec", "--process", pf, e.id); r.code == 0 || !strings.Contains(r.stderr, "process.execCPUAffinity.final") {
+		t.Errorf("a bad CPU list: exit %d, %q; want a refusal naming the field", r.code, r.stderr)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -20,7 +21,19 @@ func running(t *testing.T, e *env) int {
 		t.Fatalf("start: %s", r.stderr)
 	}
 	e.waitStatus("running")
-	return e.pid()
+	// "running" is said once the exec fifo is read; the init then has
+	// its last layers to apply before execve: wait for the command.
+	pid := e.pid()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.HasPrefix(string(cmd), "brig\x00init") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's process is still brig's init 10 s after start")
+		}
+	}
+	return pid
 }
 
 func TestNamespacesAreNew(t *testing.T) {
