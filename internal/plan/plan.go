@@ -230,6 +230,7 @@ func Build(s *specs.Spec, h Host, o Options) (*Plan, error) {
 			return nil, fmt.Errorf("linux.netDevices.%s: %w", host, err)
 		}
 	}
+	p.ignored(s)
 	if r := s.Linux.IntelRdt; r != nil {
 		if err := resctrl.Validate(r); err != nil {
 			return nil, err
@@ -416,6 +417,34 @@ func hostTrees(ms []spec.Mount, l *specs.Linux, o Options) ([]HostTree, error) {
 		trees = append(trees, t)
 	}
 	return trees, nil
+}
+
+// ignored warns, by JSON path, about what a config asks for that brig
+// doesn't apply and the runtime-spec lets a runtime leave out: other
+// platforms' sections, and the kernel memory limits the kernel no longer
+// has (as runc 1.2+). Nothing is ignored without a word.
+func (p *Plan) ignored(s *specs.Spec) {
+	for _, o := range []struct {
+		name string
+		set  bool
+	}{{"solaris", s.Solaris != nil}, {"vm", s.VM != nil}, {"windows", s.Windows != nil}, {"zos", s.ZOS != nil}} {
+		if o.set {
+			p.warn("%s: ignored: a section for another platform", o.name)
+		}
+	}
+	if r := s.Linux.Resources; r != nil && r.Memory != nil {
+		m := r.Memory
+		//lint:ignore SA1019 a config may still set it: it is warned about
+		if m.Kernel != nil {
+			p.warn("linux.resources.memory.kernel: ignored: kernel memory limits are obsolete in Linux (since 5.4; gone from cgroup v2), as runc ignores them")
+		}
+		if m.KernelTCP != nil {
+			p.warn("linux.resources.memory.kernelTCP: ignored: as runc 1.2+, brig sets no TCP kernel memory limit")
+		}
+		if m.UseHierarchy != nil && !*m.UseHierarchy {
+			p.warn("linux.resources.memory.useHierarchy false: ignored: memory accounting is always hierarchical (cgroup v1 since Linux 5.16, and v2)")
+		}
+	}
 }
 
 // wantsLimits reports whether linux.resources asks for any limit.

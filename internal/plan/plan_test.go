@@ -433,3 +433,29 @@ func TestIntelRdt(t *testing.T) {
 		})
 	}
 }
+
+// What brig doesn't apply is said by its JSON path, never ignored quietly.
+func TestIgnoredFieldsWarned(t *testing.T) {
+	s := spec.Default(false)
+	s.Root.Path = t.TempDir()
+	s.Windows = &specs.Windows{}
+	s.VM = &specs.VM{}
+	k, f := int64(1<<20), false
+	//lint:ignore SA1019 the deprecated field is what is tested
+	s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: &k, KernelTCP: &k, UseHierarchy: &f}}
+	p, err := Build(s, &fakeHost{}, Options{Bundle: "/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(p.Warnings, "\n")
+	for _, want := range []string{"windows: ignored", "vm: ignored", "linux.resources.memory.kernel: ignored", "linux.resources.memory.kernelTCP: ignored", "useHierarchy false: ignored"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	d := spec.Default(false)
+	d.Root.Path = t.TempDir()
+	if p, err = Build(d, &fakeHost{}, Options{Bundle: "/b"}); err != nil || strings.Contains(strings.Join(p.Warnings, "\n"), "ignored") {
+		t.Errorf("the default config: %v, warnings %v", err, p)
+	}
+}
