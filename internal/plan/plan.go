@@ -432,6 +432,12 @@ func (p *Plan) ignored(s *specs.Spec) {
 			p.warn("%s: ignored: a section for another platform", o.name)
 		}
 	}
+	if s.Process != nil && s.Process.User.Username != "" {
+		p.warn("process.user.username: ignored: Windows only (on Linux the user is process.user.uid and gid)")
+	}
+	if s.Process != nil && s.Process.CommandLine != "" {
+		p.warn("process.commandLine: ignored: Windows only (process.args is run)")
+	}
 	if r := s.Linux.Resources; r != nil && r.Memory != nil {
 		m := r.Memory
 		//lint:ignore SA1019 a config may still set it: it is warned about

@@ -440,6 +440,7 @@ func TestIgnoredFieldsWarned(t *testing.T) {
 	s.Root.Path = t.TempDir()
 	s.Windows = &specs.Windows{}
 	s.VM = &specs.VM{}
+	s.Process.User.Username = "ContainerUser"
 	k, f := int64(1<<20), false
 	//lint:ignore SA1019 the deprecated field is what is tested
 	s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: &k, KernelTCP: &k, UseHierarchy: &f}}
@@ -448,7 +449,7 @@ func TestIgnoredFieldsWarned(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := strings.Join(p.Warnings, "\n")
-	for _, want := range []string{"windows: ignored", "vm: ignored", "linux.resources.memory.kernel: ignored", "linux.resources.memory.kernelTCP: ignored", "useHierarchy false: ignored"} {
+	for _, want := range []string{"windows: ignored", "vm: ignored", "linux.resources.memory.kernel: ignored", "linux.resources.memory.kernelTCP: ignored", "useHierarchy false: ignored", "process.user.username: ignored"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("warnings lack %q:\n%s", want, all)
 		}

@@ -141,8 +141,12 @@ func ValidateProcess(proc *specs.Process) error {
 }
 
 func validateProcess(p *problems, path string, proc *specs.Process) {
-	if len(proc.Args) == 0 && proc.CommandLine == "" {
-		p.add(path+".args", "missing: a process needs at least one argument")
+	if len(proc.Args) == 0 {
+		if proc.CommandLine != "" {
+			p.add(path+".commandLine", "Windows only: on Linux the process is process.args")
+		} else {
+			p.add(path+".args", "missing: a process needs at least one argument")
+		}
 	}
 	if proc.Cwd == "" {
 		p.add(path+".cwd", "missing")

@@ -47,6 +47,10 @@ func TestBadInput(t *testing.T) {
 		{name: "net device the host lacks", edit: func(e *env) {
 			e.spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"brignodev9": {}}
 		}, want: "linux.netDevices.brignodev9: the host has no network device"},
+		{name: "commandLine without args (Windows only)", edit: func(e *env) {
+			e.spec.Process.Args = nil
+			e.spec.Process.CommandLine = "sh -c true"
+		}, want: "process.commandLine: Windows only"},
 		{name: "intelRdt without resctrl (never ignored)", edit: func(e *env) {
 			e.spec.Linux.IntelRdt = &specs.LinuxIntelRdt{L3CacheSchema: "L3:0=ff"}
 		}, want: "linux.intelRdt: this host has no resctrl filesystem"},
