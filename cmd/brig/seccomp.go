@@ -53,9 +53,21 @@ func cmdSeccomp(g *global, args []string) (int, error) {
 		return 2, err
 	}
 	bounding := splitList(*caps)
+	for i, c := range bounding {
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+			bounding[i] = c
+		}
+		if _, ok := spec.CapabilityByName(c); !ok {
+			return 2, usagef("--caps: unknown capability %q", c)
+		}
+	}
 	load := func(path string) (*specs.LinuxSeccomp, error) { return seccomp.LoadFile(path, bounding) }
 	switch sub {
 	case "default":
+		if fs.NArg() != 0 {
+			return 2, usagef("default takes no profile (it prints the built-in one)")
+		}
 		return 0, printJSON(seccomp.DefaultProfile(bounding, runtime.GOARCH, seccomp.KernelAtLeast(4, 8)), true)
 	case "check":
 		if fs.NArg() != 1 {
