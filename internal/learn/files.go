@@ -64,6 +64,12 @@ func Destinations(connects []netip.AddrPort) []string {
 // directories the sandbox shows read-only anyway; home is the caller's
 // home; started is when learning began (what existed then).
 func Rules(use map[string]recorder.Access, defaultRO []string, home string, started time.Time) FileRules {
+	return RulesIn("", use, defaultRO, home, started)
+}
+
+// RulesIn is Rules for paths as a container sees them: root is a path to
+// its root directory ("" for the host's), where what existed is looked up.
+func RulesIn(root string, use map[string]recorder.Access, defaultRO []string, home string, started time.Time) FileRules {
 	under := func(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
 	tooWide := func(dir string) bool {
 		return dir == "/" || (home != "" && under(home, dir) && dir != home) || dir == "."
@@ -77,7 +83,7 @@ func Rules(use map[string]recorder.Access, defaultRO []string, home string, star
 		}
 		switch {
 		case a&recorder.Created != 0:
-			dir := existedAt(filepath.Dir(p), started)
+			dir := existedAt(root, filepath.Dir(p), started)
 			if tooWide(dir) {
 				rw[p] = true // only the file: its directory would be too wide
 			} else {
@@ -126,10 +132,10 @@ func Rules(use map[string]recorder.Access, defaultRO []string, home string, star
 
 // existedAt is the closest directory at or above dir that existed before
 // t (born before it, or with no birth time to tell).
-func existedAt(dir string, t time.Time) string {
+func existedAt(root, dir string, t time.Time) string {
 	for {
-		fi, err := os.Stat(dir)
-		if err == nil && fi.IsDir() && !bornAfter(dir, t) {
+		fi, err := os.Stat(root + dir)
+		if err == nil && fi.IsDir() && !bornAfter(root+dir, t) {
 			return dir
 		}
 		parent := filepath.Dir(dir)

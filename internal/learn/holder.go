@@ -167,6 +167,18 @@ func HolderMain() {
 	if err := sess.Attach(cgroupDir, pid); err != nil {
 		fail(err)
 	}
+	// The files it uses, for the brig.landlock rule set beside the
+	// profile (root only: a rootless engine's container gets the profile
+	// alone).
+	if os.Geteuid() == 0 {
+		if err := sess.AttachFiles(pid); err != nil {
+			fail(err)
+		}
+		if err := sess.AttachRoot(pid); err != nil {
+			fail(err)
+		}
+		sess.LandlockOut = output + LandlockSuffix
+	}
 	fmt.Fprintln(report, "ok")
 	report.Close()
 	for {

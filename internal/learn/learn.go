@@ -487,8 +487,13 @@ type Session struct {
 	DefaultRO []string
 	Home      string
 	files     *recorder.Files
-	closed    bool // written for the last time: later Writes do nothing
-	mu        sync.Mutex
+	// LandlockOut, when set (learning by annotation), is where the
+	// brig.landlock rule set for the files used goes; root is a handle on
+	// the container's root, where those paths are looked up.
+	LandlockOut string
+	root        *os.File
+	closed      bool // written for the last time: later Writes do nothing
+	mu          sync.Mutex
 }
 
 // ErrNothingLearned is a Write before the command ran: there is nothing
@@ -569,6 +574,19 @@ func (s *Session) AttachFiles(pid int) error {
 	return nil
 }
 
+// AttachRoot keeps a handle on the root directory of the container whose
+// init is pid, for Write to look up the paths it saw.
+func (s *Session) AttachRoot(pid int) error {
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("learn: the container's root: %w", err)
+	}
+	s.mu.Lock()
+	s.root = f
+	s.mu.Unlock()
+	return nil
+}
+
 // Pid is the container process's pid once attached (0 before).
 func (s *Session) Pid() int {
 	s.mu.Lock()
@@ -643,6 +661,18 @@ func (s *Session) Write() (string, error) {
 			sum += " (file events were lost: the queue overflowed; learn again to complete it)"
 		}
 	}
+	if s.LandlockOut != "" && s.files != nil && s.root != nil {
+		use, lost := s.files.Snapshot()
+		root := fmt.Sprintf("/proc/self/fd/%d", s.root.Fd())
+		rules := RulesIn(root, use, nil, "", s.files.Start())
+		if err := WriteLandlock(s.LandlockOut, LandlockRuleSet(root, rules)); err != nil {
+			return "", err
+		}
+		sum += fmt.Sprintf("; %s: %d read-only and %d writable paths", s.LandlockOut, len(rules.RO), len(rules.RW))
+		if lost {
+			sum += " (file events were lost: the queue overflowed; learn again to complete it)"
+		}
+	}
 	if len(s.notes) > 0 {
 		sum += " (" + strings.Join(s.notes, "; ") + ")"
 	}
@@ -661,5 +691,9 @@ func (s *Session) Close() {
 	if s.files != nil {
 		s.files.Close()
 		s.files = nil
+	}
+	if s.root != nil {
+		s.root.Close()
+		s.root = nil
 	}
 }

@@ -334,6 +334,32 @@ func TestLearnAnnotation(t *testing.T) {
 	if res := r.run(); res.code != 0 || res.stdout != "hi\ndone\n" {
 		t.Errorf("runc with the learned profile: exit %d, %q, %s", res.code, res.stdout, res.stderr)
 	}
+	// Beside it, the brig.landlock rule set for the files it used: the
+	// replay under brig with both runs, and a file it never read is
+	// refused (the control, without the rule set, reads it).
+	ll, err := os.ReadFile(prof + ".landlock")
+	if err != nil {
+		t.Fatalf("no Landlock rule set beside the profile: %v", err)
+	}
+	t.Logf("learned rule set:\n%s", ll)
+	contains(t, string(ll), `"/tmp"`, "the rule set (a file was made in /tmp)")
+	if strings.Contains(string(ll), "/etc/passwd") {
+		t.Errorf("the rule set names a file the workload never used:\n%s", ll)
+	}
+	probe := learnWork + "; cat /etc/passwd >/dev/null 2>&1 && echo read || echo refused"
+	for _, withRules := range []bool{true, false} {
+		p := newEnv(t, "sh", "-c", probe)
+		p.spec.Root.Readonly = false
+		p.spec.Linux.Seccomp = &sc
+		want := "hi\ndone\nread\n"
+		if withRules {
+			p.spec.Annotations = map[string]string{"brig.landlock": string(ll)}
+			want = "hi\ndone\nrefused\n"
+		}
+		if res := p.run(); res.code != 0 || res.stdout != want {
+			t.Errorf("brig with the learned profile (rule set %v): exit %d, %q, want %q; %s", withRules, res.code, res.stdout, want, res.stderr)
+		}
+	}
 	// The recorder can't write the profile (a directory took its place):
 	// nobody waits for it, so it says why in PROFILE.error.
 	blocked := filepath.Join(dir, "blocked.json")
