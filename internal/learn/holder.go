@@ -170,14 +170,20 @@ func HolderMain() {
 	// The files it uses, for the brig.landlock rule set beside the
 	// profile (root only: a rootless engine's container gets the profile
 	// alone).
+	// A rule set that can't be learned is said beside where it would be
+	// (PATH.landlock.error); the profile is learned all the same.
+	llOut := output + LandlockSuffix
 	if os.Geteuid() == 0 {
-		if err := sess.AttachFiles(pid); err != nil {
-			fail(err)
+		err := sess.AttachFiles(pid)
+		if err == nil {
+			err = sess.AttachRoot(pid)
 		}
-		if err := sess.AttachRoot(pid); err != nil {
-			fail(err)
+		if err != nil {
+			os.WriteFile(llOut+ErrorSuffix, []byte("brig learn: no Landlock rule set: "+err.Error()+"\n"), 0o600)
+		} else {
+			os.Remove(llOut + ErrorSuffix)
+			sess.LandlockOut = llOut
 		}
-		sess.LandlockOut = output + LandlockSuffix
 	}
 	fmt.Fprintln(report, "ok")
 	report.Close()
