@@ -23,6 +23,12 @@
 #   -x 'COMMANDS'   run these shell commands in the guest instead (debugging)
 #   -k              keep the work directory
 #
+# BRIG_VM_RECORDER=1 runs the tests that attach the eBPF recorder, which
+# the guest skips otherwise (see needRecorder in tests/integration).
+#
+# BRIG_VM_LOGLEVEL=8 lets the guest kernel's every message through to the
+# console (default 3: errors only), e.g. a soft lockup's stack.
+#
 # BRIG_VM_EXTRA="FILE ..." copies more host programs into the guest, at the
 # same paths (with their libraries): another brig build to compare with the
 # bench's -others, or perf.
@@ -177,6 +183,7 @@ printf 'root:x:0:\n' >"$root/etc/group"
 printf '%s\n' "$run" >"$root/tests/run"
 printf '%s\n' "$*" >"$root/tests/flags"
 printf '%s\n' "$suite" >"$root/tests/suite"
+printf '%s\n' "${BRIG_VM_RECORDER:-}" >"$root/tests/recorder"
 [ -z "$shell" ] || printf '%s\n' "$shell" >"$root/tests/shell"
 
 cat >"$root/init" <<'EOF'
@@ -240,7 +247,7 @@ elif [ "$(cat suite)" = conformance ]; then
 	# so its 14 cgroup programs fail with every runtime here).
 	CONFORMANCE_VERBOSE=1 ./conformance -no-build -work /conformance -brig /bin/brig -min-pass 25 $(cat flags)
 else
-	BRIG_VM_LANE=1 ./integration.test -test.v -test.count=1 -test.timeout=40m -test.run "$(cat run)" $(cat flags)
+	BRIG_VM_LANE=1 BRIG_VM_RECORDER="$(cat recorder)" ./integration.test -test.v -test.count=1 -test.timeout=40m -test.run "$(cat run)" $(cat flags)
 fi
 echo "BRIG-VM-EXIT=$?"
 sync
@@ -275,7 +282,7 @@ log="$work/console.log"
 set +e
 timeout 45m qemu-system-x86_64 -accel tcg,thread=multi -M pc -cpu max -smp 2 -m 3072 "${bios[@]}" \
 	-kernel "$kdir/vmlinux" -initrd "$work/initrd" \
-	-append "console=ttyS0 acpi=off panic=-1 reboot=t quiet loglevel=3 $cmdline" \
+	-append "console=ttyS0 acpi=off panic=-1 reboot=t quiet loglevel=${BRIG_VM_LOGLEVEL:-3} $cmdline" \
 	-nographic -no-reboot -nic none 2>&1 | tee "$log"
 set -e
 code="$(tr -d '\r' <"$log" | sed -n 's/^BRIG-VM-EXIT=\([0-9]*\)$/\1/p' | tail -1)"

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"brig/internal/container"
 	"brig/internal/learn"
@@ -86,57 +81,21 @@ func cmdLearn(g *global, args []string) (int, error) {
 		fmt.Fprint(os.Stderr, learnUsage)
 		return 2, usagef("no command: brig learn -o PROFILE -- CMD [ARGS...]")
 	}
-	sess, err := learn.NewSession("-o", out, merge, command, version)
+	o := learn.Options{Output: out, Merge: merge, FilesOut: filesOut, Command: command, Version: version,
+		DefaultRO: sandbox.SystemDirs, Warn: g.logw.Warn, Error: g.logw.Error}
+	o.Home, _ = os.UserHomeDir()
+	run, err := learn.Start(o)
 	if err != nil {
 		return 2, err
 	}
-	defer sess.Close()
-	if filesOut != "" {
-		if err := learn.CheckWritable(filesOut); err != nil {
-			return 2, fmt.Errorf("--profile-out %w", err)
-		}
-		sess.FilesOut, sess.DefaultRO = filesOut, sandbox.SystemDirs
-		sess.Home, _ = os.UserHomeDir()
-	}
-	// SIGINT/SIGTERM: the command gets the signal (run passes it on); what
-	// was learned is written at once, and a command that goes on (PID 1 of
-	// its namespace ignores signals it has no handler for) is killed.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		for range sigs {
-			if _, err := sess.Write(); err != nil && !errors.Is(err, learn.ErrNothingLearned) {
-				g.logw.Warn("learn: " + err.Error())
-			}
-			if pid := sess.Pid(); pid > 0 {
-				time.AfterFunc(2*time.Second, func() { unix.Kill(pid, unix.SIGKILL) })
-			}
-		}
-	}()
-	written := false
 	code, err := runSandbox(g, "learn", rest, func(c *container.Created) (func(int), error) {
-		if err := sess.Attach(c.CgroupV2Dir(), c.Pid); err != nil {
-			return nil, err
-		}
-		if filesOut != "" {
-			if err := sess.AttachFiles(c.Pid); err != nil {
-				return nil, err
-			}
-		}
-		return func(int) {
-			sum, werr := sess.Write()
-			sess.Close()
-			if werr != nil {
-				g.logw.Error("learn: " + werr.Error())
-				return
-			}
-			written = true
-			fmt.Fprintf(os.Stderr, "brig learn: %s: %s\n", out, sum)
-		}, nil
+		return run.Observe(c.CgroupV2Dir(), c.Pid)
 	})
-	if err == nil && !written {
-		return 1, fmt.Errorf("learn: %s not written", out)
+	if err := run.Finish(err); err != nil {
+		if code == 0 {
+			code = 1
+		}
+		return code, err
 	}
-	return code, err
+	return code, nil
 }

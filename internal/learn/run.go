@@ -1,0 +1,109 @@
+package learn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options are `brig learn`'s own: what to write, and from what.
+type Options struct {
+	Output   string   // -o PROFILE
+	Merge    []string // --merge FILE
+	FilesOut string   // --profile-out SANDBOX.yaml ("": none)
+	Command  []string
+	Version  string
+	// DefaultRO and Home are the sandbox's system directories and the
+	// caller's home, for the file rules (files.go).
+	DefaultRO []string
+	Home      string
+	// Warn and Error report what happens after the command started.
+	Warn, Error func(string)
+}
+
+// Run is `brig learn` around one `brig run`: Observe attaches the
+// recorder to the created sandbox, and the profile is written when the
+// command ends; SIGINT or SIGTERM write what was learned at once (the
+// command gets the signal too, and is killed if it goes on: PID 1 of its
+// namespace ignores signals it has no handler for).
+type Run struct {
+	o       Options
+	sess    *Session
+	sigs    chan os.Signal
+	mu      sync.Mutex
+	written bool
+	summary string
+}
+
+// Start checks everything that can be checked before the command runs
+// (see NewSession) and starts catching SIGINT and SIGTERM.
+func Start(o Options) (*Run, error) {
+	sess, err := NewSession("-o", o.Output, o.Merge, o.Command, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	if o.FilesOut != "" {
+		if err := CheckWritable(o.FilesOut); err != nil {
+			sess.Close()
+			return nil, fmt.Errorf("--profile-out %w", err)
+		}
+		sess.FilesOut, sess.DefaultRO, sess.Home = o.FilesOut, o.DefaultRO, o.Home
+	}
+	r := &Run{o: o, sess: sess, sigs: make(chan os.Signal, 1)}
+	signal.Notify(r.sigs, unix.SIGINT, unix.SIGTERM)
+	go func() {
+		for range r.sigs {
+			if _, err := sess.Write(); err != nil && !errors.Is(err, ErrNothingLearned) {
+				o.Warn("learn: " + err.Error())
+			}
+			if pid := sess.Pid(); pid > 0 {
+				time.AfterFunc(2*time.Second, func() { unix.Kill(pid, unix.SIGKILL) })
+			}
+		}
+	}()
+	return r, nil
+}
+
+// Observe attaches to a created sandbox (its cgroup v2 directory and its
+// init, waiting for start); the function it returns writes the profile
+// once the command has ended.
+func (r *Run) Observe(cgroupDir string, pid int) (func(code int), error) {
+	if err := r.sess.Attach(cgroupDir, pid); err != nil {
+		return nil, err
+	}
+	if r.o.FilesOut != "" {
+		if err := r.sess.AttachFiles(pid); err != nil {
+			return nil, err
+		}
+	}
+	return func(int) {
+		sum, err := r.sess.Write()
+		r.sess.Close()
+		if err != nil {
+			r.o.Error("learn: " + err.Error())
+			return
+		}
+		r.mu.Lock()
+		r.written, r.summary = true, sum
+		r.mu.Unlock()
+		fmt.Fprintf(os.Stderr, "brig learn: %s: %s\n", r.o.Output, sum)
+	}, nil
+}
+
+// Finish stops catching signals and closes the recorder; a run that
+// ended without error but wrote nothing is an error.
+func (r *Run) Finish(runErr error) error {
+	signal.Stop(r.sigs)
+	r.sess.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if runErr == nil && !r.written {
+		return fmt.Errorf("learn: %s not written", r.o.Output)
+	}
+	return runErr
+}
