@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -267,19 +266,9 @@ func bareSpec(o *Options, tmp string) (*specs.Spec, error) {
 		o.Memory = DefaultMemory()
 	}
 	noCgroupRlimits(s, o, memAsked)
-	switch o.Seccomp {
-	case "unconfined":
-	case "":
-		s.Linux.Seccomp = seccomp.DefaultProfile(caps, runtime.GOARCH, seccomp.KernelAtLeast(4, 8))
-		if !o.AllowPtrace {
-			seccomp.DenyTracing(s.Linux.Seccomp)
-		}
-	default:
-		sc, err := seccomp.LoadFile(o.Seccomp, caps)
-		if err != nil {
-			return nil, fmt.Errorf("--security-opt seccomp=%s: %w", o.Seccomp, err)
-		}
-		s.Linux.Seccomp = sc
+	var err error
+	if s.Linux.Seccomp, err = seccompFor(o, caps); err != nil {
+		return nil, err
 	}
 	if !o.NetHost && s.Linux.Seccomp != nil {
 		seccomp.DenySockets(s.Linux.Seccomp)

@@ -312,25 +312,35 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 		noCgroupRlimits(s, o, memAsked)
 	}
 	// seccomp: the built-in profile unless told otherwise.
-	switch o.Seccomp {
-	case "unconfined":
-	case "":
-		s.Linux.Seccomp = seccomp.DefaultProfile(caps, runtime.GOARCH, seccomp.KernelAtLeast(4, 8))
-		if !o.AllowPtrace {
-			seccomp.DenyTracing(s.Linux.Seccomp)
-		}
-	default:
-		sc, err := seccomp.LoadFile(o.Seccomp, caps)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--security-opt seccomp=%s: %w", o.Seccomp, err)
-		}
-		s.Linux.Seccomp = sc
+	if s.Linux.Seccomp, err = seccompFor(o, caps); err != nil {
+		return nil, nil, err
 	}
 	// Landlock over the same paths, as a second fence.
 	if err := addLandlock(s, o); err != nil {
 		return nil, nil, err
 	}
 	return s, watch, nil
+}
+
+// seccompFor is the sandbox's seccomp profile: brig's built-in one (with
+// tracing between the command's processes denied unless --allow-ptrace),
+// none for "unconfined", or the file --security-opt names.
+func seccompFor(o *Options, caps []string) (*specs.LinuxSeccomp, error) {
+	switch o.Seccomp {
+	case "unconfined":
+		return nil, nil
+	case "":
+		p := seccomp.DefaultProfile(caps, runtime.GOARCH, seccomp.KernelAtLeast(4, 8))
+		if !o.AllowPtrace {
+			seccomp.DenyTracing(p)
+		}
+		return p, nil
+	}
+	p, err := seccomp.LoadFile(o.Seccomp, caps)
+	if err != nil {
+		return nil, fmt.Errorf("--security-opt seccomp=%s: %w", o.Seccomp, err)
+	}
+	return p, nil
 }
 
 // noCgroupRlimits bounds the sandbox by rlimits where it has no cgroup
