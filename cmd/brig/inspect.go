@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/term"
@@ -44,6 +45,9 @@ func cmdInspect(g *global, args []string) (int, error) {
 			return 1, usagef("container %q is %s: nothing to inspect", id, st.Status)
 		}
 		r, err = inspect.Of(st.Pid, true)
+		if mp := c.Spec.Linux.MemoryPolicy; err == nil && mp != nil {
+			r.MemoryPolicy = fmt.Sprintf("%s nodes %s (as configured: brig sets it before execve)", mp.Mode, mp.Nodes)
+		}
 	}
 	if err != nil {
 		return 1, err

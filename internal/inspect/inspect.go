@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
@@ -35,7 +36,11 @@ type Report struct {
 	// ReadOnlyIn are read-only mounts inside writable ones (brig run's
 	// protected paths: .git/hooks, .bashrc, ...).
 	ReadOnlyIn []string `json:"readOnlyInWritable,omitempty"`
-	WeakSpots  []string `json:"weakSpots"`
+	// MemoryPolicy is the NUMA memory policy: read with get_mempolicy
+	// for --self; for a container, its config's (another task's policy
+	// is not visible in /proc).
+	MemoryPolicy string   `json:"memoryPolicy,omitempty"`
+	WeakSpots    []string `json:"weakSpots"`
 }
 
 // Namespace is one namespace's inode and whether it is the host's.
@@ -133,8 +138,38 @@ func Of(pid int, host bool) (*Report, error) {
 		}
 	}
 	r.Writable, r.ReadOnlyIn = writableMounts(proc)
+	if pid == os.Getpid() {
+		r.MemoryPolicy = ownMemoryPolicy()
+	}
 	r.WeakSpots = weakSpots(r)
 	return r, nil
+}
+
+// memoryPolicyModes are the kernel's MPOL_* modes by number.
+var memoryPolicyModes = []string{"MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"}
+
+// ownMemoryPolicy is this thread's memory policy ("" where the kernel has
+// no NUMA support).
+func ownMemoryPolicy() string {
+	var mode int32
+	var mask [16]uint64
+	if _, _, errno := unix.Syscall6(unix.SYS_GET_MEMPOLICY, uintptr(unsafe.Pointer(&mode)), uintptr(unsafe.Pointer(&mask[0])), 1024, 0, 0, 0); errno != 0 {
+		return ""
+	}
+	name := fmt.Sprintf("mode %d", mode&0xff)
+	if int(mode&0xff) < len(memoryPolicyModes) {
+		name = memoryPolicyModes[mode&0xff]
+	}
+	var nodes []string
+	for i := 0; i < 1024; i++ {
+		if mask[i/64]&(1<<(i%64)) != 0 {
+			nodes = append(nodes, strconv.Itoa(i))
+		}
+	}
+	if len(nodes) > 0 {
+		name += " nodes " + strings.Join(nodes, ",")
+	}
+	return name
 }
 
 func yesNo(b bool) string {
@@ -369,6 +404,9 @@ func (r *Report) Text(color bool) string {
 		if v, ok := r.Cgroup[k]; ok {
 			fmt.Fprintf(&b, "cgroup %s: %s\n", k, v)
 		}
+	}
+	if r.MemoryPolicy != "" {
+		fmt.Fprintf(&b, "memory policy: %s\n", r.MemoryPolicy)
 	}
 	fmt.Fprintf(&b, "masked: %s\n", strings.Join(r.Masked, " "))
 	fmt.Fprintf(&b, "writable mounts: %s\n", strings.Join(r.Writable, " "))

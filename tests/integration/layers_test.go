@@ -467,4 +467,14 @@ int main(void) {
 	}
 	out, _ := exec.Command(brigBin, "features").Output()
 	contains(t, string(out), "MPOL_WEIGHTED_INTERLEAVE", "brig features")
+	// brig inspect shows it: the config's for a container, the kernel's
+	// own answer for --self.
+	r := newEnv(t, "sleep", "60")
+	r.spec.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"}
+	running(t, r)
+	contains(t, r.brig("inspect", r.id).stdout, "memory policy: MPOL_BIND nodes 0", "brig inspect")
+	self := exec.Command(brigBin, "inspect", "--self")
+	self.Stdout = &strings.Builder{}
+	self.Run()
+	contains(t, self.Stdout.(*strings.Builder).String(), "memory policy: MPOL_DEFAULT", "brig inspect --self")
 }
