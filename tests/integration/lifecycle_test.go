@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestRunExitCode(t *testing.T) {
@@ -129,6 +131,10 @@ func TestKillSignals(t *testing.T) {
 			e.create()
 			e.brig("start", e.id)
 			e.waitStatus("running")
+			// "running" comes before the shell has set its trap: a
+			// SIGTERM before that is ignored (the pid namespace's init
+			// with no handler), as with runc. Wait for the handler.
+			waitSignalCaught(t, e.pid(), unix.SIGTERM)
 			if r := e.brig("kill", e.id, sig); r.code != 0 {
 				t.Fatalf("kill %s: %s", sig, r.stderr)
 			}
@@ -337,4 +343,22 @@ func TestDeleteForceGivesUp(t *testing.T) {
 	if r := e.brig("delete", "--force", e.id); r.code != 0 {
 		t.Errorf("delete after thawing: %s", r.stderr)
 	}
+}
+
+// waitSignalCaught waits until the container's command (not brig's init,
+// whose Go runtime catches every signal) has a handler for sig (SigCgt in
+// /proc/PID/status).
+func waitSignalCaught(t *testing.T, pid int, sig unix.Signal) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(string(cmd), "brig\x00init") {
+			continue
+		}
+		caught, err := strconv.ParseUint(statusField(t, pid, "SigCgt"), 16, 64)
+		if err == nil && caught&(1<<(uint(sig)-1)) != 0 {
+			return
+		}
+	}
+	t.Fatalf("process %d has no handler for %v after 10 s", pid, sig)
 }
