@@ -7,12 +7,17 @@ import (
 )
 
 // nestedProbes are an attacker's probes, run as a script: each prints
-// probe=outcome. $S is a sibling process of the caller's own.
+// probe=outcome. $S is a sibling process of the caller's own (passed with
+// -e: brig run gives the command none of the caller's environment); the
+// socket probes are TCP (which Landlock would refuse too) and netlink
+// (which only seccomp's socket rule refuses).
 const nestedProbes = `
+[ -n "$S" ] && echo sibling=known || echo sibling=unknown
 echo in > /tmp/w/f 2>/dev/null && echo rw=written || echo rw=refused
 cat /tmp/secret >/dev/null 2>&1 && echo secret=read || echo secret=refused
 echo x > /tmp/outside 2>/dev/null && echo outside=written || echo outside=refused
 case "$(busybox nc 127.0.0.1 1 </dev/null 2>&1)" in *"Permission denied"*) echo socket=refused;; *) echo socket=made;; esac
+case "$(busybox ip link 2>&1)" in *"Permission denied"*) echo nl=refused;; *) echo nl=made;; esac
 kill -0 $S 2>/dev/null && echo signal=sent || echo signal=refused
 cat /proc/$S/environ >/dev/null 2>&1 && echo environ=read || echo environ=refused
 grep -q "^NoNewPrivs:.1" /proc/self/status && echo nnp=set || echo nnp=unset
@@ -27,7 +32,7 @@ var nestedScript = `mkdir -p /tmp/w; echo secret > /tmp/secret; sleep 60 & S=$!;
 echo "== control"; sh -c '` + nestedProbes + `'
 echo "== check"; /brig run --check | head -1
 echo "== plain"; /brig run -- true; echo "plain=$?"
-echo "== degraded"; /brig run --allow-degraded namespaces --rw /tmp/w --unprotect all -- sh -c '` + nestedProbes + `'
+echo "== degraded"; /brig run -e S=$S --allow-degraded namespaces --rw /tmp/w --unprotect all -- sh -c '` + nestedProbes + `'
 echo "degraded=$?"
 echo "== left"; ls /tmp | grep -c brig-run-tmp
 kill $S`
@@ -95,14 +100,14 @@ func checkNested(t *testing.T, r result) {
 	}
 	t.Logf("%s\n%s", r.stdout, r.stderr)
 	control, degraded := sections["control"], sections["degraded"]
-	for k, want := range map[string]string{"rw": "written", "secret": "read", "outside": "written", "socket": "made",
-		"signal": "sent", "environ": "read", "nnp": "unset"} {
+	for k, want := range map[string]string{"rw": "written", "secret": "read", "outside": "written", "socket": "made", "nl": "made",
+		"sibling": "known", "signal": "sent", "environ": "read", "nnp": "unset"} {
 		if control[k] != want {
 			t.Errorf("control %s=%s, want %s: the probe can't show the sandbox's effect", k, control[k], want)
 		}
 	}
-	for k, want := range map[string]string{"rw": "written", "secret": "refused", "outside": "refused", "socket": "refused",
-		"signal": "refused", "environ": "refused", "nnp": "set", "seccomp": "filtered", "caps": "none"} {
+	for k, want := range map[string]string{"rw": "written", "secret": "refused", "outside": "refused", "socket": "refused", "nl": "refused",
+		"sibling": "known", "signal": "refused", "environ": "refused", "nnp": "set", "seccomp": "filtered", "caps": "none"} {
 		if degraded[k] != want {
 			t.Errorf("without namespaces: %s=%s, want %s", k, degraded[k], want)
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,4 +141,24 @@ func TestRootlessRefusesLimitsAndHostUserNamespace(t *testing.T) {
 	if ents := leftIn(e.root); len(ents) != 0 {
 		t.Errorf("state left: %v", ents)
 	}
+}
+
+// CVE-2016-9962: a created container's init waits with the host user's
+// credentials (rootless); that same user must not be able to open its
+// /proc/PID/exe (brig's binary) or read its environment: the C
+// constructor makes it non-dumpable. (As root the prober's capabilities
+// decide before dumpability does, so only this case shows it.)
+func TestRootlessInitNotDumpable(t *testing.T) {
+	e, run := rootlessEnv(t, "sleep", "60")
+	if r := run("create", "--bundle", e.bundle, e.id); r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	var st map[string]any
+	json.Unmarshal([]byte(run("state", e.id).stdout), &st)
+	pid := int(st["pid"].(float64))
+	cmd := exec.Command("sh", "-c", "p=/proc/"+strconv.Itoa(pid)+"; cat $p/exe >/dev/null 2>&1 && echo exe-readable || echo exe-denied; cat $p/environ >/dev/null 2>&1 && echo env-readable || echo env-denied")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: rootlessUID, Gid: rootlessUID}}
+	out, _ := cmd.CombinedOutput()
+	contains(t, string(out), "exe-denied", "the waiting init's exe, from the same host user")
+	contains(t, string(out), "env-denied", "the waiting init's environment, from the same host user")
 }

@@ -148,3 +148,27 @@ func TestSysctlWritesReachRealProcfs(t *testing.T) {
 		t.Errorf("sysctl in the container's netns = %q, want 1", out)
 	}
 }
+
+// CVE-2024-21626 with the fd a host directory for sure: a preserved fd
+// (--preserve-fds 1) that is the bundle's directory on the host, named as
+// process.cwd through /proc/self/fd/3. The process must not start there
+// (the fds of TestCwdStaysInContainer are refused earlier, so this is the
+// case that proves the working-directory check).
+func TestCwdPreservedHostFd(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "pwd -P; ls; echo marker-ls")
+	e.spec.Process.Cwd = "/proc/self/fd/3"
+	e.write()
+	os.WriteFile(filepath.Join(e.bundle, "HOSTFILE"), []byte("x"), 0o644)
+	cmd := exec.Command(e.bin, "--root", e.root, "run", "--preserve-fds", "1", "--bundle", e.bundle, e.id)
+	f, err := os.Open(e.bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.ExtraFiles = []*os.File{f}
+	out, err := cmd.CombinedOutput()
+	if strings.Contains(string(out), "HOSTFILE") || err == nil {
+		t.Errorf("the process started in the host directory: %v %q", err, out)
+	}
+	contains(t, string(out), "process.cwd", "the refusal")
+}
