@@ -49,13 +49,13 @@ func TestSandboxNested(t *testing.T) {
 
 	engines := []struct {
 		name string
-		run  func(rt, user string) result
+		run  func(t *testing.T, rt, user string) result
 	}{
-		{"docker", func(rt, user string) result {
+		{"docker", func(t *testing.T, rt, user string) result {
 			return startDocker(t).docker("run", "--rm", "--runtime", rt, "--user", user, "-e", "HOME=/tmp",
 				"-v", brigBin+":/brig:ro", dockerImage, "sh", "-c", script)
 		}},
-		{"podman", func(rt, user string) result {
+		{"podman", func(t *testing.T, rt, user string) result {
 			p := startPodman(t)
 			return p.podman("--runtime", p.runtime(rt), "run", "--rm", "--network", "none", "--user", user, "-e", "HOME=/tmp",
 				"-v", brigBin+":/brig:ro", podmanImage, "sh", "-c", script)
@@ -65,7 +65,7 @@ func TestSandboxNested(t *testing.T) {
 		for _, rt := range []string{"runc", "brig"} {
 			for _, user := range []string{"0:0", "1000:1000"} {
 				t.Run(e.name+"/"+rt+"/"+user, func(t *testing.T) {
-					r := e.run(rt, user)
+					r := e.run(t, rt, user)
 					checkNested(t, r)
 				})
 			}

@@ -18,6 +18,9 @@ func vethDevice(t *testing.T, name, addr string) {
 	for _, c := range [][]string{{"link", "add", name, "type", "veth", "peer", "name", name + "p"}, {"addr", "add", addr, "dev", name}, {"link", "set", name, "up"}} {
 		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
 			exec.Command("ip", "link", "del", name).Run()
+			if strings.Contains(string(out), "Operation not supported") {
+				t.Skipf("this kernel can't make a veth device here (the VM lane's loads no modules): %s", out)
+			}
 			t.Fatalf("ip %v: %v: %s", c, err, out)
 		}
 	}
