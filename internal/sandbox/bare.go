@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -69,19 +68,15 @@ func seccompFiltered() bool {
 	return err == nil && !strings.Contains(string(data), "\nSeccomp:\t0\n")
 }
 
-// hasCap says whether this process has capability c in its effective set.
+// hasCap says whether this process has capability c in its effective set
+// (capget: no file to read on the start path).
 func hasCap(c int) bool {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return false
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:\t"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && n&(1<<c) != 0
-		}
-	}
-	return false
+	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
 
 // ProbeArg is the hidden argument of the namespace probe (ProbeMain).

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"brig/internal/lsm"
 )
@@ -59,6 +61,25 @@ func TestBuildEgress(t *testing.T) {
 	} {
 		if _, err := Build(&tc.o, t.TempDir()); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}
+
+// hasCap reads the effective set as /proc/self/status shows it.
+func TestHasCap(t *testing.T) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eff uint64
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:\t"); ok {
+			eff, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	for _, c := range []int{unix.CAP_CHOWN, unix.CAP_SYS_ADMIN, unix.CAP_NET_RAW, unix.CAP_SYS_RESOURCE, unix.CAP_BPF} {
+		if got, want := hasCap(c), eff&(1<<c) != 0; got != want {
+			t.Errorf("hasCap(%d) = %v, /proc/self/status says %v", c, got, want)
 		}
 	}
 }
