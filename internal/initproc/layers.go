@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
@@ -374,6 +376,10 @@ type finalProcess struct {
 	filter   *seccompFilter
 	landlock *lsm.Landlock
 	labelled bool // exec labels already set (before an early filter)
+	// addressSpace is process.rlimits' RLIMIT_AS, set last of all: the
+	// Go runtime may need to grow its heap until then, and under a low
+	// limit (brig run --memory without a cgroup) it ran out of memory.
+	addressSpace []specs.POSIXRlimit
 }
 
 // setExecLabels sets the AppArmor and SELinux labels the execve enters.
@@ -438,8 +444,17 @@ func prepare(cfg *protocol.Config, proc *specs.Process) (*finalProcess, error) {
 	// HOME from the container's passwd now: Landlock and seccomp, later,
 	// may not let /etc/passwd be read.
 	fp.env = withHome(proc.Env, proc.User.UID)
-	// rlimits after everything that allocates.
-	if err := setRlimits(proc.Rlimits); err != nil {
+	// rlimits after everything that allocates; the address space's last
+	// (finish).
+	var others []specs.POSIXRlimit
+	for _, r := range proc.Rlimits {
+		if r.Type == "RLIMIT_AS" {
+			fp.addressSpace = append(fp.addressSpace, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	if err := setRlimits(others); err != nil {
 		return nil, err
 	}
 	// Every fd but stdio and the preserved ones closes at execve. Done here,
@@ -573,6 +588,24 @@ func (fp *finalProcess) finish() error {
 	if err := enterAppArmor(); err != nil {
 		return err
 	}
+	// execve's arguments are made now: nothing allocates after the
+	// address-space limit.
+	argv0, err := unix.BytePtrFromString(fp.path)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", fp.path, err)
+	}
+	argv, err := syscall.SlicePtrFromStrings(proc.Args)
+	if err != nil {
+		return fmt.Errorf("process.args: %w", err)
+	}
+	envv, err := syscall.SlicePtrFromStrings(fp.env)
+	if err != nil {
+		return fmt.Errorf("process.env: %w", err)
+	}
+	// Before the filter, which may not allow prlimit64.
+	if err := setRlimits(fp.addressSpace); err != nil {
+		return err
+	}
 	if fp.filter != nil && !fp.filter.loaded {
 		if _, err := fp.filter.load(); err != nil {
 			return err
@@ -593,8 +626,8 @@ func (fp *finalProcess) finish() error {
 			}
 		}
 	}
-	err := unix.Exec(fp.path, proc.Args, fp.env)
-	return fmt.Errorf("exec %s: %w", fp.path, err)
+	_, _, errno := unix.Syscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+	return fmt.Errorf("exec %s: %w", fp.path, errno)
 }
 
 type seccompFilter struct {
