@@ -13,7 +13,7 @@ func init() {
 	register(command{name: "learn", summary: "run a command as `brig run` does and write the least seccomp profile that replays it", run: cmdLearn})
 }
 
-const learnUsage = `Usage: brig learn -o PROFILE [--profile-out SANDBOX.yaml] [--merge FILE]... [brig run flags] -- CMD [ARGS...]
+const learnUsage = `Usage: brig learn -o PROFILE [--profile-out SANDBOX.yaml] [--merge FILE]... [--recorder ebpf|seccomp] [brig run flags] -- CMD [ARGS...]
 
 Runs CMD exactly as 'brig run' would (same sandbox, same base profile: brig's
 default, or --security-opt seccomp=FILE) while recording every system call it
@@ -41,12 +41,18 @@ were used — never / nor a parent of the home directory. Replay with:
 
 Learning again into an existing PROFILE (or with --merge FILE) writes the
 union. SIGINT or SIGTERM ends the command and writes what was learned.
-Needs root (an eBPF tracepoint, attached only while the command runs).
+
+--recorder ebpf|seccomp chooses how the calls are recorded. ebpf (the
+default as root) is an eBPF tracepoint attached only while the command
+runs: it costs about 10 %. seccomp (the default without root) makes brig
+the listener of the command's seccomp filter: every system call waits for
+brig's answer, so a syscall-heavy command runs several times slower, but
+any user can learn. --profile-out needs root either way (fanotify).
 `
 
 // cmdLearn is `brig learn -o PROFILE [run flags] -- CMD`.
 func cmdLearn(g *global, args []string) (int, error) {
-	var out, filesOut string
+	var out, filesOut, rec string
 	var merge []string
 	var rest, command []string
 	for i := 0; i < len(args); i++ {
@@ -57,15 +63,17 @@ func cmdLearn(g *global, args []string) (int, error) {
 			break
 		}
 		switch a {
-		case "-o", "--o", "--output", "-output", "--merge", "-merge", "--profile-out", "-profile-out":
+		case "-o", "--o", "--output", "-output", "--merge", "-merge", "--profile-out", "-profile-out", "--recorder", "-recorder":
 			if i+1 >= len(args) {
-				return 2, usagef("%s needs a file", a)
+				return 2, usagef("%s needs a value", a)
 			}
 			switch a {
 			case "--merge", "-merge":
 				merge = append(merge, args[i+1])
 			case "--profile-out", "-profile-out":
 				filesOut = args[i+1]
+			case "--recorder", "-recorder":
+				rec = args[i+1]
 			default:
 				out = args[i+1]
 			}
@@ -81,16 +89,16 @@ func cmdLearn(g *global, args []string) (int, error) {
 		fmt.Fprint(os.Stderr, learnUsage)
 		return 2, usagef("no command: brig learn -o PROFILE -- CMD [ARGS...]")
 	}
-	o := learn.Options{Output: out, Merge: merge, FilesOut: filesOut, Command: command, Version: version,
+	o := learn.Options{Output: out, Merge: merge, FilesOut: filesOut, Recorder: rec, Command: command, Version: version,
 		DefaultRO: sandbox.SystemDirs, Warn: g.logw.Warn, Error: g.logw.Error}
 	o.Home, _ = os.UserHomeDir()
 	run, err := learn.Start(o)
 	if err != nil {
 		return 2, err
 	}
-	code, err := runSandbox(g, "learn", rest, func(c *container.Created) (func(int), error) {
-		return run.Observe(c.CgroupV2Dir(), c.Pid)
-	})
+	code, err := runSandbox(g, "learn", rest, recording{
+		observe: func(c *container.Created) (func(int), error) { return run.Observe(c.CgroupV2Dir(), c.Pid) },
+		calls:   run.RecordCalls()})
 	if err := run.Finish(err); err != nil {
 		if code == 0 {
 			code = 1

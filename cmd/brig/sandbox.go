@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"brig/internal/container"
+	"brig/internal/recorder"
 	"brig/internal/sandbox"
 )
 
@@ -119,11 +120,21 @@ func sandboxFlags(cmdName string) (*cmdFlags, *sandboxValues) {
 }
 
 // cmdSandbox is `brig run [flags] -- CMD`.
-func cmdSandbox(g *global, args []string) (int, error) { return runSandbox(g, "run", args, nil) }
+func cmdSandbox(g *global, args []string) (int, error) {
+	return runSandbox(g, "run", args, recording{})
+}
 
-// runSandbox runs CMD confined; observe, when set, is called between
+// recording is brig learn's hooks into the run (none for brig run):
+// observe is called between create and start, calls is handed brig's
+// seccomp listener when it records the calls.
+type recording struct {
+	observe func(*container.Created) (func(int), error)
+	calls   func(*recorder.Listener)
+}
+
+// runSandbox runs CMD confined; rec.observe, when set, is called between
 // create and start (brig learn attaches its recorder there).
-func runSandbox(g *global, cmdName string, args []string, observe func(*container.Created) (func(int), error)) (int, error) {
+func runSandbox(g *global, cmdName string, args []string, rec recording) (int, error) {
 	fs, v := sandboxFlags(cmdName)
 	// --profile FILE: its settings come first, so flags given on the
 	// command line add to them or override them.
@@ -215,7 +226,7 @@ func runSandbox(g *global, cmdName string, args []string, observe func(*containe
 		o.User = &specs.User{UID: uid, GID: gid}
 	}
 	runOpts := sandbox.RunOptions{Name: v.name, Detach: v.detach, AllowNet: v.allowNet, DNSUpstream: v.dnsUpstream,
-		Degraded: v.degraded, Warn: g.logw.Warn, Observe: observe}
+		Degraded: v.degraded, Warn: g.logw.Warn, Observe: rec.observe, RecordCalls: rec.calls}
 	if v.rep {
 		if v.repFormat != "text" && v.repFormat != "json" {
 			return 2, usagef("--report-format %q: want text or json", v.repFormat)

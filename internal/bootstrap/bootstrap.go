@@ -73,6 +73,7 @@ type Process struct {
 	Pid    int       // the container process, as the host sees it
 	conn   *os.File
 	r      *bufio.Reader
+	files  []*os.File // received with SCM_RIGHTS, for TakeFiles
 	placed chan error // Options.Place's result, once
 	perr   error
 }
@@ -135,7 +136,8 @@ func Start(o Options) (p *Process, err error) {
 		}
 		return nil, fmt.Errorf("start init: %w", err)
 	}
-	p = &Process{Cmd: cmd, conn: parent, r: bufio.NewReader(parent)}
+	p = &Process{Cmd: cmd, conn: parent}
+	p.r = bufio.NewReader(fileReader{p})
 	defer func() {
 		if err != nil {
 			p.Kill()
@@ -286,8 +288,72 @@ func (p *Process) Recv(v any) error {
 	return json.Unmarshal(line, v)
 }
 
-// Close closes brig's end of the socket.
-func (p *Process) Close() error { return p.conn.Close() }
+// Close closes brig's end of the socket, and any fd received and not
+// taken.
+func (p *Process) Close() error {
+	for _, f := range p.TakeFiles() {
+		f.Close()
+	}
+	return p.conn.Close()
+}
+
+// TakeFiles returns the fds the init has passed (protocol.SendFiles) since
+// the last call.
+func (p *Process) TakeFiles() []*os.File {
+	fs := p.files
+	p.files = nil
+	return fs
+}
+
+// fileReader reads brig's end of the socket with recvmsg, so that fds the
+// init passes reach TakeFiles: protocol.SendFiles' one-byte marks are
+// taken out of the stream, and their SCM_RIGHTS kept. The init waits for
+// each reply, so a mark is always the first byte a read finds, and the
+// kernel ends a read after the message that carries fds.
+type fileReader struct{ p *Process }
+
+func (r fileReader) Read(b []byte) (int, error) {
+	rc, err := r.p.conn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	for {
+		var n, oobn int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_CMSG_CLOEXEC)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return 0, err
+		}
+		if rerr != nil {
+			return 0, rerr
+		}
+		if oobn > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil {
+				return 0, fmt.Errorf("fds from init: %w", err)
+			}
+			for i := range msgs {
+				fds, err := unix.ParseUnixRights(&msgs[i])
+				if err != nil {
+					continue
+				}
+				for _, fd := range fds {
+					r.p.files = append(r.p.files, os.NewFile(uintptr(fd), "from-init"))
+				}
+			}
+			if n == 1 && (b[0] == '.' || b[0] == '+') {
+				continue // a mark: the message follows
+			}
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
 
 // Kill kills the container process and the intermediate child, and reaps
 // the child.

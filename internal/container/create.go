@@ -18,6 +18,7 @@ import (
 	"brig/internal/idmap"
 	"brig/internal/plan"
 	"brig/internal/protocol"
+	"brig/internal/recorder"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
@@ -43,11 +44,15 @@ type CreateOptions struct {
 	// Warn receives warnings (capabilities the host can't grant...).
 	Warn func(string)
 	// ReportDenials makes run report the calls seccomp denied (see
-	// seccomp.Recorder).
+	// recorder.Listener).
 	ReportDenials bool
 	// OnDenials, with ReportDenials, receives the denials instead of
 	// their being printed (brig run --report puts them in its report).
-	OnDenials func([]seccomp.Denial)
+	OnDenials func([]recorder.Denial)
+	// RecordCalls, with run, makes brig's seccomp listener record every
+	// call the profile allows too (brig learn without eBPF), and is given
+	// that listener before the container is created.
+	RecordCalls func(*recorder.Listener)
 	// DieWithParent kills the container's process if this brig dies.
 	DieWithParent bool
 	// Keep: run leaves the container when it ends (runc run --keep).
@@ -301,7 +306,7 @@ func (c *Container) handlers(pid int, s *specs.Spec, placed func() (map[string]s
 			return protocol.Reply{CgroupPaths: paths}, err
 		},
 		protocol.KindSeccomp: func(m protocol.Message) (protocol.Reply, error) {
-			return protocol.Reply{}, c.sendSeccompListener(pid, m.FD, s)
+			return protocol.Reply{}, c.sendSeccompListener(pid, m.Files, s)
 		},
 	}
 }

@@ -331,22 +331,16 @@ func Pids(store state.Store, id string) ([]int, error) {
 	return cg.Pids()
 }
 
-// sendSeccompListener takes the notify fd from init (pidfd_getfd) and hands
-// it, with the container's state, to the agent at listenerPath, as runc
-// does: one message whose data is the JSON state and whose SCM_RIGHTS
-// carries the fd.
-func (c *Container) sendSeccompListener(pid, fd int, s *specs.Spec) error {
+// sendSeccompListener hands the notify fd the init passed (files) with the
+// container's state to the agent at listenerPath, as runc does: one
+// message whose data is the JSON state and whose SCM_RIGHTS carries the
+// fd.
+func (c *Container) sendSeccompListener(pid int, files []*os.File, s *specs.Spec) error {
 	sc := s.Linux.Seccomp
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return fmt.Errorf("seccomp notify: %w", err)
+	if len(files) != 1 {
+		return fmt.Errorf("seccomp notify: the init passed %d fds, want its listener", len(files))
 	}
-	defer unix.Close(pidfd)
-	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		return fmt.Errorf("seccomp notify: take listener fd: %w", err)
-	}
-	defer unix.Close(nfd)
+	nfd := int(files[0].Fd())
 	st := specs.ContainerProcessState{
 		Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: pid,
 		Metadata: sc.ListenerMetadata, State: *c.specState(specs.StateCreating),

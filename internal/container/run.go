@@ -16,8 +16,8 @@ import (
 	"brig/internal/console"
 	"brig/internal/plan"
 	"brig/internal/protocol"
+	"brig/internal/recorder"
 	"brig/internal/resctrl"
-	"brig/internal/seccomp"
 	"brig/internal/spec"
 	"brig/internal/state"
 )
@@ -35,14 +35,20 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	if proxy != nil {
 		defer proxy.Close()
 	}
-	var rec *seccomp.Recorder
-	if o.ReportDenials {
+	var rec *recorder.Listener
+	if o.ReportDenials || o.RecordCalls != nil {
 		if o.Spec.Linux == nil || o.Spec.Linux.Seccomp == nil {
-			return -1, errors.New("--report-denials: the config has no linux.seccomp profile")
+			return -1, errors.New("seccomp listener: the config has no linux.seccomp profile (not with seccomp=unconfined)")
 		}
-		if rec, err = seccomp.Record(o.Spec.Linux.Seccomp); err != nil {
-			return -1, err
+		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, o.RecordCalls != nil); err != nil {
+			return -1, fmt.Errorf("seccomp listener: %w", err)
 		}
+		defer rec.Close()
+		if o.RecordCalls != nil {
+			o.RecordCalls(rec)
+		}
+	}
+	if o.ReportDenials {
 		defer func() {
 			if o.OnDenials != nil {
 				o.OnDenials(rec.Denials())
@@ -278,7 +284,7 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	err = protocol.Serve(proc, map[protocol.Kind]protocol.Handler{
 		protocol.KindCgroup: func(protocol.Message) (protocol.Reply, error) { return protocol.Reply{}, proc.Placed() },
 		protocol.KindSeccomp: func(m protocol.Message) (protocol.Reply, error) {
-			return protocol.Reply{}, c.sendSeccompListener(proc.Pid, m.FD, c.Spec)
+			return protocol.Reply{}, c.sendSeccompListener(proc.Pid, m.Files, c.Spec)
 		},
 	}, true)
 	if err != nil {

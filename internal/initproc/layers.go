@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -530,18 +532,62 @@ func (fp *finalProcess) seccompEarly(p *bootstrap.Process) error {
 	if err := fp.setExecLabels(); err != nil {
 		return err
 	}
-	fd, err := fp.filter.load()
-	if err != nil {
+	if !fp.filter.notify {
+		_, err := fp.filter.load()
 		return err
 	}
-	if fd != nil {
-		err := ask(p, protocol.Message{Type: protocol.KindSeccomp, FD: int(fd.Fd())})
-		fd.Close()
-		if err != nil {
-			return err
-		}
+	return handOffListener(p, fp.filter.load)
+}
+
+// handOffListener loads a NOTIFY filter on this thread and has brig take
+// its listener fd. From the load on, any call this thread makes may be
+// sent to the listener and wait for an answer (brig's learning listener
+// is sent every call) — but no one can answer before brig has the fd, and
+// sending it takes calls. So another thread, one without the filter,
+// sends it: it is running, spinning on a variable, before the filter is
+// loaded, because waking a parked one would take a call from this thread.
+// This thread makes no call between the load and setting that variable.
+// The garbage collector is off meanwhile: stopping the world would wait
+// for this thread, which may be waiting for the listener.
+//
+// And the sender needs a processor of its own: with one, this thread keeps
+// it while it waits inside the runtime, so there are at least two.
+func handOffListener(p *bootstrap.Process, load func() (int, error)) error {
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
 	}
-	return nil
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var listener atomic.Int64
+	listener.Store(-2) // -2: not loaded yet; -1: the load failed
+	spinning := make(chan struct{})
+	sent := make(chan error, 1)
+	go func() {
+		close(spinning)
+		fd := listener.Load()
+		for ; fd == -2; fd = listener.Load() {
+			runtime.Gosched()
+		}
+		if fd < 0 {
+			sent <- nil
+			return
+		}
+		f := os.NewFile(uintptr(fd), "seccomp-listener")
+		err := protocol.SendFiles(p, []*os.File{f})
+		f.Close()
+		if err == nil {
+			err = ask(p, protocol.Message{Type: protocol.KindSeccomp})
+		}
+		sent <- err
+	}()
+	<-spinning
+	fd, err := load()
+	if err != nil {
+		listener.Store(-1)
+		<-sent
+		return err
+	}
+	listener.Store(int64(fd))
+	return <-sent
 }
 
 // finish is the last stretch: after it there is only execve.
@@ -636,7 +682,7 @@ type seccompFilter struct {
 	loaded bool
 }
 
-func (s *seccompFilter) load() (*os.File, error) {
+func (s *seccompFilter) load() (int, error) {
 	s.loaded = true
 	return s.prog.Load()
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"brig/internal/recorder"
 )
 
 // Annotation switches learning on for an OCI container (Docker, Podman,
@@ -100,6 +102,9 @@ const ErrorSuffix = ".error"
 // container's program does is missed. Every check NewSession makes is
 // made before it returns, so bad input fails the create.
 func StartHolder(flag, cgroupDir string, pid int, output string, merge []string, command []string, version string) error {
+	if err := recorder.Supported(); err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
 	if _, err := NewSession(flag, output, merge, command, version); err != nil {
 		return err
 	}

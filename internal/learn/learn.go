@@ -478,7 +478,7 @@ type Session struct {
 	prior   *Set // merged profiles and the output's earlier runs
 	runs    int
 	notes   []string
-	rec     *recorder.Recorder
+	rec     source
 	pid     int
 	// FilesOut, when set, is where the `brig run --profile` file goes:
 	// the files used, as --ro and --rw entries (files.go). DefaultRO are
@@ -496,6 +496,13 @@ type Session struct {
 	mu          sync.Mutex
 }
 
+// source records the calls: the eBPF recorder (recorder.Recorder), or,
+// where eBPF can't be used, brig's seccomp listener (recorder.Listener).
+type source interface {
+	Armed() bool
+	Snapshot() (*recorder.Recording, error)
+}
+
 // ErrNothingLearned is a Write before the command ran: there is nothing
 // to write, and an existing profile is left as it is.
 var ErrNothingLearned = errors.New("nothing was learned: the command never started")
@@ -510,9 +517,6 @@ var ErrNothingLearned = errors.New("nothing was learned: the command never start
 func NewSession(flag, output string, merge []string, command []string, version string) (*Session, error) {
 	if output == "" {
 		return nil, fmt.Errorf("%s PROFILE: where to write the learned profile is missing", flag)
-	}
-	if err := recorder.Supported(); err != nil {
-		return nil, fmt.Errorf("learn: %w (a slower recorder without root is not built yet)", err)
 	}
 	if err := CheckWritable(output); err != nil {
 		return nil, fmt.Errorf("%s %w", flag, err)
@@ -559,6 +563,22 @@ func (s *Session) Attach(cgroupDir string, pid int) error {
 	s.rec, s.pid = r, pid
 	s.mu.Unlock()
 	return nil
+}
+
+// Listen records through brig's seccomp listener of the container, l
+// (made before the container, with the calls recorded), instead of eBPF;
+// pid is the container's process once created.
+func (s *Session) Listen(l *recorder.Listener) {
+	s.mu.Lock()
+	s.rec = l
+	s.mu.Unlock()
+}
+
+// SetPid names the container's process (for the signal handling of Run).
+func (s *Session) SetPid(pid int) {
+	s.mu.Lock()
+	s.pid = pid
+	s.mu.Unlock()
 }
 
 // AttachFiles starts recording the files the container (init pid, not yet
@@ -684,10 +704,10 @@ func (s *Session) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	if s.rec != nil {
-		s.rec.Close()
-		s.rec = nil
+	if r, ok := s.rec.(*recorder.Recorder); ok {
+		r.Close() // the listener closes with the container's run
 	}
+	s.rec = nil
 	if s.files != nil {
 		s.files.Close()
 		s.files = nil

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"brig/internal/recorder"
 )
 
 // Options are `brig learn`'s own: what to write, and from what.
@@ -16,6 +18,10 @@ type Options struct {
 	Output   string   // -o PROFILE
 	Merge    []string // --merge FILE
 	FilesOut string   // --profile-out SANDBOX.yaml ("": none)
+	// Recorder is how the calls are recorded: "ebpf" (root), "seccomp"
+	// (brig's seccomp listener: any user, slower), or "": eBPF where it
+	// can be used, else seccomp, said with a warning.
+	Recorder string
 	Command  []string
 	Version  string
 	// DefaultRO and Home are the sandbox's system directories and the
@@ -33,6 +39,7 @@ type Options struct {
 // namespace ignores signals it has no handler for).
 type Run struct {
 	o       Options
+	mode    string // "ebpf" or "seccomp"
 	sess    *Session
 	sigs    chan os.Signal
 	mu      sync.Mutex
@@ -43,6 +50,10 @@ type Run struct {
 // Start checks everything that can be checked before the command runs
 // (see NewSession) and starts catching SIGINT and SIGTERM.
 func Start(o Options) (*Run, error) {
+	mode, err := chooseRecorder(o)
+	if err != nil {
+		return nil, err
+	}
 	sess, err := NewSession("-o", o.Output, o.Merge, o.Command, o.Version)
 	if err != nil {
 		return nil, err
@@ -54,7 +65,7 @@ func Start(o Options) (*Run, error) {
 		}
 		sess.FilesOut, sess.DefaultRO, sess.Home = o.FilesOut, o.DefaultRO, o.Home
 	}
-	r := &Run{o: o, sess: sess, sigs: make(chan os.Signal, 1)}
+	r := &Run{o: o, mode: mode, sess: sess, sigs: make(chan os.Signal, 1)}
 	signal.Notify(r.sigs, unix.SIGINT, unix.SIGTERM)
 	go func() {
 		for range r.sigs {
@@ -69,11 +80,51 @@ func Start(o Options) (*Run, error) {
 	return r, nil
 }
 
+var errNoFanotify = errors.New("--profile-out: the files used are recorded with fanotify, which needs root (learn the seccomp profile alone, or run as root)")
+
+// chooseRecorder checks --recorder against what this process may do.
+func chooseRecorder(o Options) (string, error) {
+	ebpf := recorder.Supported()
+	switch o.Recorder {
+	case "":
+		if ebpf == nil {
+			return "ebpf", nil
+		}
+		if o.FilesOut != "" {
+			return "", errNoFanotify
+		}
+		o.Warn(fmt.Sprintf("learn: %v: recording through brig's seccomp listener instead; every system call waits for brig, so the command runs slower", ebpf))
+		return "seccomp", nil
+	case "ebpf":
+		if ebpf != nil {
+			return "", fmt.Errorf("--recorder ebpf: %w (--recorder seccomp works without root, slower)", ebpf)
+		}
+		return "ebpf", nil
+	case "seccomp":
+		if o.FilesOut != "" && os.Geteuid() != 0 {
+			return "", errNoFanotify
+		}
+		return "seccomp", nil
+	}
+	return "", fmt.Errorf("--recorder %q: want ebpf or seccomp", o.Recorder)
+}
+
+// RecordCalls is what the run hands brig's seccomp listener to, when it
+// records the calls (nil with eBPF).
+func (r *Run) RecordCalls() func(*recorder.Listener) {
+	if r.mode != "seccomp" {
+		return nil
+	}
+	return r.sess.Listen
+}
+
 // Observe attaches to a created sandbox (its cgroup v2 directory and its
 // init, waiting for start); the function it returns writes the profile
 // once the command has ended.
 func (r *Run) Observe(cgroupDir string, pid int) (func(code int), error) {
-	if err := r.sess.Attach(cgroupDir, pid); err != nil {
+	if r.mode == "seccomp" {
+		r.sess.SetPid(pid) // the listener records already
+	} else if err := r.sess.Attach(cgroupDir, pid); err != nil {
 		return nil, err
 	}
 	if r.o.FilesOut != "" {

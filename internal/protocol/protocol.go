@@ -101,8 +101,10 @@ const (
 	KindCgroup Kind = "cgroup"
 	// KindHooks asks brig to run the prestart and createRuntime hooks.
 	KindHooks Kind = "hooks"
-	// KindSeccomp hands brig the seccomp listener (FD, the init's fd
-	// number, taken with pidfd_getfd) for linux.seccomp.listenerPath.
+	// KindSeccomp hands brig the seccomp listener for
+	// linux.seccomp.listenerPath: the fd comes just before the message,
+	// with SCM_RIGHTS (SendFiles), in Message.Files. (pidfd_getfd can't
+	// take it from a rootless init, which is not dumpable.)
 	KindSeccomp Kind = "seccomp"
 	// KindReady: everything that can fail has been done; create is over.
 	KindReady Kind = "ready"
@@ -114,7 +116,15 @@ const (
 type Message struct {
 	Type  Kind   `json:"type"`
 	Error string `json:"error,omitempty"`
-	FD    int    `json:"fd,omitempty"`
+	// Files are the fds that came with the message (a Conn that keeps
+	// them: FileConn).
+	Files []*os.File `json:"-"`
+}
+
+// FileConn is a Conn that keeps the fds passed to it with SCM_RIGHTS
+// (bootstrap.Process): TakeFiles returns those received so far, once.
+type FileConn interface {
+	TakeFiles() []*os.File
 }
 
 // Reply is the brig command's answer to a KindCgroup, KindHooks or
@@ -249,6 +259,9 @@ func Serve(c Conn, handlers map[Kind]Handler, exec bool) error {
 			}
 			return err
 		}
+		if fc, ok := c.(FileConn); ok {
+			m.Files = fc.TakeFiles()
+		}
 		switch m.Type {
 		case KindReady:
 			return nil
@@ -260,6 +273,9 @@ func Serve(c Conn, handlers map[Kind]Handler, exec bool) error {
 			return fmt.Errorf("container init: unexpected message %q", m.Type)
 		}
 		r, herr := h(m)
+		for _, f := range m.Files {
+			f.Close() // a handler keeps a dup of what it needs
+		}
 		if herr != nil {
 			r.Error = herr.Error()
 		}

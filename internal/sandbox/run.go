@@ -14,6 +14,7 @@ import (
 	"brig/internal/container"
 	"brig/internal/egress"
 	"brig/internal/idmap"
+	"brig/internal/recorder"
 	"brig/internal/report"
 	"brig/internal/seccomp"
 	"brig/internal/state"
@@ -37,6 +38,9 @@ type RunOptions struct {
 	// Observe is called between create and start (brig learn's recorder;
 	// see container.CreateOptions).
 	Observe func(*container.Created) (func(int), error)
+	// RecordCalls, with Observe, is brig learn's seccomp recorder: it is
+	// handed brig's listener, which records every call the profile allows.
+	RecordCalls func(*recorder.Listener)
 	// Report: when the command ends, write what the sandbox refused to
 	// ReportTo, as "text" or "json" ("": no report).
 	Report   string
@@ -49,7 +53,7 @@ type RunOptions struct {
 func reportInto(rep *report.Report, co *container.CreateOptions, o *Options) {
 	if co.Spec.Linux != nil && co.Spec.Linux.Seccomp != nil {
 		co.ReportDenials = true
-		co.OnDenials = func(ds []seccomp.Denial) {
+		co.OnDenials = func(ds []recorder.Denial) {
 			for _, d := range ds {
 				if d.Errno == "ENOSYS" {
 					continue // a call newer than the profile: libc falls back
@@ -296,7 +300,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		Warn: r.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !r.Detach, OptionalLimits: slices.Contains(r.Degraded, "cgroup"),
 		QuietNoCgroup: true, // brig run --check says it once
 		NewSession:    true, // no terminal of its own: no controlling one either
-		Observe:       r.Observe}
+		Observe:       r.Observe, RecordCalls: r.RecordCalls}
 	if r.Observe != nil && s.Linux != nil && s.Linux.Seccomp != nil {
 		// What the base profile denies is never recorded (seccomp acts
 		// first): it is reported at exit, as --report-denials does.

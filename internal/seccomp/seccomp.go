@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"unsafe"
 
@@ -131,21 +130,25 @@ func compile(sc *specs.LinuxSeccomp, only specs.Arch) (*Program, Warnings, error
 }
 
 // Load installs the program on the calling thread, which must be locked to
-// its goroutine and go on to execve (the new program keeps it). With NOTIFY
-// it returns the listener fd.
-func (p *Program) Load() (*os.File, error) {
+// its goroutine and go on to execve (the new program keeps it).
+//
+// For a NOTIFY program it returns the listener's fd, and nothing else is
+// done on the way out: every call the thread makes from here may wait for
+// a listener, which needs that fd first (see initproc's handoff). Other
+// programs return -1.
+func (p *Program) Load() (int, error) {
 	prog := unix.SockFprog{Len: uint16(len(p.Insns)), Filter: &p.Insns[0]}
 	r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, p.Flags, uintptr(unsafe.Pointer(&prog)))
 	if e != 0 {
-		return nil, fmt.Errorf("load seccomp filter: %w", e)
+		return -1, fmt.Errorf("load seccomp filter: %w", e)
 	}
 	if p.Notify {
-		return os.NewFile(r, "seccomp-notify"), nil
+		return int(r), nil
 	}
 	if r != 0 {
-		return nil, fmt.Errorf("load seccomp filter: thread %d could not be synchronised", r)
+		return -1, fmt.Errorf("load seccomp filter: thread %d could not be synchronised", r)
 	}
-	return nil, nil
+	return -1, nil
 }
 
 // Summary folds warnings into one line for a container's log.

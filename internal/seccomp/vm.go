@@ -23,18 +23,38 @@ const (
 // each 32-bit field is laid out big-endian to read back as the kernel's
 // native value.
 func (p *Program) Verdict(arch uint32, nr int32, args [6]uint64) (uint32, error) {
+	e, err := p.Evaluator()
+	if err != nil {
+		return 0, err
+	}
+	return e.Verdict(arch, nr, args)
+}
+
+// Evaluator runs one program on many calls: the program is checked and
+// prepared once (a seccomp listener asks it for every notification).
+type Evaluator struct{ vm *bpf.VM }
+
+// Evaluator prepares p for Verdict.
+func (p *Program) Evaluator() (*Evaluator, error) {
 	raw := make([]bpf.RawInstruction, len(p.Insns))
 	for i, in := range p.Insns {
 		raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
 	insns, ok := bpf.Disassemble(raw)
 	if !ok {
-		return 0, fmt.Errorf("seccomp: program has instructions the interpreter does not know")
+		return nil, fmt.Errorf("seccomp: program has instructions the interpreter does not know")
 	}
 	vm, err := bpf.NewVM(insns)
 	if err != nil {
-		return 0, fmt.Errorf("seccomp: %w", err)
+		return nil, fmt.Errorf("seccomp: %w", err)
 	}
+	return &Evaluator{vm: vm}, nil
+}
+
+// Verdict is the program's return value for a call nr with args on arch
+// (an audit architecture number), as the kernel would compute it.
+func (e *Evaluator) Verdict(arch uint32, nr int32, args [6]uint64) (uint32, error) {
+	vm := e.vm
 	var data [64]byte
 	binary.BigEndian.PutUint32(data[0:], uint32(nr))
 	binary.BigEndian.PutUint32(data[4:], arch)

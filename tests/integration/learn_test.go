@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,115 @@ func learnCmd(t *testing.T, args ...string) result {
 		t.Errorf("brig learn left state: %v", ents)
 	}
 	return r
+}
+
+// learnAs runs `brig learn ARGS` as uid, in dir, with a state root of its
+// own that must be empty afterwards.
+func learnAs(t *testing.T, uid int, dir string, args ...string) result {
+	t.Helper()
+	root := sandboxRoot(t)
+	os.Chown(root, uid, uid)
+	cmd := exec.Command(brigBin, append([]string{"--root", root, "learn"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	r := runCmd(cmd)
+	if ents := leftIn(root); len(ents) != 0 {
+		t.Errorf("brig learn left state: %v", ents)
+	}
+	return r
+}
+
+// userDir is a directory uid owns, removed after the test.
+func userDir(t *testing.T, uid int) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(workDir, "user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chown(dir, uid, uid)
+	return dir
+}
+
+// Without root there is no eBPF: brig learn records through its seccomp
+// listener instead, and says it is slower. What it learns replays the
+// workload with no denial and denies what the workload never did, though
+// the default profile allows it. What can't be done without root is
+// refused before the command runs, naming the flag.
+func TestLearnWithoutRoot(t *testing.T) {
+	if data, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(data)) == "0" {
+		t.Skip("unprivileged user namespaces are disabled on this host")
+	}
+	dir := userDir(t, rootlessUID)
+	prof := filepath.Join(dir, "learned.json")
+	r := learnAs(t, rootlessUID, dir, "-o", prof, "--", "/bin/busybox", "sh", "-c", learnWork)
+	if r.code != 0 || r.stdout != "hi\ndone\n" {
+		t.Fatalf("learn without root: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	contains(t, r.stderr, "recording through brig's seccomp listener", "learn without root")
+	contains(t, r.stderr, "system calls allowed", "learn's summary")
+	for i := range 2 {
+		r := sandboxAs(t, rootlessUID, dir, "--security-opt", "seccomp="+prof, "--", "/bin/busybox", "sh", "-c", learnWork)
+		if r.code != 0 || r.stdout != "hi\ndone\n" {
+			t.Fatalf("replay %d: exit %d, stdout %q, stderr %s", i, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, probe := range []struct{ name, cmd, denied string }{
+		{"a call never made", "busybox mkdir /tmp/d && echo made", "mkdir: can't create directory '/tmp/d': Operation not permitted"},
+		{"a socket type never used (UDP)", "busybox nslookup example.org 127.0.0.1", "socket: Operation not permitted"},
+	} {
+		r := sandboxAs(t, rootlessUID, dir, "--security-opt", "seccomp="+prof, "--", "/bin/busybox", "sh", "-c", probe.cmd)
+		contains(t, r.stderr, probe.denied, probe.name+" under the learned profile")
+		r = sandboxAs(t, rootlessUID, dir, "--", "/bin/busybox", "sh", "-c", probe.cmd)
+		notContains(t, r.stderr, "Operation not permitted", probe.name+" under the default profile")
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--profile-out", filepath.Join(dir, "s.yaml")}, "--profile-out: the files used are recorded with fanotify, which needs root"},
+		{[]string{"--recorder", "ebpf"}, "--recorder ebpf: recording needs root"},
+		{[]string{"--recorder", "strace"}, `--recorder "strace": want ebpf or seccomp`},
+	} {
+		out := filepath.Join(dir, "bad.json")
+		r := learnAs(t, rootlessUID, dir, append(append([]string{"-o", out}, bad.args...), "--", "/bin/busybox", "echo", "ran")...)
+		if r.code == 0 || strings.Contains(r.stdout, "ran") {
+			t.Errorf("%v: exit %d, stdout %q: want a refusal before the command", bad.args, r.code, r.stdout)
+		}
+		contains(t, r.stderr, bad.want, fmt.Sprint(bad.args))
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: %s written", bad.args, out)
+		}
+	}
+}
+
+// The two recorders agree: the same workload learned with eBPF and with
+// brig's seccomp listener gives the same rules.
+func TestLearnRecordersAgree(t *testing.T) {
+	needRecorder(t)
+	dir := t.TempDir()
+	rules := map[string]string{}
+	for _, rec := range []string{"ebpf", "seccomp"} {
+		prof := filepath.Join(dir, rec+".json")
+		r := learnCmd(t, "--recorder", rec, "-o", prof, "--", "/bin/busybox", "sh", "-c", learnWork+"; (echo sub) & wait")
+		if r.code != 0 || r.stdout != "hi\ndone\nsub\n" {
+			t.Fatalf("learn --recorder %s: exit %d, stdout %q, stderr %s", rec, r.code, r.stdout, r.stderr)
+		}
+		data, err := os.ReadFile(prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p specs.LinuxSeccomp
+		if err := json.Unmarshal(data, &p); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(p.Syscalls)
+		rules[rec] = string(b)
+	}
+	if rules["ebpf"] != rules["seccomp"] {
+		t.Errorf("the recorders disagree:\nebpf:    %s\nseccomp: %s", rules["ebpf"], rules["seccomp"])
+	}
 }
 
 // needRecorder skips a test that attaches the eBPF recorder in the VM

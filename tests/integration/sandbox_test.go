@@ -584,6 +584,21 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 1 & done 2>/dev/null; wait; echo e
 	}
 }
 
+// TestSandboxReportRootless: without root too, --report lists what
+// seccomp refused (brig's listener gets the filter's fd with SCM_RIGHTS:
+// pidfd_getfd can't take it from an init that is not dumpable).
+func TestSandboxReportRootless(t *testing.T) {
+	if data, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(data)) == "0" {
+		t.Skip("unprivileged user namespaces are disabled on this host")
+	}
+	r := sandboxAs(t, rootlessUID, "/", "--report", "--", "sh", "-c", "unshare -m true 2>/dev/null || echo unshare-refused")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	contains(t, r.stdout, "unshare-refused", "the probe")
+	contains(t, r.stderr, "seccomp  unshare (EPERM) ×1 (unshare)", "the rootless report")
+}
+
 // TestSandboxNoTerminalInjection: started from a terminal without -t, the
 // command is in a session of its own, so TIOCSTI into the caller's
 // terminal (a planted command typed into their shell) is refused; the

@@ -1,0 +1,409 @@
+package recorder
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/seccomp"
+)
+
+// Listener is brig as the listener of a container's seccomp filter: the
+// one recorder both `brig run --report` and `brig learn` without eBPF use.
+// Listen rewrites the profile so that the calls it must see are sent to it
+// (seccomp.ToNotify), and answers each as the profile before the rewrite
+// would (its compiled program, evaluated for the call): an allowed call
+// continues, a denied one gets the profile's errno. On the way it keeps
+// the denials (which call, how often, by which processes) and, when
+// recording calls, every allowed call from the container program's execve
+// on, with the argument values the eBPF recorder keeps: the same
+// Recording, for an unprivileged brig.
+//
+// Every call then waits for brig (two context switches and a reply), so a
+// recorded workload runs several times slower: it is the fallback where
+// eBPF can't be used.
+type Listener struct {
+	Path   string // the listener socket, for linux.seccomp.listenerPath
+	dir    string
+	ln     *net.UnixListener
+	eval   *seccomp.Evaluator
+	calls  bool
+	mu     sync.Mutex
+	denied map[string]*denial // by call name
+	rec    Recording
+	armed  bool
+	wg     sync.WaitGroup
+	closed bool
+}
+
+type denial struct {
+	errno int
+	count int
+	comms map[string]bool
+}
+
+// Listen compiles sc as it is, rewrites it in place for the listener
+// (seccomp.ToNotify: calls, to record the allowed calls too) and starts
+// listening at a socket it names in sc.ListenerPath.
+func Listen(sc *specs.LinuxSeccomp, calls bool) (*Listener, error) {
+	orig, _, err := seccomp.Compile(sc)
+	if err != nil {
+		return nil, err
+	}
+	eval, err := orig.Evaluator()
+	if err != nil {
+		return nil, err
+	}
+	if err := seccomp.ToNotify(sc, calls); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "brig-seccomp-")
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{Path: filepath.Join(dir, "listener.sock"), dir: dir, eval: eval, calls: calls,
+		denied: map[string]*denial{}, rec: Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}}}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: l.Path, Net: "unix"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	sc.ListenerPath = l.Path
+	l.ln = ln
+	l.wg.Add(1)
+	go l.accept()
+	return l, nil
+}
+
+// accept takes the filter's notify fds (one per process started with
+// the filter: the container's, and each exec's) as runc's agent protocol
+// sends them: the state as data, the fd with SCM_RIGHTS.
+func (l *Listener) accept() {
+	defer l.wg.Done()
+	for {
+		conn, err := l.ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		buf, oob := make([]byte, 64<<10), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		conn.Close()
+		if err != nil {
+			continue
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) == 0 {
+			continue
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) == 0 {
+			continue
+		}
+		l.wg.Add(1)
+		go l.serve(fds[0])
+	}
+}
+
+// seccompNotif and seccompNotifResp are the kernel's struct seccomp_notif
+// and seccomp_notif_resp (linux/seccomp.h).
+type seccompNotif struct {
+	ID    uint64
+	Pid   uint32
+	Flags uint32
+	Nr    int32
+	Arch  uint32
+	IP    uint64
+	Args  [6]uint64
+}
+
+type seccompNotifResp struct {
+	ID    uint64
+	Val   int64
+	Error int32
+	Flags uint32
+}
+
+// serve answers notifications until every process using the filter is
+// gone (the fd then polls as hung up).
+func (l *Listener) serve(fd int) {
+	defer l.wg.Done()
+	defer unix.Close(fd)
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(pfd, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return
+		}
+		if pfd[0].Revents&unix.POLLIN == 0 {
+			return // POLLHUP: no process uses the filter any more
+		}
+		var n seccompNotif
+		if err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&n)); err != nil {
+			if err == unix.EINTR || err == unix.ENOENT {
+				continue // interrupted, or the caller went away meanwhile
+			}
+			return
+		}
+		resp := seccompNotifResp{ID: n.ID}
+		v, err := l.eval.Verdict(n.Arch, n.Nr, n.Args)
+		switch action := v & unix.SECCOMP_RET_ACTION_FULL; {
+		case err != nil:
+			resp.Error = -int32(unix.EPERM)
+		case action == unix.SECCOMP_RET_ALLOW || action == unix.SECCOMP_RET_LOG:
+			if l.calls {
+				l.note(fd, &n)
+			}
+			resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
+		case action == unix.SECCOMP_RET_ERRNO:
+			errno := int(v & unix.SECCOMP_RET_DATA)
+			l.deny(&n, errno)
+			resp.Error = -int32(errno)
+		default:
+			// Kill, trap and trace stay the kernel's (ToNotify keeps
+			// them), so none is sent here; refuse one all the same.
+			resp.Error = -int32(unix.EPERM)
+		}
+		ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp))
+	}
+}
+
+func ioctl(fd int, req uint, arg unsafe.Pointer) error {
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// callOf names a notified call as the eBPF recorder does: its ABI and its
+// number within it.
+func callOf(n *seccompNotif) Call {
+	switch {
+	case n.Arch == seccomp.AuditArchI386:
+		return Call{Arch: ArchX86, Nr: int(n.Nr)}
+	case n.Arch == seccomp.AuditArchX86_64 && n.Nr&x32Bit != 0:
+		return Call{Arch: ArchX32, Nr: int(n.Nr &^ x32Bit)}
+	}
+	return Call{Arch: ArchX86_64, Nr: int(n.Nr)}
+}
+
+// note records an allowed call from the container program's execve on,
+// and the argument value that decides its risk (x86-64 and x32 calls; the
+// value under the x86-64 number, as the eBPF recorder keeps it).
+func (l *Listener) note(fd int, n *seccompNotif) {
+	c := callOf(n)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.armed {
+		// brig's init made the calls before it: only its execve of the
+		// program, the first one sent, starts the recording.
+		if c.Arch != ArchX86_64 || (c.Nr != unix.SYS_EXECVE && c.Nr != unix.SYS_EXECVEAT) {
+			return
+		}
+		l.armed = true
+	}
+	if c.Nr > 0x3ff {
+		l.rec.Incomplete = appendOnce(l.rec.Incomplete, fmt.Sprintf("%s call %d (above 1023)", c.Arch, c.Nr))
+		return
+	}
+	l.rec.Calls[c] = true
+	if c.Arch == ArchX86 {
+		return // a 32-bit task's arguments: not kept (learn leaves such calls out)
+	}
+	nr := c.Nr
+	if c.Arch == ArchX32 && nr == nrX32Ioctl {
+		nr = nrIoctl
+	}
+	a := n.Args
+	var v uint64
+	switch nr {
+	case nrSocket:
+		v = a[0]<<32 | a[1]&0xf
+	case nrIoctl:
+		v = a[1] & 0xffffffff
+	case nrPrctl, nrPersonality, nrUnshare:
+		v = a[0]
+	case nrClone:
+		v = a[0] & CloneNSFlags
+	case nrMmap, nrMprotect:
+		v = a[2] & unix.PROT_EXEC
+	case nrConnect:
+		var ok bool
+		if v, ok = inet4Dest(fd, n); !ok {
+			return
+		}
+	default:
+		return
+	}
+	if l.rec.Args[nr] == nil {
+		l.rec.Args[nr] = map[uint64]bool{}
+	}
+	l.rec.Args[nr][v] = true
+}
+
+// inet4Dest reads the first 8 bytes of connect(2)'s address (family,
+// port, IPv4 address) from the caller's memory, as the eBPF recorder
+// keeps them; other families are not kept. The read is trusted only if
+// the call is still the one notified (the caller can't have gone away and
+// its pid been reused meanwhile).
+func inet4Dest(fd int, n *seccompNotif) (uint64, bool) {
+	if n.Args[2] < 8 {
+		return 0, false
+	}
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", n.Pid))
+	if err != nil {
+		return 0, false
+	}
+	defer mem.Close()
+	var b [8]byte
+	if _, err := mem.ReadAt(b[:], int64(n.Args[1])); err != nil {
+		return 0, false
+	}
+	id := n.ID
+	if ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
+		return 0, false
+	}
+	if binary.NativeEndian.Uint16(b[:2]) != unix.AF_INET {
+		return 0, false
+	}
+	return binary.NativeEndian.Uint64(b[:]), true
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// deny records a call the profile denied, and who made it.
+func (l *Listener) deny(n *seccompNotif, errno int) {
+	name := callName(n)
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", n.Pid))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.denied[name]
+	if d == nil {
+		d = &denial{errno: errno, comms: map[string]bool{}}
+		l.denied[name] = d
+	}
+	d.count++
+	if c := strings.TrimSpace(string(comm)); c != "" {
+		d.comms[c] = true
+	}
+}
+
+// callName is the call's name for its architecture ("syscall N" for one
+// this libseccomp doesn't know).
+func callName(n *seccompNotif) string {
+	arch := libseccomp.ArchAMD64
+	switch {
+	case n.Arch == seccomp.AuditArchI386:
+		arch = libseccomp.ArchX86
+	case n.Arch == seccomp.AuditArchX86_64 && n.Nr&x32Bit != 0:
+		arch = libseccomp.ArchX32
+	case n.Arch == seccomp.AuditArchAArch64:
+		arch = libseccomp.ArchARM64
+	case n.Arch == seccomp.AuditArchARM:
+		arch = libseccomp.ArchARM
+	}
+	name, err := libseccomp.ScmpSyscall(n.Nr).GetNameByArch(arch)
+	if err != nil || name == "" {
+		return fmt.Sprintf("syscall %d", n.Nr)
+	}
+	return name
+}
+
+// Armed says whether the container's program has started (its execve was
+// seen): before, there is nothing to learn.
+func (l *Listener) Armed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.armed
+}
+
+// Snapshot is what was recorded so far; recording goes on.
+func (l *Listener) Snapshot() (*Recording, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.calls {
+		return nil, errors.New("this listener records denials only")
+	}
+	out := &Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}, Incomplete: append([]string(nil), l.rec.Incomplete...)}
+	for c := range l.rec.Calls {
+		out.Calls[c] = true
+	}
+	for nr, vs := range l.rec.Args {
+		out.Args[nr] = map[uint64]bool{}
+		for v := range vs {
+			out.Args[nr][v] = true
+		}
+	}
+	return out, nil
+}
+
+// Close stops taking new listener fds; the filters' fds close once their
+// processes are gone.
+func (l *Listener) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	l.ln.Close()
+	os.RemoveAll(l.dir)
+}
+
+// Denial is one call the profile denied: how often, with which errno, by
+// which processes.
+type Denial struct {
+	Name      string
+	Errno     string
+	Count     int
+	Processes []string
+}
+
+// Denials stops listening and returns the denials, by name.
+func (l *Listener) Denials() []Denial {
+	l.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Denial
+	for n, d := range l.denied {
+		x := Denial{Name: n, Errno: unix.ErrnoName(unix.Errno(d.errno)), Count: d.count}
+		for p := range d.comms {
+			x.Processes = append(x.Processes, p)
+		}
+		sort.Strings(x.Processes)
+		out = append(out, x)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Report stops listening and returns the denials, most frequent first:
+// "mkdir (EACCES) ×3, keyctl (EPERM) ×1".
+func (l *Listener) Report() string {
+	ds := l.Denials()
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Count > ds[j].Count })
+	var parts []string
+	for _, d := range ds {
+		parts = append(parts, fmt.Sprintf("%s (%s) ×%d", d.Name, d.Errno, d.Count))
+	}
+	return strings.Join(parts, ", ")
+}

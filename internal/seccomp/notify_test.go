@@ -1,0 +1,81 @@
+package seccomp
+
+import (
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ToNotify sends a listener what it must see and nothing else: denials
+// for a report (conditional ones keep their errno), every allowed and
+// denied call for learning; kill and trap stay the kernel's. The rewritten
+// profile still compiles, and its verdicts are "notify" exactly where the
+// listener is asked.
+func TestToNotify(t *testing.T) {
+	errno := uint(unix.EACCES)
+	base := func() *specs.LinuxSeccomp {
+		return &specs.LinuxSeccomp{
+			DefaultAction: specs.ActErrno,
+			Architectures: []specs.Arch{specs.ArchX86_64},
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"read", "write"}, Action: specs.ActAllow},
+				{Names: []string{"mkdir"}, Action: specs.ActErrno, ErrnoRet: &errno},
+				{Names: []string{"personality"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
+				{Names: []string{"getpid"}, Action: specs.ActLog},
+				{Names: []string{"kexec_load"}, Action: specs.ActKillProcess},
+				{Names: []string{"uname"}, Action: specs.ActTrap},
+			},
+		}
+	}
+	const notify = unix.SECCOMP_RET_USER_NOTIF
+	for _, tc := range []struct {
+		name  string
+		calls bool
+		want  map[string]uint32 // call → verdict's action, personality with 8
+	}{
+		{"report", false, map[string]uint32{
+			"read": unix.SECCOMP_RET_ALLOW, "mkdir": notify, "personality": unix.SECCOMP_RET_ERRNO,
+			"getpid": unix.SECCOMP_RET_LOG, "kexec_load": unix.SECCOMP_RET_KILL_PROCESS, "uname": unix.SECCOMP_RET_TRAP,
+			"chroot": notify}},
+		{"learn", true, map[string]uint32{
+			"read": notify, "mkdir": notify, "personality": notify,
+			"getpid": notify, "kexec_load": unix.SECCOMP_RET_KILL_PROCESS, "uname": unix.SECCOMP_RET_TRAP,
+			"chroot": notify}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := base()
+			if err := ToNotify(sc, tc.calls); err != nil {
+				t.Fatal(err)
+			}
+			p, _, err := Compile(sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Notify {
+				t.Fatal("the rewritten profile doesn't load with a listener")
+			}
+			e, err := p.Evaluator()
+			if err != nil {
+				t.Fatal(err)
+			}
+			nrs := map[string]int32{"read": unix.SYS_READ, "mkdir": unix.SYS_MKDIR, "personality": unix.SYS_PERSONALITY,
+				"getpid": unix.SYS_GETPID, "kexec_load": unix.SYS_KEXEC_LOAD, "uname": unix.SYS_UNAME, "chroot": unix.SYS_CHROOT}
+			for call, want := range tc.want {
+				v, err := e.Verdict(AuditArchX86_64, nrs[call], [6]uint64{8})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := v & unix.SECCOMP_RET_ACTION_FULL; got != want {
+					t.Errorf("%s: %s, want %s", call, ActionName(v), ActionName(want))
+				}
+			}
+		})
+	}
+	// A profile with an agent of its own can't have brig as its listener.
+	sc := base()
+	sc.Syscalls[0].Action = specs.ActNotify
+	if err := ToNotify(sc, true); err == nil {
+		t.Error("a profile that notifies an agent of its own was rewritten")
+	}
+}
