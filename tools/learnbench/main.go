@@ -6,8 +6,10 @@
 // and the program filters it out at once), under `brig learn
 // --profile-out` (files too: fanotify marks on the mounts the workload
 // sees), under `brig run --report` (the denial report: a seccomp
-// listener, the cgroup's events), and under `strace -f` (ptrace, what
-// recorders built on it pay). Modes take turns run by run; it prints
+// listener, the cgroup's events), under `brig learn --recorder seccomp`
+// (the recorder without root: every call waits for brig's seccomp
+// listener), and under `strace -f` (ptrace, what recorders built on it
+// pay). Modes take turns run by run; it prints
 // median wall times and the ratios to `brig run`. It asserts nothing.
 package main
 
@@ -81,13 +83,13 @@ for d, _, fs in os.walk(sys.argv[1]):
 		workloads = workloads[:1]
 		fmt.Println("(no", python, "here: the walk workload is left out)")
 	}
-	modes := []string{"run", "learn", "floor", "files", "report", "strace"}
+	modes := []string{"run", "learn", "floor", "files", "report", "seccomp", "strace"}
 	if _, err := exec.LookPath("strace"); err != nil {
 		modes = modes[:len(modes)-1]
 		fmt.Println("(no strace here: the ptrace comparison is left out)")
 	}
 	root := filepath.Join(dir, "state")
-	fmt.Printf("wall time per run, median of %d (modes take turns); files = learn --profile-out, report = run --report\n", n)
+	fmt.Printf("wall time per run, median of %d (modes take turns); files = learn --profile-out, report = run --report, seccomp = learn --recorder seccomp\n", n)
 	fmt.Printf("%-6s", "")
 	for _, m := range modes {
 		fmt.Printf(" %9s", m)
@@ -133,6 +135,10 @@ func once(brig, root, dir, cg, mode string, cmd []string) (time.Duration, error)
 		prof := filepath.Join(dir, "learned.json")
 		os.Remove(prof)
 		args = append([]string{"--root", root, "learn", "-o", prof, "--"}, cmd...)
+	case "seccomp":
+		prof := filepath.Join(dir, "learned-seccomp.json")
+		os.Remove(prof)
+		args = append([]string{"--root", root, "learn", "--recorder", "seccomp", "-o", prof, "--"}, cmd...)
 	case "files":
 		prof := filepath.Join(dir, "learned-files.json")
 		os.Remove(prof)
