@@ -31,6 +31,12 @@ func Start(store state.Store, id string, warn func(string)) error {
 	if err != nil {
 		return err
 	}
+	return c.start(warn)
+}
+
+// start is Start of a loaded container, its state locked.
+func (c *Container) start(warn func(string)) error {
+	id, store := c.ID, c.store
 	switch st := c.Status(); st {
 	case specs.StateCreated:
 	case specs.StateStopped:
@@ -140,6 +146,12 @@ func Delete(store state.Store, id string, force bool, warn func(string)) error {
 		}
 		return err
 	}
+	return c.delete(force, warn)
+}
+
+// delete is Delete of a loaded container, its state locked.
+func (c *Container) delete(force bool, warn func(string)) error {
+	id, store := c.ID, c.store
 	st := c.Status()
 	if force || st == specs.StateStopped || st == specs.StateCreating || st == specs.StateCreated {
 		// Host network devices go back while their namespace lives.

@@ -77,9 +77,11 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	}
 	// Signals that reach brig from here on are passed on to the process.
 	sigs.wait()
-	if err := Start(store, o.ID, o.Warn); err != nil {
+	// Start and delete use the container create made (and saved): its
+	// state isn't read back.
+	if err := locked(store, o.ID, func() error { return cr.start(o.Warn) }); err != nil {
 		done(-1)
-		Delete(store, o.ID, true, o.Warn)
+		locked(store, o.ID, func() error { return cr.delete(true, o.Warn) })
 		return -1, err
 	}
 	if detach {
@@ -91,10 +93,20 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	if o.Keep {
 		return code, nil // state says stopped; delete removes it
 	}
-	if err := Delete(store, o.ID, true, o.Warn); err != nil {
+	if err := locked(store, o.ID, func() error { return cr.delete(true, o.Warn) }); err != nil {
 		return code, err
 	}
 	return code, nil
+}
+
+// locked runs f with the container's state locked.
+func locked(store state.Store, id string, f func() error) error {
+	lock, err := store.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	return f()
 }
 
 // consoleProxy makes brig its own console socket when the process wants a
