@@ -239,6 +239,7 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 	if err := proc.Send(cfg); err != nil {
 		return nil, err
 	}
+	go state.WarmUp() // while this waits for the init
 	placed := func() (map[string]string, error) {
 		if err := proc.Placed(); err != nil {
 			return nil, err

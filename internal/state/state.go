@@ -152,6 +152,15 @@ func (s Store) Load(id string) (*State, error) {
 	return &st, nil
 }
 
+// WarmUp builds what encoding/json needs to encode a State (its encoder
+// for every type the spec has, made by reflection on first use: a few ms
+// on a slow machine) without saving anything: create calls it in the
+// background while the init works, so the Save that follows the init's
+// "ready" — on the path to the container's start — finds it made.
+func WarmUp() {
+	json.Marshal(&State{})
+}
+
 // Save writes st atomically (write to a temporary file, rename).
 func (s Store) Save(st *State) error {
 	data, err := json.Marshal(st)
