@@ -48,8 +48,9 @@ Examples:
     env: [LANG=C.UTF-8]
     allow-net: [api.example.com:443]
 
---allow-net HOST[:PORT] (an IPv4 address or prefix, a name, or *.DOMAIN
-for any name below DOMAIN): the command gets a network namespace whose
+--allow-net HOST[:PORT] (an IPv4 or IPv6 address or prefix — IPv6 with a
+port in brackets, [2001:db8::1]:443 — a name, or *.DOMAIN for any name
+below DOMAIN): the command gets a network namespace whose
 only way out is slirp4netns (user-mode networking from the host's stack),
 filtered by nftables rules the command can't change (it has no
 CAP_NET_ADMIN or CAP_NET_RAW there), and, when every destination names a
@@ -108,7 +109,7 @@ func sandboxFlags(cmdName string) (*cmdFlags, *sandboxValues) {
 	fs.BoolVar(&v.detach, "d", false, "run in the background: print the name and return; output goes to ROOT/.rootfs-NAME.log (brig delete NAME, or the next brig run once it ended, removes it)")
 	fs.Bool("read-only", true, "the root is read-only (always; /tmp stays writable)")
 	fs.BoolVar(&v.check, "check", false, "print what this host can enforce, and exit")
-	fs.Var(&v.allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else: an IPv4 address or prefix, a name, *.DOMAIN, localhost:PORT (repeatable)")
+	fs.Var(&v.allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else: an IPv4 or IPv6 address or prefix ([v6]:PORT), a name, *.DOMAIN, localhost:PORT (repeatable)")
 	fs.Var(&v.dnsUpstream, "dns-upstream", "with --allow-net: the resolver (IP[:PORT]) asked for allowed names (default: the host's /etc/resolv.conf; repeatable)")
 	fs.BoolVar(&v.allowPtrace, "allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
 	fs.BoolVar(&v.rep, "report", false, "when the command ends, list what the sandbox refused (seccomp, DNS, network, limits) and the flag that would allow each, on stderr")

@@ -31,20 +31,26 @@ type Dest struct {
 	Loopback bool
 }
 
-// Network is slirp4netns's address range inside the sandbox; destinations
-// can't lie in it.
-var Network = netip.MustParsePrefix("10.0.2.0/24")
+// Network and Network6 are slirp4netns's address ranges inside the
+// sandbox (IPv4, and IPv6 with --enable-ipv6); destinations can't lie in
+// them.
+var (
+	Network  = netip.MustParsePrefix("10.0.2.0/24")
+	Network6 = netip.MustParsePrefix("fd00::/64")
+)
 
 // Lookup resolves a host name to addresses.
 type Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 
 // ResolveHost uses the host's resolver, as the command itself would have.
 func ResolveHost(ctx context.Context, host string) ([]netip.Addr, error) {
-	return net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // Parse parses and resolves --allow-net values: HOST, HOST:PORT, an IPv4
-// address or CIDR prefix with or without :PORT. Each error names the value.
+// address or prefix with or without :PORT, an IPv6 address or prefix
+// bare (every port) or in brackets with :PORT ([2001:db8::1]:443). Each
+// error names the value.
 func Parse(values []string, lookup Lookup) ([]Dest, error) {
 	var out []Dest
 	for _, v := range values {
@@ -58,15 +64,32 @@ func Parse(values []string, lookup Lookup) ([]Dest, error) {
 }
 
 func parseOne(v string, lookup Lookup) (Dest, error) {
-	host, port := v, ""
-	if i := strings.LastIndexByte(v, ':'); i >= 0 {
-		host, port = v[:i], v[i+1:]
-		if strings.Contains(host, ":") || strings.HasPrefix(host, "[") {
-			return Dest{}, errors.New("IPv6 destinations are not supported (the sandbox's egress network is IPv4)")
+	host, port, colon := v, "", false
+	switch {
+	case strings.HasPrefix(v, "["):
+		// [IPv6 address or prefix] or [...]:PORT
+		end := strings.IndexByte(v, ']')
+		if end < 0 {
+			return Dest{}, errors.New("an IPv6 destination in brackets needs its ]")
+		}
+		host, port = v[1:end], v[end+1:]
+		if port != "" {
+			if port, colon = strings.CutPrefix(port, ":"); !colon {
+				return Dest{}, fmt.Errorf("after ] comes :PORT, not %q", v[end+1:])
+			}
+		}
+		if !strings.Contains(host, ":") {
+			return Dest{}, fmt.Errorf("%q in brackets is not an IPv6 address", host)
+		}
+	case strings.Count(v, ":") > 1:
+		// A bare IPv6 address or prefix: every port (a port needs [ ]).
+	default:
+		if i := strings.LastIndexByte(v, ':'); i >= 0 {
+			host, port, colon = v[:i], v[i+1:], true
 		}
 	}
 	d := Dest{Host: host}
-	if port == "" && host != v {
+	if port == "" && colon {
 		return Dest{}, errors.New("empty port (leave out the colon to allow every port)")
 	}
 	if port != "" {
@@ -86,7 +109,7 @@ func parseOne(v string, lookup Lookup) (Dest, error) {
 		d.Named, d.Wildcard = true, true
 		return d, nil
 	}
-	if host == "localhost" || host == "127.0.0.1" {
+	if host == "localhost" || host == "127.0.0.1" || host == "::1" {
 		if d.Port == 0 {
 			return Dest{}, errors.New("the host's loopback is reached port by port: name one (localhost:PORT)")
 		}
@@ -97,12 +120,12 @@ func parseOne(v string, lookup Lookup) (Dest, error) {
 	case err == nil && p.IsValid():
 		d.Prefixes = []netip.Prefix{p.Masked()}
 	case err == nil:
-		d.Prefixes = []netip.Prefix{netip.PrefixFrom(a, 32)}
-	case strings.ContainsAny(host, "/") || isNumeric(host):
+		d.Prefixes = []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
+	case strings.ContainsAny(host, "/:") || isNumeric(host):
 		return Dest{}, err
 	default:
 		if !validName(host) {
-			return Dest{}, fmt.Errorf("%q is neither an IPv4 address nor a host name", host)
+			return Dest{}, fmt.Errorf("%q is neither an IP address nor a host name", host)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -111,43 +134,54 @@ func parseOne(v string, lookup Lookup) (Dest, error) {
 			return Dest{}, fmt.Errorf("resolving %s: %w", host, err)
 		}
 		for _, a := range addrs {
-			if a = a.Unmap(); a.Is4() {
-				d.Prefixes = append(d.Prefixes, netip.PrefixFrom(a, 32))
-			}
+			a = a.Unmap()
+			d.Prefixes = append(d.Prefixes, netip.PrefixFrom(a, a.BitLen()))
 		}
 		if len(d.Prefixes) == 0 {
-			return Dest{}, fmt.Errorf("%s has no IPv4 address", host)
+			return Dest{}, fmt.Errorf("%s has no address", host)
 		}
 		d.Named = true
 	}
 	for _, p := range d.Prefixes {
-		a := p.Addr()
-		switch {
-		case a.IsLoopback():
-			return Dest{}, fmt.Errorf("%s is a loopback address: the host's loopback is reached as localhost:PORT (or 127.0.0.1:PORT)", a)
-		case a.IsUnspecified() || a.IsMulticast():
-			return Dest{}, fmt.Errorf("%s is not a destination", p)
-		case p.Overlaps(Network):
-			return Dest{}, fmt.Errorf("%s overlaps the sandbox's own network %s", p, Network)
+		if err := checkDest(p); err != nil {
+			return Dest{}, err
 		}
 	}
 	return d, nil
 }
 
-// parseAddr reads an IPv4 address or prefix.
+// checkDest refuses what no destination may be: the loopback (the host's
+// is reached port by port, as localhost:PORT), unspecified, multicast and
+// link-local addresses, and the sandbox's own networks.
+func checkDest(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case a.IsLoopback():
+		return fmt.Errorf("%s is a loopback address: the host's loopback is reached as localhost:PORT (or 127.0.0.1:PORT)", a)
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast():
+		return fmt.Errorf("%s is not a destination", p)
+	case p.Overlaps(Network):
+		return fmt.Errorf("%s overlaps the sandbox's own network %s", p, Network)
+	case p.Overlaps(Network6):
+		return fmt.Errorf("%s overlaps the sandbox's own network %s", p, Network6)
+	}
+	return nil
+}
+
+// parseAddr reads an IPv4 or IPv6 address or prefix.
 func parseAddr(s string) (netip.Prefix, netip.Addr, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		if err != nil || !p.Addr().Is4() {
-			return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%q: want an IPv4 prefix such as 192.0.2.0/24", s)
+		if err != nil {
+			return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%q: want an IPv4 or IPv6 prefix such as 192.0.2.0/24 or 2001:db8::/32", s)
 		}
-		return p, netip.Addr{}, nil
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()), netip.Addr{}, nil
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%q: not an IPv4 address", s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%q: not an IP address", s)
 	}
-	return netip.Prefix{}, a, nil
+	return netip.Prefix{}, a.Unmap(), nil
 }
 
 func isNumeric(s string) bool {
@@ -223,7 +257,7 @@ func UpstreamLookup(upstream []string) Lookup {
 				var d net.Dialer
 				return d.DialContext(ctx, network, u)
 			}}
-			addrs, err := r.LookupNetIP(ctx, "ip4", host)
+			addrs, err := r.LookupNetIP(ctx, "ip", host)
 			if err == nil {
 				return addrs, nil
 			}

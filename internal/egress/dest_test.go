@@ -31,8 +31,8 @@ func TestParse(t *testing.T) {
 		{in: "192.0.2.1:443", want: Dest{Host: "192.0.2.1", Port: 443, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}}},
 		{in: "198.51.100.7/24:80", want: Dest{Host: "198.51.100.7/24", Port: 80, Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}},
 		{in: "api.example.com:443", want: Dest{Host: "api.example.com", Port: 443, Named: true,
-			Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("192.0.2.11/32")}}},
-		{in: "v6only.example.com", wantErr: "has no IPv4 address"},
+			Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8::1/128"), netip.MustParsePrefix("192.0.2.11/32")}}},
+		{in: "v6only.example.com", want: Dest{Host: "v6only.example.com", Named: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8::2/128")}}},
 		{in: "lo.example.com", wantErr: "loopback"},
 		{in: "nowhere.example.com", wantErr: "resolving nowhere.example.com: no such host"},
 		{in: "127.0.0.1:80", want: Dest{Host: "127.0.0.1", Port: 80, Loopback: true}},
@@ -51,11 +51,26 @@ func TestParse(t *testing.T) {
 		{in: "192.0.2.1:http", wantErr: `port "http"`},
 		{in: ":80", wantErr: "want HOST[:PORT]"},
 		{in: "192.0.2.1:", wantErr: "empty port"},
-		{in: "[2001:db8::1]:443", wantErr: "IPv6"},
-		{in: "2001:db8::1", wantErr: "IPv6"},
-		{in: "300.1.1.1", wantErr: "not an IPv4 address"},
-		{in: "192.0.2.1/33", wantErr: "IPv4 prefix"},
-		{in: "bad host", wantErr: "neither an IPv4 address nor a host name"},
+		{in: "[2001:db8::1]:443", want: Dest{Host: "2001:db8::1", Port: 443, Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")}}},
+		{in: "2001:db8::1", want: Dest{Host: "2001:db8::1", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")}}},
+		{in: "2001:db8::/32", want: Dest{Host: "2001:db8::/32", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}}},
+		{in: "[2001:db8:1::5/48]:80", want: Dest{Host: "2001:db8:1::5/48", Port: 80, Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/48")}}},
+		{in: "[::1]:5432", want: Dest{Host: "::1", Port: 5432, Loopback: true}},
+		{in: "[2001:db8::1]", want: Dest{Host: "2001:db8::1", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")}}},
+		{in: "[2001:db8::1]:", wantErr: "empty port"},
+		{in: "[2001:db8::1]443", wantErr: "after ] comes :PORT"},
+		{in: "[2001:db8::1:443", wantErr: "needs its ]"},
+		{in: "[192.0.2.1]:443", wantErr: "not an IPv6 address"},
+		{in: "fe80::1", wantErr: "not a destination"},
+		{in: "ff02::1", wantErr: "not a destination"},
+		{in: "::", wantErr: "not a destination"},
+		{in: "fd00::/48", wantErr: "overlaps the sandbox's own network fd00::/64"},
+		{in: "[fd00::3]:53", wantErr: "overlaps"},
+		{in: "::ffff:10.0.2.3", wantErr: "overlaps the sandbox's own network 10.0.2.0/24"},
+		{in: "2001:db8::g", wantErr: "not an IP address"},
+		{in: "300.1.1.1", wantErr: "not an IP address"},
+		{in: "192.0.2.1/33", wantErr: "IPv4 or IPv6 prefix"},
+		{in: "bad host", wantErr: "neither an IP address nor a host name"},
 		{in: "-x.example.com", wantErr: "neither"},
 	} {
 		got, err := Parse([]string{tc.in}, fakeLookup)
@@ -107,7 +122,7 @@ func TestPortsAndHosts(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"192.0.2.1:443", "api.example.com", "10.0.0.0/8:1", "[::1]:2", "a:b:c", ":"} {
+	for _, s := range []string{"192.0.2.1:443", "api.example.com", "10.0.0.0/8:1", "[::1]:2", "a:b:c", ":", "[2001:db8::1]:443", "2001:db8::/32", "[fd00::1]"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -116,7 +131,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, p := range ds[0].Prefixes {
-			if !p.Addr().Is4() || p.Addr().IsLoopback() || p.Overlaps(Network) {
+			if p.Addr().Is4In6() || p.Addr().IsLoopback() || p.Overlaps(Network) || p.Overlaps(Network6) || p.Addr().IsLinkLocalUnicast() {
 				t.Fatalf("%q accepted as %v", s, p)
 			}
 		}

@@ -22,8 +22,8 @@ import (
 // resolver from the host's network namespace; the A records of the answer
 // (CNAMEs followed) go into the fence's allow sets, by the rule's port,
 // before the answer goes back, and stay there for the record's TTL (at
-// least MinTTL). Any other name gets NXDOMAIN and is counted, for the end
-// of the run. AAAA queries get no records: the sandbox's network is IPv4.
+// least MinTTL); so do the AAAA records, for IPv6. Any other name gets
+// NXDOMAIN and is counted, for the end of the run.
 // Any client works: nothing is a proxy it could ignore, and an address is
 // let out only after a name it may use resolved to it.
 
@@ -163,9 +163,6 @@ func (r *responder) answer(query []byte, tcp bool) []byte {
 		r.mu.Unlock()
 		return reply(h, &q, dnsmessage.RCodeNameError)
 	}
-	if q.Type == dnsmessage.TypeAAAA {
-		return reply(h, &q, dnsmessage.RCodeSuccess) // no records: IPv4 only
-	}
 	resp, err := exchange(r.upstream, query, tcp)
 	if err != nil {
 		return reply(h, &q, dnsmessage.RCodeServerFailure)
@@ -198,7 +195,7 @@ type answered struct {
 	ttl  time.Duration
 }
 
-// answeredAddrs are the A records of resp that answer qname, directly or
+// answeredAddrs are the A and AAAA records of resp that answer qname, directly or
 // through its CNAME chain; addresses the sandbox must never reach this
 // way (loopback, its own network, unspecified, multicast) are left out.
 func answeredAddrs(resp []byte, qname dnsmessage.Name) ([]answered, error) {
@@ -225,12 +222,19 @@ func answeredAddrs(resp []byte, qname dnsmessage.Name) ([]answered, error) {
 	}
 	var out []answered
 	for _, rr := range rrs {
-		a, ok := rr.Body.(*dnsmessage.AResource)
-		if !ok || !chain[strings.ToLower(rr.Header.Name.String())] {
+		if !chain[strings.ToLower(rr.Header.Name.String())] {
 			continue
 		}
-		addr := netip.AddrFrom4(a.A)
-		if addr.IsLoopback() || addr.IsUnspecified() || addr.IsMulticast() || Network.Contains(addr) {
+		var addr netip.Addr
+		switch a := rr.Body.(type) {
+		case *dnsmessage.AResource:
+			addr = netip.AddrFrom4(a.A)
+		case *dnsmessage.AAAAResource:
+			addr = netip.AddrFrom16(a.AAAA).Unmap()
+		default:
+			continue
+		}
+		if checkDest(netip.PrefixFrom(addr, addr.BitLen())) != nil {
 			continue
 		}
 		out = append(out, answered{addr, time.Duration(rr.Header.TTL) * time.Second})

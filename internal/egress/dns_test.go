@@ -58,6 +58,8 @@ func answer(t *testing.T, q string, rrs ...dnsmessage.Resource) []byte {
 		switch body := rr.Body.(type) {
 		case *dnsmessage.AResource:
 			err = b.AResource(rr.Header, *body)
+		case *dnsmessage.AAAAResource:
+			err = b.AAAAResource(rr.Header, *body)
 		case *dnsmessage.CNAMEResource:
 			err = b.CNAMEResource(rr.Header, *body)
 		}
@@ -77,6 +79,11 @@ func rrA(name string, ttl uint32, a string) dnsmessage.Resource {
 		Body: &dnsmessage.AResource{A: netip.MustParseAddr(a).As4()}}
 }
 
+func rrAAAA(name string, ttl uint32, a string) dnsmessage.Resource {
+	return dnsmessage.Resource{Header: dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeAAAA, Class: dnsmessage.ClassINET, TTL: ttl},
+		Body: &dnsmessage.AAAAResource{AAAA: netip.MustParseAddr(a).As16()}}
+}
+
 func rrCNAME(name, target string) dnsmessage.Resource {
 	return dnsmessage.Resource{Header: dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeCNAME, Class: dnsmessage.ClassINET, TTL: 60},
 		Body: &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName(target)}}
@@ -93,6 +100,9 @@ func TestAnsweredAddrs(t *testing.T) {
 		{"an A record of another name", answer(t, "a.example.", rrA("a.example.", 300, "192.0.2.1"), rrA("other.example.", 300, "192.0.2.66")), []string{"192.0.2.1"}},
 		{"addresses never let out", answer(t, "a.example.", rrA("a.example.", 300, "127.0.0.1"), rrA("a.example.", 300, "10.0.2.2"),
 			rrA("a.example.", 300, "0.0.0.0"), rrA("a.example.", 300, "224.0.0.1")), nil},
+		{"IPv6", answer(t, "a.example.", rrCNAME("a.example.", "b.cdn."), rrAAAA("b.cdn.", 60, "2001:db8::7"), rrAAAA("other.example.", 60, "2001:db8::66")), []string{"2001:db8::7"}},
+		{"IPv6 addresses never let out", answer(t, "a.example.", rrAAAA("a.example.", 60, "::1"), rrAAAA("a.example.", 60, "fd00::2"),
+			rrAAAA("a.example.", 60, "fe80::1"), rrAAAA("a.example.", 60, "ff02::1"), rrAAAA("a.example.", 60, "::ffff:127.0.0.1")), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := answeredAddrs(tc.resp, dnsmessage.MustNewName("A.example."))

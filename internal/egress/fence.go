@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"brig/internal/loopback"
@@ -72,6 +75,8 @@ type holderCmd struct {
 	Elems []Elem `json:"elems"`
 	// List: answer with the refused set's elements, as a JSON line.
 	List bool `json:"list,omitempty"`
+	// IPv6: give tap0 its IPv6 address and route (slirp4netns is up).
+	IPv6 bool `json:"ipv6,omitempty"`
 }
 
 // Available says whether this host has what the fence needs.
@@ -197,8 +202,16 @@ func Start(cfg Config) (*Fence, error) {
 		return nil, err
 	}
 	f.exitW = exitW
-	s := exec.Command("slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-		"--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4", strconv.Itoa(h.Process.Pid), "tap0")
+	args := []string{"--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4"}
+	ipv6 := hostHasIPv6()
+	if ipv6 {
+		// slirp4netns connects to IPv6 destinations from the host's
+		// stack; the holder gives tap0 its address and route once it is
+		// up (slirp4netns would leave that to router advertisements and
+		// address checks, a second or more after the command started).
+		args = append(args, "--enable-ipv6")
+	}
+	s := exec.Command("slirp4netns", append(args, strconv.Itoa(h.Process.Pid), "tap0")...)
 	s.ExtraFiles = []*os.File{readyW, exitR}
 	f.slirpErr = &bytes.Buffer{}
 	s.Stderr = f.slirpErr
@@ -225,15 +238,20 @@ func Start(cfg Config) (*Fence, error) {
 	case <-time.After(10 * time.Second):
 		return nil, errors.New("--allow-net: slirp4netns did not come up within 10s")
 	}
+	if ipv6 {
+		if err := f.command(holderCmd{IPv6: true}); err != nil {
+			return nil, fmt.Errorf("--allow-net: the sandbox's IPv6 network: %w", err)
+		}
+	}
 	ok = true
 	return f, nil
 }
 
-// change adds or deletes elements of the DNS-fed sets, through the holder.
-func (f *Fence) change(elems []Elem, add bool) error {
+// command sends the holder one command and waits for its "ok".
+func (f *Fence) command(c holderCmd) error {
 	f.cmdMu.Lock()
 	defer f.cmdMu.Unlock()
-	if err := json.NewEncoder(f.holderIn).Encode(holderCmd{Add: add, Elems: elems}); err != nil {
+	if err := json.NewEncoder(f.holderIn).Encode(c); err != nil {
 		return err
 	}
 	line, err := f.holderOut.ReadString('\n')
@@ -244,6 +262,11 @@ func (f *Fence) change(elems []Elem, add bool) error {
 		return errors.New(strings.TrimSpace(strings.TrimPrefix(line, "error: ")))
 	}
 	return nil
+}
+
+// change adds or deletes elements of the DNS-fed sets, through the holder.
+func (f *Fence) change(elems []Elem, add bool) error {
+	return f.command(holderCmd{Add: add, Elems: elems})
 }
 
 // RefusedDestinations are the addresses and ports the fence rejected
@@ -367,6 +390,14 @@ func HolderMain() {
 			fmt.Printf("error: %v\n", err)
 			continue
 		}
+		if c.IPv6 {
+			if err := tapIPv6(); err != nil {
+				fmt.Printf("error: %v\n", err)
+				continue
+			}
+			fmt.Println("ok")
+			continue
+		}
 		if c.List {
 			els, err := refusedElems()
 			if err != nil {
@@ -383,4 +414,37 @@ func HolderMain() {
 		}
 		fmt.Println("ok")
 	}
+}
+
+// hostHasIPv6 says whether the host's stack does IPv6 at all (slirp4netns
+// connects from it); without it the sandbox gets no IPv6 route, and an
+// allowed IPv6 destination fails at once as unreachable.
+func hostHasIPv6() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+	return err == nil && strings.TrimSpace(string(b)) == "0"
+}
+
+// The sandbox's IPv6 address on slirp4netns's network, and slirp4netns's
+// own (its gateway).
+var (
+	sandboxIPv6 = netip.MustParsePrefix("fd00::100/64")
+	gatewayIPv6 = netip.MustParseAddr("fd00::2")
+)
+
+// tapIPv6 gives tap0 its IPv6 address, without duplicate address
+// detection (nothing else is on slirp4netns's network), and the default
+// route through slirp4netns.
+func tapIPv6() error {
+	link, err := netlink.LinkByName("tap0")
+	if err != nil {
+		return fmt.Errorf("tap0: %w", err)
+	}
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: sandboxIPv6.Addr().AsSlice(), Mask: net.CIDRMask(sandboxIPv6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+	if err := netlink.AddrAdd(link, a); err != nil {
+		return fmt.Errorf("tap0: address %s: %w", sandboxIPv6, err)
+	}
+	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gatewayIPv6.AsSlice(), Family: unix.AF_INET6}); err != nil {
+		return fmt.Errorf("tap0: default route via %s: %w", gatewayIPv6, err)
+	}
+	return nil
 }

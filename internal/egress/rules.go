@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Allow is one rule of the fence: an IPv4 prefix and a port (0: any).
+// Allow is one rule of the fence: an IPv4 or IPv6 prefix and a port (0: any).
 // The holder gets these, not names: they were resolved by brig.
 type Allow struct {
 	Prefix netip.Prefix `json:"prefix"`
@@ -51,9 +51,12 @@ const TableName = "brig_egress"
 //	  chain output { type filter hook output priority filter; policy drop;
 //	    oif lo accept
 //	    ct state established,related accept           # flows already let out
+//	    icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept
 //	    ip daddr . tcp|udp dport @dns accept         # names' answers, by port
 //	    ip daddr @dnshosts accept                     # names' answers, any port
-//	    ip daddr PREFIX [tcp|udp dport PORT] accept   # each Allow
+//	    ip6 daddr . tcp|udp dport @dns6 accept       # the same for IPv6
+//	    ip6 daddr @dnshosts6 accept
+//	    ip[6] daddr PREFIX [tcp|udp dport PORT] accept   # each Allow
 //	    meta l4proto tcp reject with tcp reset        # connect fails at once
 //	    reject with icmpx admin-prohibited
 //	  }
@@ -79,23 +82,30 @@ func install(allows []Allow) error {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: binary.NativeEndian.AppendUint32(nil, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)}, accept)
-	dns := &nftables.Set{Table: t, Name: setByPort, KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService), Concatenation: true}
-	hostsSet := &nftables.Set{Table: t, Name: setAnyPort, KeyType: nftables.TypeIPAddr}
-	for _, s := range []*nftables.Set{dns, hostsSet} {
-		if err := c.AddSet(s, nil); err != nil {
-			return fmt.Errorf("nftables: %w", err)
+	// IPv6 finds slirp4netns's link address with neighbour discovery
+	// (ICMPv6, through this hook; IPv4's ARP doesn't pass it): router
+	// and neighbour solicitations and neighbour advertisements go out.
+	for _, typ := range []byte{133, 135, 136} {
+		add(&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmpEq([]byte{unix.NFPROTO_IPV6}),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{unix.IPPROTO_ICMPV6}),
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1}, cmpEq([]byte{typ}), accept)
+	}
+	for _, f := range families {
+		dns := &nftables.Set{Table: t, Name: f.byPort, KeyType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService), Concatenation: true}
+		hostsSet := &nftables.Set{Table: t, Name: f.anyPort, KeyType: f.addrType}
+		for _, s := range []*nftables.Set{dns, hostsSet} {
+			if err := c.AddSet(s, nil); err != nil {
+				return fmt.Errorf("nftables: %w", err)
+			}
 		}
+		for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
+			add(append(append([]expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{proto})}, f.daddr()...),
+				f.dport(), &expr.Lookup{SourceRegister: 1, SetName: dns.Name, SetID: dns.ID}, accept)...)
+		}
+		add(append(f.daddr(), &expr.Lookup{SourceRegister: 1, SetName: hostsSet.Name, SetID: hostsSet.ID}, accept)...)
 	}
-	v4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmpEq([]byte{unix.NFPROTO_IPV4}),
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4}}
-	for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
-		add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{proto}), v4[0], v4[1], v4[2],
-			&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Lookup{SourceRegister: 1, SetName: dns.Name, SetID: dns.ID}, accept)
-	}
-	add(v4[0], v4[1], v4[2], &expr.Lookup{SourceRegister: 1, SetName: hostsSet.Name, SetID: hostsSet.ID}, accept)
 	for _, a := range allows {
-		dst := ipv4Daddr(a.Prefix)
+		dst := daddrIn(a.Prefix)
 		if a.Port == 0 {
 			add(append(dst, accept)...)
 			continue
@@ -111,17 +121,16 @@ func install(allows []Allow) error {
 	// What is refused is remembered (brig run --report lists it): the
 	// destination and port of each TCP or UDP packet about to be
 	// rejected, in a set the packet path fills.
-	refused := &nftables.Set{Table: t, Name: setRefused, KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService),
-		Concatenation: true, Dynamic: true, Size: 4096}
-	if err := c.AddSet(refused, nil); err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{proto}), v4[0], v4[1], v4[2],
-			&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Dynset{SrcRegKey: 1, SetName: refused.Name, SetID: refused.ID, Operation: uint32(unix.NFT_DYNSET_OP_ADD)},
-		}})
+	for _, f := range families {
+		refused := &nftables.Set{Table: t, Name: f.refused, KeyType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService),
+			Concatenation: true, Dynamic: true, Size: 4096}
+		if err := c.AddSet(refused, nil); err != nil {
+			return fmt.Errorf("nftables: %w", err)
+		}
+		for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
+			add(append(append([]expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{proto})}, f.daddr()...),
+				f.dport(), &expr.Dynset{SrcRegKey: 1, SetName: refused.Name, SetID: refused.ID, Operation: uint32(unix.NFT_DYNSET_OP_ADD)})...)
+		}
 	}
 	add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmpEq([]byte{unix.IPPROTO_TCP}),
 		&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
@@ -132,33 +141,79 @@ func install(allows []Allow) error {
 	return nil
 }
 
-// The sets the DNS responder fills.
+// family is what the fence does per IP version: the sets the DNS
+// responder fills and the packet path fills, and where a packet's
+// destination is. A concatenated key's address fills the 32-bit
+// registers from the first on (one for IPv4, four for IPv6); the port
+// comes in the next.
+type family struct {
+	nfproto                  byte
+	addrType                 nftables.SetDatatype
+	offset, len              uint32
+	portReg                  uint32
+	byPort, anyPort, refused string
+}
+
+var families = []family{
+	{unix.NFPROTO_IPV4, nftables.TypeIPAddr, 16, 4, 9, setByPort, setAnyPort, setRefused},
+	{unix.NFPROTO_IPV6, nftables.TypeIP6Addr, 24, 16, 12, setByPort6, setAnyPort6, setRefused6},
+}
+
+func familyOf(a netip.Addr) family {
+	if a.Is4() {
+		return families[0]
+	}
+	return families[1]
+}
+
+// daddr loads the destination address of a packet of this family into
+// register 1 (and fails the rule for the other family).
+func (f family) daddr() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmpEq([]byte{f.nfproto}),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: f.offset, Len: f.len},
+	}
+}
+
+// dport loads the TCP or UDP destination port after the address.
+func (f family) dport() expr.Any {
+	return &expr.Payload{DestRegister: f.portReg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+}
+
+// The sets the DNS responder fills, and the packet path's refused ones.
 const (
-	setByPort  = "dns"      // address . port
-	setAnyPort = "dnshosts" // address (a name allowed on every port)
-	setRefused = "refused"  // address . port of what was rejected
+	setByPort   = "dns"       // address . port
+	setAnyPort  = "dnshosts"  // address (a name allowed on every port)
+	setRefused  = "refused"   // address . port of what was rejected
+	setByPort6  = "dns6"      // the same for IPv6
+	setAnyPort6 = "dnshosts6" //
+	setRefused6 = "refused6"  //
 )
 
-// refusedElems lists the refused set (in the holder's namespace).
+// refusedElems lists the refused sets (in the holder's namespace).
 func refusedElems() ([]Elem, error) {
 	c, err := nftables.New()
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
-	s, err := c.GetSetByName(&nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}, setRefused)
-	if err != nil {
-		return nil, fmt.Errorf("nftables: set %s: %w", setRefused, err)
-	}
-	els, err := c.GetSetElements(s)
-	if err != nil {
-		return nil, fmt.Errorf("nftables: set %s: %w", setRefused, err)
-	}
 	var out []Elem
-	for _, e := range els {
-		if len(e.Key) < 6 {
-			continue
+	for _, f := range families {
+		s, err := c.GetSetByName(&nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}, f.refused)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: set %s: %w", f.refused, err)
 		}
-		out = append(out, Elem{Addr: netip.AddrFrom4([4]byte(e.Key[:4])), Port: uint16(e.Key[4])<<8 | uint16(e.Key[5])})
+		els, err := c.GetSetElements(s)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: set %s: %w", f.refused, err)
+		}
+		n := int(f.len)
+		for _, e := range els {
+			if len(e.Key) < n+2 {
+				continue
+			}
+			a, _ := netip.AddrFromSlice(e.Key[:n])
+			out = append(out, Elem{Addr: a, Port: uint16(e.Key[n])<<8 | uint16(e.Key[n+1])})
+		}
 	}
 	return out, nil
 }
@@ -171,37 +226,29 @@ func changeElems(elems []Elem, add bool) error {
 		return fmt.Errorf("nftables: %w", err)
 	}
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	byPort, err := c.GetSetByName(t, setByPort)
-	if err != nil {
-		return fmt.Errorf("nftables: set %s: %w", setByPort, err)
-	}
-	anyPort, err := c.GetSetByName(t, setAnyPort)
-	if err != nil {
-		return fmt.Errorf("nftables: set %s: %w", setAnyPort, err)
-	}
-	var bp, ap []nftables.SetElement
+	sets := map[string][]nftables.SetElement{}
 	for _, e := range elems {
-		a := e.Addr.As4()
+		f := familyOf(e.Addr)
+		a := e.Addr.AsSlice()
 		if e.Port == 0 {
-			ap = append(ap, nftables.SetElement{Key: a[:]})
+			sets[f.anyPort] = append(sets[f.anyPort], nftables.SetElement{Key: a})
 			continue
 		}
-		// Each part of a concatenated key fills 32 bits.
-		key := append(a[:], byte(e.Port>>8), byte(e.Port), 0, 0)
-		bp = append(bp, nftables.SetElement{Key: key})
+		// Each part of a concatenated key fills whole 32-bit registers.
+		key := append(a, byte(e.Port>>8), byte(e.Port), 0, 0)
+		sets[f.byPort] = append(sets[f.byPort], nftables.SetElement{Key: key})
 	}
 	change := c.SetAddElements
 	if !add {
 		change = c.SetDeleteElements
 	}
-	for _, x := range []struct {
-		s  *nftables.Set
-		es []nftables.SetElement
-	}{{byPort, bp}, {anyPort, ap}} {
-		if len(x.es) > 0 {
-			if err := change(x.s, x.es); err != nil {
-				return fmt.Errorf("nftables: %w", err)
-			}
+	for name, es := range sets {
+		s, err := c.GetSetByName(t, name)
+		if err != nil {
+			return fmt.Errorf("nftables: set %s: %w", name, err)
+		}
+		if err := change(s, es); err != nil {
+			return fmt.Errorf("nftables: %w", err)
 		}
 	}
 	if err := c.Flush(); err != nil {
@@ -210,19 +257,17 @@ func changeElems(elems []Elem, add bool) error {
 	return nil
 }
 
-// ipv4Daddr matches IPv4 packets whose destination lies in p.
-func ipv4Daddr(p netip.Prefix) []expr.Any {
-	addr := p.Masked().Addr().As4()
-	m := make([]byte, 4)
+// daddrIn matches packets whose destination lies in p (IPv4 or IPv6).
+func daddrIn(p netip.Prefix) []expr.Any {
+	f := familyOf(p.Addr())
+	addr := p.Masked().Addr().AsSlice()
+	m := make([]byte, len(addr))
 	for i := 0; i < p.Bits(); i++ {
 		m[i/8] |= 0x80 >> (i % 8)
 	}
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmpEq([]byte{unix.NFPROTO_IPV4}),
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: make([]byte, 4)},
-		cmpEq(addr[:]),
-	}
+	return append(f.daddr(),
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: f.len, Mask: m, Xor: make([]byte, len(addr))},
+		cmpEq(addr))
 }
 
 func cmpEq(b []byte) *expr.Cmp { return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b} }

@@ -251,7 +251,8 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 				r.Warn("--report: " + err.Error())
 			}
 			for _, d := range dests {
-				rep.Add(report.Entry{Layer: "network", What: fmt.Sprintf("%s:%d", d.Addr, d.Port), Allow: fmt.Sprintf("--allow-net %s:%d", d.Addr, d.Port)})
+				dst := netip.AddrPortFrom(d.Addr, d.Port).String() // [v6]:port
+				rep.Add(report.Entry{Layer: "network", What: dst, Allow: "--allow-net " + dst})
 			}
 		}()
 		o.Egress = &Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts, Resolv: resolv}

@@ -54,10 +54,15 @@ func zone(t *testing.T, records map[string][]string) string {
 				cur = target
 				continue
 			}
-			if qs.Type == dnsmessage.TypeA {
-				for _, v := range vals {
+			for _, v := range vals {
+				a := netip.MustParseAddr(v)
+				switch {
+				case qs.Type == dnsmessage.TypeA && a.Is4():
 					rrs = append(rrs, dnsmessage.Resource{Header: dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(cur + "."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 60},
-						Body: &dnsmessage.AResource{A: netip.MustParseAddr(v).As4()}})
+						Body: &dnsmessage.AResource{A: a.As4()}})
+				case qs.Type == dnsmessage.TypeAAAA && a.Is6():
+					rrs = append(rrs, dnsmessage.Resource{Header: dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(cur + "."), Type: dnsmessage.TypeAAAA, Class: dnsmessage.ClassINET, TTL: 60},
+						Body: &dnsmessage.AAAAResource{AAAA: a.As16()}})
 				}
 			}
 			break
@@ -73,6 +78,8 @@ func zone(t *testing.T, records map[string][]string) string {
 			switch body := rr.Body.(type) {
 			case *dnsmessage.AResource:
 				b.AResource(rr.Header, *body)
+			case *dnsmessage.AAAAResource:
+				b.AAAAResource(rr.Header, *body)
 			case *dnsmessage.CNAMEResource:
 				b.CNAMEResource(rr.Header, *body)
 			}

@@ -20,6 +20,9 @@ import (
 const (
 	srvA = "10.215.0.2"
 	srvB = "10.215.0.3"
+	// The same servers' IPv6 addresses (host side fd15:215::1).
+	srvA6 = "fd15:215::2"
+	srvB6 = "fd15:215::3"
 )
 
 func egressServers(t *testing.T) {
@@ -54,9 +57,12 @@ func egressServers(t *testing.T) {
 	for _, c := range [][]string{
 		{"ip", "link", "add", hostIf, "type", "veth", "peer", "name", "srv0", "netns", pid},
 		{"ip", "addr", "add", "10.215.0.1/24", "dev", hostIf},
+		{"ip", "-6", "addr", "add", "fd15:215::1/64", "dev", hostIf, "nodad"},
 		{"ip", "link", "set", hostIf, "up"},
 		in("ip", "addr", "add", srvA+"/24", "dev", "srv0"),
 		in("ip", "addr", "add", srvB+"/24", "dev", "srv0"),
+		in("ip", "-6", "addr", "add", srvA6+"/64", "dev", "srv0", "nodad"),
+		in("ip", "-6", "addr", "add", srvB6+"/64", "dev", "srv0", "nodad"),
 		in("ip", "link", "set", "srv0", "up"),
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
@@ -65,13 +71,14 @@ func egressServers(t *testing.T) {
 	}
 	www := t.TempDir()
 	os.Chmod(www, 0o755)
-	for _, addr := range []string{srvA, srvB} {
+	for _, addr := range []string{srvA, srvB, srvA6, srvB6} {
 		for _, port := range []string{"8080", "9090"} {
 			os.WriteFile(filepath.Join(www, "id"), []byte("server\n"), 0o644)
-			sub := filepath.Join(www, addr+"_"+port)
+			sub := filepath.Join(www, strings.ReplaceAll(addr, ":", "_")+"_"+port)
 			os.Mkdir(sub, 0o755)
-			os.WriteFile(filepath.Join(sub, "id"), []byte(addr+":"+port+"\n"), 0o644)
-			c := in("busybox", "httpd", "-f", "-p", addr+":"+port, "-h", sub)
+			hostPort := net.JoinHostPort(addr, port)
+			os.WriteFile(filepath.Join(sub, "id"), []byte(hostPort+"\n"), 0o644)
+			c := in("busybox", "httpd", "-f", "-p", hostPort, "-h", sub)
 			srv := exec.Command(c[0], c[1:]...)
 			if err := srv.Start(); err != nil {
 				t.Fatal(err)
@@ -80,7 +87,7 @@ func egressServers(t *testing.T) {
 		}
 	}
 	// The servers answer the host before any sandbox asks.
-	for _, u := range []string{srvA + ":8080", srvA + ":9090", srvB + ":8080", srvB + ":9090"} {
+	for _, u := range []string{srvA + ":8080", srvA + ":9090", srvB + ":8080", srvB + ":9090", "[" + srvA6 + "]:8080", "[" + srvB6 + "]:8080"} {
 		var out []byte
 		for i := 0; i < 100; i++ {
 			if out, _ = exec.Command("sh", "-c", strings.TrimSuffix(fetch(u), "; ")).Output(); strings.HasSuffix(string(out), ": "+u+"\n") {
@@ -97,7 +104,10 @@ func egressServers(t *testing.T) {
 // fetch is a shell line printing "HOST:PORT: body" or "HOST:PORT: the
 // error" (busybox nc: the static busybox's wget crashes on this host).
 func fetch(hostPort string) string {
-	h, p, _ := strings.Cut(hostPort, ":")
+	h, p, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		h, p, _ = strings.Cut(hostPort, ":")
+	}
 	return fmt.Sprintf(`echo "%s: $(printf 'GET /id HTTP/1.0\r\n\r\n' | busybox nc -w 3 %s %s 2>&1 | tail -n 1)"; `, hostPort, h, p)
 }
 
@@ -176,6 +186,40 @@ func TestSandboxAllowNet(t *testing.T) {
 	contains(t, r.stdout, srvA+":8080: nc: can't connect", "allow-net from a profile")
 }
 
+// TestSandboxAllowNetIPv6: IPv6 destinations, by address (in brackets
+// with a port, bare for every port) and by name (the DNS responder's AAAA
+// answers), pass the fence and nothing else does; a refused one is in the
+// report, in brackets. As root and without root.
+func TestSandboxAllowNetIPv6(t *testing.T) {
+	egressServers(t)
+	dns := zone(t, map[string][]string{"v6.test": {srvA6}, "other6.test": {srvB6}})
+	a8080, a9090, b8080 := "["+srvA6+"]:8080", "["+srvA6+"]:9090", "["+srvB6+"]:8080"
+	asRootAndUser(t, func(t *testing.T, uid int) {
+		r := sandboxAs(t, uid, "/", "--report", "--allow-net", a8080, "--", "sh", "-c", fetch(a8080)+fetch(a9090)+fetch(b8080))
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		contains(t, r.stdout, a8080+": "+a8080+"\n", "the allowed IPv6 destination answers")
+		contains(t, r.stdout, a9090+": nc: can't connect to remote host: Permission denied", "another port (Landlock)")
+		contains(t, r.stdout, b8080+": nc: can't connect to remote host: Connection refused", "the port on another IPv6 host (nftables)")
+		contains(t, r.stderr, "network  "+b8080, "the report names the refused IPv6 destination")
+		contains(t, r.stderr, "allow: --allow-net "+b8080, "and the flag that allows it")
+
+		// Bare: every port of it; the IPv4 side stays shut.
+		r = sandboxAs(t, uid, "/", "--allow-net", srvA6, "--", "sh", "-c", fetch(a9090)+fetch(b8080)+fetch(srvA+":8080"))
+		contains(t, r.stdout, a9090+": "+a9090+"\n", "an IPv6 host allowed on every port")
+		contains(t, r.stdout, b8080+": nc: can't connect", "another IPv6 host")
+		contains(t, r.stdout, srvA+":8080: nc: can't connect", "an IPv4 host not allowed")
+
+		// By name: the AAAA answer lets the address out, on the rule's port.
+		r = sandboxAs(t, uid, "/", "--dns-upstream", dns, "--allow-net", "v6.test:8080", "--", "sh", "-c",
+			fetch("v6.test:8080")+fetch("v6.test:9090")+fetch("other6.test:8080"))
+		contains(t, r.stdout, "v6.test:8080: "+a8080+"\n", "an allowed name with only an IPv6 address")
+		contains(t, r.stdout, "v6.test:9090: nc: can't connect", "the name on another port")
+		contains(t, r.stdout, "other6.test:8080: nc: bad address 'other6.test'", "a name not allowed")
+	})
+}
+
 // TestSandboxAllowNetBadValues: each bad value is named, exit 2, nothing
 // started or left.
 func TestSandboxAllowNetBadValues(t *testing.T) {
@@ -190,11 +234,13 @@ func TestSandboxAllowNetBadValues(t *testing.T) {
 		{[]string{"--allow-net", "127.0.0.1"}, "port by port"},
 		{[]string{"--allow-net", "127.0.0.5:80"}, "loopback"},
 		{[]string{"--allow-net", "10.0.2.7:80"}, "overlaps the sandbox's own network"},
-		{[]string{"--allow-net", "[2001:db8::1]:443"}, "IPv6"},
+		{[]string{"--allow-net", "[fe80::1]:443"}, "not a destination"},
+		{[]string{"--allow-net", "[fd00::3]:53"}, "overlaps the sandbox's own network fd00::/64"},
+		{[]string{"--allow-net", "[2001:db8::1]443"}, "after ] comes :PORT"},
 		{[]string{"--allow-net", "no-such-host.invalid", "--dns-upstream", zone(t, nil)}, `resolving no-such-host.invalid`},
 		{[]string{"--allow-net", "*.com"}, "a wildcard is"},
 		{[]string{"--allow-net", "x.test", "--dns-upstream", "nowhere"}, `--dns-upstream "nowhere"`},
-		{[]string{"--allow-net", "bad_host!:80"}, "neither an IPv4 address nor a host name"},
+		{[]string{"--allow-net", "bad_host!:80"}, "neither an IP address nor a host name"},
 		{[]string{"--allow-net", "10.1.2.3", "--net", "host"}, "--net host and --allow-net"},
 		{[]string{"--allow-net", "10.1.2.3", "--cap-add", "NET_ADMIN"}, "--cap-add NET_ADMIN: not with --allow-net"},
 	} {
