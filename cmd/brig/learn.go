@@ -98,7 +98,8 @@ func cmdLearn(g *global, args []string) (int, error) {
 	}
 	code, err := runSandbox(g, "learn", rest, recording{
 		observe: func(c *container.Created) (func(int), error) { return run.Observe(c.CgroupV2Dir(), c.Pid) },
-		calls:   run.RecordCalls()})
+		calls:   run.RecordCalls(),
+		names:   run.NamesFrom})
 	if err := run.Finish(err); err != nil {
 		if code == 0 {
 			code = 1

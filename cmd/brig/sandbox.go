@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -131,6 +132,7 @@ func cmdSandbox(g *global, args []string) (int, error) {
 type recording struct {
 	observe func(*container.Created) (func(int), error)
 	calls   func(*recorder.Listener)
+	names   func(func() map[netip.Addr][]string)
 }
 
 // runSandbox runs CMD confined; rec.observe, when set, is called between
@@ -227,7 +229,7 @@ func runSandbox(g *global, cmdName string, args []string, rec recording) (int, e
 		o.User = &specs.User{UID: uid, GID: gid}
 	}
 	runOpts := sandbox.RunOptions{Name: v.name, Detach: v.detach, AllowNet: v.allowNet, DNSUpstream: v.dnsUpstream,
-		Degraded: v.degraded, Warn: g.logw.Warn, Observe: rec.observe, RecordCalls: rec.calls}
+		Degraded: v.degraded, Warn: g.logw.Warn, Observe: rec.observe, RecordCalls: rec.calls, AnsweredNames: rec.names}
 	if v.rep {
 		if v.repFormat != "text" && v.repFormat != "json" {
 			return 2, usagef("--report-format %q: want text or json", v.repFormat)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,11 +35,12 @@ type responder struct {
 	pc       net.PacketConn
 	l        net.Listener
 
-	mu      sync.Mutex // the expiries and the set changes, in order
-	exp     expiries
-	refused map[string]int
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	mu       sync.Mutex // the expiries and the set changes, in order
+	exp      expiries
+	refused  map[string]int
+	answered map[netip.Addr]map[string]bool // the names each address was an answer for
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func startResponder(rules []NameRule, upstream []string, change func([]Elem, bool) error, socks []*os.File) (*responder, error) {
@@ -60,7 +62,7 @@ func startResponder(rules []NameRule, upstream []string, change func([]Elem, boo
 		return nil, err
 	}
 	r := &responder{rules: rules, upstream: upstream, change: change, pc: pc, l: l,
-		refused: map[string]int{}, stop: make(chan struct{})}
+		refused: map[string]int{}, answered: map[netip.Addr]map[string]bool{}, stop: make(chan struct{})}
 	r.wg.Add(3)
 	go r.serveUDP()
 	go r.serveTCP()
@@ -73,6 +75,21 @@ func (r *responder) close() {
 	r.pc.Close()
 	r.l.Close()
 	r.wg.Wait()
+}
+
+// answeredNames are the names (as the command asked for them) each
+// address was given as an answer for.
+func (r *responder) answeredNames() map[netip.Addr][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[netip.Addr][]string{}
+	for a, names := range r.answered {
+		for n := range names {
+			out[a] = append(out[a], n)
+		}
+		slices.Sort(out[a])
+	}
+	return out
 }
 
 func (r *responder) refusedNames() map[string]int {
@@ -176,6 +193,10 @@ func (r *responder) answer(query []byte, tcp bool) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range addrs {
+		if r.answered[a.addr] == nil {
+			r.answered[a.addr] = map[string]bool{}
+		}
+		r.answered[a.addr][name] = true
 		for _, rule := range rules {
 			if e := (Elem{Addr: a.addr, Port: rule.Port}); r.exp.add(e, now, a.ttl) {
 				elems = append(elems, e)

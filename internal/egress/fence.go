@@ -295,6 +295,16 @@ func (f *Fence) RefusedDestinations() ([]Elem, error) {
 	return els, nil
 }
 
+// Answered are the names the DNS responder answered, by the addresses it
+// gave for them (brig learn writes a destination reached this way as its
+// name).
+func (f *Fence) Answered() map[netip.Addr][]string {
+	if f.dns == nil {
+		return nil
+	}
+	return f.dns.answeredNames()
+}
+
 // Refused are the names the DNS responder refused, with how often.
 func (f *Fence) Refused() map[string]int {
 	if f.dns == nil {

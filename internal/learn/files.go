@@ -46,12 +46,22 @@ type FileRules struct {
 
 // Destinations are --allow-net entries for the IPv4 destinations the
 // workload connected to (or tried to): address and port, without the
-// sandbox's own loopback and network.
-func Destinations(connects []netip.AddrPort) []string {
+// sandbox's own loopback and network. An address the sandbox's DNS
+// responder gave as the answer for names (names: learning with
+// --allow-net names or wildcards) is written as those names, so the
+// replay follows DNS as the workload did, and a wildcard learns the names
+// actually used.
+func Destinations(connects []netip.AddrPort, names map[netip.Addr][]string) []string {
 	var out []string
 	for _, c := range connects {
 		a := c.Addr()
 		if c.Port() == 0 || a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || egress.Network.Contains(a) {
+			continue
+		}
+		if ns := names[a]; len(ns) > 0 {
+			for _, n := range ns {
+				out = append(out, fmt.Sprintf("%s:%d", n, c.Port()))
+			}
 			continue
 		}
 		out = append(out, c.String())

@@ -95,8 +95,19 @@ func TestDestinations(t *testing.T) {
 		netip.MustParseAddrPort("127.0.0.53:53"), netip.MustParseAddrPort("10.0.2.3:53"),
 		netip.MustParseAddrPort("0.0.0.0:80"), netip.MustParseAddrPort("198.51.100.1:0"),
 		netip.MustParseAddrPort("198.51.100.1:8080"),
-	})
+	}, nil)
 	if want := []string{"192.0.2.7:443", "198.51.100.1:8080"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+	// Addresses the sandbox's DNS gave for names are written as the
+	// names (each one it answered for), the rest as addresses.
+	got = Destinations([]netip.AddrPort{
+		netip.MustParseAddrPort("192.0.2.7:443"), netip.MustParseAddrPort("192.0.2.8:8080"), netip.MustParseAddrPort("198.51.100.1:22"),
+	}, map[netip.Addr][]string{
+		netip.MustParseAddr("192.0.2.7"): {"a.example.com", "b.example.com"},
+		netip.MustParseAddr("192.0.2.8"): {"api.example.com"},
+	})
+	if want := []string{"198.51.100.1:22", "a.example.com:443", "api.example.com:8080", "b.example.com:443"}; !slices.Equal(got, want) {
+		t.Errorf("by name: got %v, want %v", got, want)
 	}
 }

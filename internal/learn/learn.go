@@ -487,6 +487,8 @@ type Session struct {
 	DefaultRO []string
 	Home      string
 	files     *recorder.Files
+	// names are the sandbox's DNS answers, by address (nil: none).
+	names func() map[netip.Addr][]string
 	// LandlockOut, when set (learning by annotation), is where the
 	// brig.landlock rule set for the files used goes; root is a handle on
 	// the container's root, where those paths are looked up.
@@ -571,6 +573,14 @@ func (s *Session) Attach(cgroupDir string, pid int) error {
 func (s *Session) Listen(l *recorder.Listener) {
 	s.mu.Lock()
 	s.rec = l
+	s.mu.Unlock()
+}
+
+// NamesFrom gives the session the sandbox's record of its DNS answers,
+// so destinations reached by name are written as names.
+func (s *Session) NamesFrom(f func() map[netip.Addr][]string) {
+	s.mu.Lock()
+	s.names = f
 	s.mu.Unlock()
 }
 
@@ -672,7 +682,11 @@ func (s *Session) Write() (string, error) {
 	if s.FilesOut != "" && s.files != nil {
 		use, lost := s.files.Snapshot()
 		rules := Rules(use, s.DefaultRO, s.Home, s.files.Start())
-		rules.AllowNet = Destinations(connects)
+		var names map[netip.Addr][]string
+		if s.names != nil {
+			names = s.names()
+		}
+		rules.AllowNet = Destinations(connects, names)
 		if err := WriteSandbox(s.FilesOut, s.Output, rules); err != nil {
 			return "", err
 		}

@@ -3,6 +3,7 @@ package learn
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -117,6 +118,10 @@ func (r *Run) RecordCalls() func(*recorder.Listener) {
 	}
 	return r.sess.Listen
 }
+
+// NamesFrom is handed the sandbox's record of its DNS answers (with
+// --allow-net names), for the destinations of --profile-out.
+func (r *Run) NamesFrom(f func() map[netip.Addr][]string) { r.sess.NamesFrom(f) }
 
 // Observe attaches to a created sandbox (its cgroup v2 directory and its
 // init, waiting for start); the function it returns writes the profile

@@ -41,6 +41,9 @@ type RunOptions struct {
 	// RecordCalls, with Observe, is brig learn's seccomp recorder: it is
 	// handed brig's listener, which records every call the profile allows.
 	RecordCalls func(*recorder.Listener)
+	// AnsweredNames, with --allow-net, is handed the fence's record of
+	// the names its DNS responder answered, by address (brig learn).
+	AnsweredNames func(func() map[netip.Addr][]string)
 	// Report: when the command ends, write what the sandbox refused to
 	// ReportTo, as "text" or "json" ("": no report).
 	Report   string
@@ -256,6 +259,9 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 			}
 		}()
 		o.Egress = &Egress{NetNS: fence.NetNS(), UserNS: fence.UserNS(), Hosts: hosts, Resolv: resolv}
+		if r.AnsweredNames != nil {
+			r.AnsweredNames(fence.Answered)
+		}
 		if ports, ok := egress.Ports(dests); ok {
 			// And the responder's port, for DNS over TCP (nftables
 			// passes it on loopback only).

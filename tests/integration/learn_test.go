@@ -621,3 +621,33 @@ func TestLearnNetwork(t *testing.T) {
 	contains(t, r.stdout, srvA+":9090: nc: can't connect", "another port")
 	contains(t, r.stdout, srvB+":8080: nc: can't connect", "another host")
 }
+
+// Learning with names lets the file keep names: what the sandbox's DNS
+// answered is written as the name asked for (through a CNAME too), with
+// the port connected to, so a wildcard learns the names actually used;
+// the replay follows DNS and reaches only those.
+func TestLearnNetworkNames(t *testing.T) {
+	needRecorder(t)
+	egressServers(t)
+	dns := zone(t, map[string][]string{
+		"api.app.test":    {srvA},
+		"cdn.app.test":    {"=edge.other.test"},
+		"edge.other.test": {srvB},
+		"unused.app.test": {srvB},
+	})
+	base := t.TempDir()
+	prof, sb := filepath.Join(base, "p.json"), filepath.Join(base, "s.yaml")
+	r := learnCmd(t, "-o", prof, "--profile-out", sb, "--dns-upstream", dns, "--allow-net", "*.app.test", "--", "sh", "-c",
+		fetch("api.app.test:8080")+fetch("cdn.app.test:9090"))
+	if r.code != 0 || !strings.Contains(r.stdout, "api.app.test:8080: "+srvA+":8080\n") || !strings.Contains(r.stdout, "cdn.app.test:9090: "+srvB+":9090\n") {
+		t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	got, _ := os.ReadFile(sb)
+	contains(t, string(got), "allow-net:\n    - api.app.test:8080\n    - cdn.app.test:9090\n", "the destinations by the names used")
+	r = sandbox(t, base, "--profile", sb, "--dns-upstream", dns, "--", "sh", "-c",
+		fetch("api.app.test:8080")+fetch("cdn.app.test:9090")+fetch("unused.app.test:8080")+fetch("api.app.test:9090"))
+	contains(t, r.stdout, "api.app.test:8080: "+srvA+":8080\n", "a learned name, replayed")
+	contains(t, r.stdout, "cdn.app.test:9090: "+srvB+":9090\n", "a learned name through a CNAME, replayed")
+	contains(t, r.stdout, "unused.app.test:8080: nc: bad address 'unused.app.test'", "a name the wildcard allowed but the workload never used")
+	contains(t, r.stdout, "api.app.test:9090: nc: can't connect", "a learned name on another port")
+}
