@@ -317,18 +317,21 @@ func (r fileReader) Read(b []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	oob := make([]byte, unix.CmsgSpace(4*4))
+	oob := make([]byte, unix.CmsgSpace(16*4))
 	for {
-		var n, oobn int
+		var n, oobn, flags int
 		var rerr error
 		if err := rc.Read(func(fd uintptr) bool {
-			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_CMSG_CLOEXEC)
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_CMSG_CLOEXEC)
 			return rerr != unix.EAGAIN
 		}); err != nil {
 			return 0, err
 		}
 		if rerr != nil {
 			return 0, rerr
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			return 0, errors.New("fds from init: more than brig takes at once")
 		}
 		if oobn > 0 {
 			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
@@ -344,8 +347,14 @@ func (r fileReader) Read(b []byte) (int, error) {
 					r.p.files = append(r.p.files, os.NewFile(uintptr(fd), "from-init"))
 				}
 			}
-			if n == 1 && (b[0] == '.' || b[0] == '+') {
-				continue // a mark: the message follows
+			// The mark that carried them ends the read (the kernel
+			// stops after a message with fds); it isn't part of the
+			// JSON lines.
+			if n > 0 && (b[n-1] == '.' || b[n-1] == '+') {
+				n--
+			}
+			if n == 0 {
+				continue // the message follows
 			}
 		}
 		if n == 0 {
@@ -371,7 +380,7 @@ func (p *Process) Kill() {
 		var ws unix.WaitStatus
 		unix.Wait4(p.Pid, &ws, 0, nil)
 	}
-	p.conn.Close()
+	p.Close()
 }
 
 // exe is brig's binary as init is started from it.

@@ -156,6 +156,8 @@ func parseOne(v string, lookup Lookup) (Dest, error) {
 func checkDest(p netip.Prefix) error {
 	a := p.Addr()
 	switch {
+	case !p.IsValid():
+		return fmt.Errorf("%s is not a destination", p)
 	case a.IsLoopback():
 		return fmt.Errorf("%s is a loopback address: the host's loopback is reached as localhost:PORT (or 127.0.0.1:PORT)", a)
 	case a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast():
@@ -172,10 +174,17 @@ func checkDest(p netip.Prefix) error {
 func parseAddr(s string) (netip.Prefix, netip.Addr, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		if err != nil {
+		if err != nil || p.Addr().Zone() != "" {
 			return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%q: want an IPv4 or IPv6 prefix such as 192.0.2.0/24 or 2001:db8::/32", s)
 		}
-		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()), netip.Addr{}, nil
+		if p.Addr().Is4In6() {
+			// ::ffff:a.b.c.d/N is the IPv4 prefix a.b.c.d/(N-96).
+			if p.Bits() < 96 {
+				return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%q: an IPv4-mapped prefix needs 96 bits or more", s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p, netip.Addr{}, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {

@@ -67,6 +67,8 @@ func TestParse(t *testing.T) {
 		{in: "fd00::/48", wantErr: "overlaps the sandbox's own network fd00::/64"},
 		{in: "[fd00::3]:53", wantErr: "overlaps"},
 		{in: "::ffff:10.0.2.3", wantErr: "overlaps the sandbox's own network 10.0.2.0/24"},
+		{in: "::ffff:192.0.2.0/120", want: Dest{Host: "::ffff:192.0.2.0/120", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}},
+		{in: "::ffff:0.0.0.0/80", wantErr: "96 bits or more"},
 		{in: "2001:db8::g", wantErr: "not an IP address"},
 		{in: "300.1.1.1", wantErr: "not an IP address"},
 		{in: "192.0.2.1/33", wantErr: "IPv4 or IPv6 prefix"},

@@ -453,7 +453,8 @@ func tapIPv6() error {
 	if err := netlink.AddrAdd(link, a); err != nil {
 		return fmt.Errorf("tap0: address %s: %w", sandboxIPv6, err)
 	}
-	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gatewayIPv6.AsSlice(), Family: unix.AF_INET6}); err != nil {
+	// Replace: a router advertisement may have made one already.
+	if err := netlink.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gatewayIPv6.AsSlice(), Family: unix.AF_INET6}); err != nil {
 		return fmt.Errorf("tap0: default route via %s: %w", gatewayIPv6, err)
 	}
 	return nil

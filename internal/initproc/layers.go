@@ -544,50 +544,63 @@ func (fp *finalProcess) seccompEarly(p *bootstrap.Process) error {
 // sent to the listener and wait for an answer (brig's learning listener
 // is sent every call) — but no one can answer before brig has the fd, and
 // sending it takes calls. So another thread, one without the filter,
-// sends it: it is running, spinning on a variable, before the filter is
-// loaded, because waking a parked one would take a call from this thread.
-// This thread makes no call between the load and setting that variable.
-// The garbage collector is off meanwhile: stopping the world would wait
-// for this thread, which may be waiting for the listener.
-//
-// And the sender needs a processor of its own: with one, this thread keeps
-// it while it waits inside the runtime, so there are at least two.
+// sends it, and this one makes no call at all until it has:
+//   - the sender is running, spinning on a variable, before the filter is
+//     loaded: waking a parked one would take a call from this thread;
+//   - this thread blocks every signal over the load (a handler returns
+//     through rt_sigreturn, a call), sets the variable, and then spins
+//     too until the fd is sent: parking would go through the scheduler,
+//     which may start a thread or grow the heap (calls, under locks the
+//     sender needs);
+//   - nothing stops the world meanwhile, which would wait for this
+//     thread: the garbage collector is off, and GOMAXPROCS is set by
+//     hand, which ends the runtime's own updates of it;
+//   - the sender has a processor of its own: at least two.
 func handOffListener(p *bootstrap.Process, load func() (int, error)) error {
-	if runtime.GOMAXPROCS(0) < 2 {
-		runtime.GOMAXPROCS(2)
-	}
+	runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var listener atomic.Int64
 	listener.Store(-2) // -2: not loaded yet; -1: the load failed
+	var done atomic.Bool
+	var sendErr error
 	spinning := make(chan struct{})
-	sent := make(chan error, 1)
 	go func() {
 		close(spinning)
 		fd := listener.Load()
 		for ; fd == -2; fd = listener.Load() {
 			runtime.Gosched()
 		}
-		if fd < 0 {
-			sent <- nil
-			return
+		if fd >= 0 {
+			f := os.NewFile(uintptr(fd), "seccomp-listener")
+			sendErr = protocol.SendFiles(p, []*os.File{f})
+			f.Close()
+			if sendErr == nil {
+				sendErr = ask(p, protocol.Message{Type: protocol.KindSeccomp})
+			}
 		}
-		f := os.NewFile(uintptr(fd), "seccomp-listener")
-		err := protocol.SendFiles(p, []*os.File{f})
-		f.Close()
-		if err == nil {
-			err = ask(p, protocol.Message{Type: protocol.KindSeccomp})
-		}
-		sent <- err
+		done.Store(true)
 	}()
 	<-spinning
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
+		listener.Store(-1)
+		return fmt.Errorf("seccomp: block signals: %w", err)
+	}
 	fd, err := load()
 	if err != nil {
-		listener.Store(-1)
-		<-sent
-		return err
+		fd = -1
 	}
 	listener.Store(int64(fd))
-	return <-sent
+	for !done.Load() {
+	}
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	if err != nil {
+		return err
+	}
+	return sendErr
 }
 
 // finish is the last stretch: after it there is only execve.

@@ -44,7 +44,7 @@ type FileRules struct {
 	AllowNet []string
 }
 
-// Destinations are --allow-net entries for the IPv4 destinations the
+// Destinations are --allow-net entries for the destinations the
 // workload connected to (or tried to): address and port, without the
 // sandbox's own loopback and network. An address the sandbox's DNS
 // responder gave as the answer for names (names: learning with
@@ -55,7 +55,8 @@ func Destinations(connects []netip.AddrPort, names map[netip.Addr][]string) []st
 	var out []string
 	for _, c := range connects {
 		a := c.Addr()
-		if c.Port() == 0 || a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || egress.Network.Contains(a) {
+		if c.Port() == 0 || a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast() ||
+			egress.Network.Contains(a) || egress.Network6.Contains(a) {
 			continue
 		}
 		if ns := names[a]; len(ns) > 0 {

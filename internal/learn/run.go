@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"time"
 
@@ -85,6 +86,10 @@ var errNoFanotify = errors.New("--profile-out: the files used are recorded with 
 
 // chooseRecorder checks --recorder against what this process may do.
 func chooseRecorder(o Options) (string, error) {
+	if runtime.GOARCH != "amd64" {
+		// Both recorders number calls and read arguments as x86-64 does.
+		return "", fmt.Errorf("learn: recording is built for x86-64, not %s", runtime.GOARCH)
+	}
 	ebpf := recorder.Supported()
 	switch o.Recorder {
 	case "":

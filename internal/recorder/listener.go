@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -208,6 +209,14 @@ func callOf(n *seccompNotif) Call {
 // value under the x86-64 number, as the eBPF recorder keeps it).
 func (l *Listener) note(fd int, n *seccompNotif) {
 	c := callOf(n)
+	// connect's destination is read from the caller's memory before the
+	// lock is taken (a read may wait on the page).
+	var dest uint64
+	var dest6 netip.AddrPort
+	haveDest := false
+	if c.Arch != ArchX86 && c.Nr == nrConnect && l.Armed() {
+		dest, dest6, haveDest = connectDest(fd, n)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.armed {
@@ -244,10 +253,17 @@ func (l *Listener) note(fd int, n *seccompNotif) {
 	case nrMmap, nrMprotect:
 		v = a[2] & unix.PROT_EXEC
 	case nrConnect:
-		var ok bool
-		if v, ok = inet4Dest(fd, n); !ok {
+		if !haveDest {
 			return
 		}
+		if dest6.IsValid() {
+			if l.rec.Dests6 == nil {
+				l.rec.Dests6 = map[netip.AddrPort]bool{}
+			}
+			l.rec.Dests6[dest6] = true
+			return
+		}
+		v = dest
 	default:
 		return
 	}
@@ -257,32 +273,41 @@ func (l *Listener) note(fd int, n *seccompNotif) {
 	l.rec.Args[nr][v] = true
 }
 
-// inet4Dest reads the first 8 bytes of connect(2)'s address (family,
-// port, IPv4 address) from the caller's memory, as the eBPF recorder
-// keeps them; other families are not kept. The read is trusted only if
-// the call is still the one notified (the caller can't have gone away and
-// its pid been reused meanwhile).
-func inet4Dest(fd int, n *seccompNotif) (uint64, bool) {
-	if n.Args[2] < 8 {
-		return 0, false
+// connectDest reads connect(2)'s address from the caller's memory, as the
+// eBPF recorder keeps it: for IPv4 its first 8 bytes (family, port,
+// address) as one value, for IPv6 the address and port; other families
+// are not kept. The read is trusted only if the call is still the one
+// notified (the caller can't have gone away and its pid been reused
+// meanwhile).
+func connectDest(fd int, n *seccompNotif) (uint64, netip.AddrPort, bool) {
+	size := min(n.Args[2], 24)
+	if size < 8 {
+		return 0, netip.AddrPort{}, false
 	}
 	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", n.Pid))
 	if err != nil {
-		return 0, false
+		return 0, netip.AddrPort{}, false
 	}
 	defer mem.Close()
-	var b [8]byte
-	if _, err := mem.ReadAt(b[:], int64(n.Args[1])); err != nil {
-		return 0, false
+	var b [24]byte
+	if _, err := mem.ReadAt(b[:size], int64(n.Args[1])); err != nil {
+		return 0, netip.AddrPort{}, false
 	}
 	id := n.ID
 	if ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
-		return 0, false
+		return 0, netip.AddrPort{}, false
 	}
-	if binary.NativeEndian.Uint16(b[:2]) != unix.AF_INET {
-		return 0, false
+	port := uint16(b[2])<<8 | uint16(b[3])
+	switch binary.NativeEndian.Uint16(b[:2]) {
+	case unix.AF_INET:
+		return binary.NativeEndian.Uint64(b[:8]), netip.AddrPort{}, true
+	case unix.AF_INET6:
+		if size < 24 {
+			return 0, netip.AddrPort{}, false
+		}
+		return 0, netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port), true
 	}
-	return binary.NativeEndian.Uint64(b[:]), true
+	return 0, netip.AddrPort{}, false
 }
 
 func appendOnce(list []string, s string) []string {
@@ -348,6 +373,12 @@ func (l *Listener) Snapshot() (*Recording, error) {
 		return nil, errors.New("this listener records denials only")
 	}
 	out := &Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}, Incomplete: append([]string(nil), l.rec.Incomplete...)}
+	for d := range l.rec.Dests6 {
+		if out.Dests6 == nil {
+			out.Dests6 = map[netip.AddrPort]bool{}
+		}
+		out.Dests6[d] = true
+	}
 	for c := range l.rec.Calls {
 		out.Calls[c] = true
 	}

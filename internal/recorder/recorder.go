@@ -73,6 +73,7 @@ const (
 	keyOutOfRange  = 4095 // a number above 1023
 	keyArgOverflow = 4094 // the argument set was full
 	argEntries     = 16384
+	dest6Entries   = 4096
 	x32Bit         = 0x40000000
 	userCS32       = 0x23 // __USER32_CS: a 32-bit task's code segment
 	regsCS         = 136  // pt_regs.cs
@@ -101,13 +102,17 @@ type Recording struct {
 	// the option; personality: the persona; clone: flags&CloneNSFlags;
 	// unshare: the flags; mmap, mprotect: prot&PROT_EXEC.
 	Args map[int]map[uint64]bool
+	// Dests6 are the IPv6 destinations connect(2) was called with
+	// (x86-64 and x32 calls), address and port.
+	Dests6 map[netip.AddrPort]bool
 	// Incomplete says what was lost, if anything (an out-of-range call
 	// number, a full argument set).
 	Incomplete []string
 }
 
-// Connects are the IPv4 destinations connect(2) was called with (x86-64
-// and x32 calls): Args[42] decoded.
+// Connects are the destinations connect(2) was called with (x86-64 and
+// x32 calls): Args[42] decoded (IPv4), and Dests6 (an IPv4-mapped one as
+// the IPv4 address it is).
 func (r *Recording) Connects() []netip.AddrPort {
 	var out []netip.AddrPort
 	for v := range r.Args[nrConnect] {
@@ -116,6 +121,9 @@ func (r *Recording) Connects() []netip.AddrPort {
 		port := uint16(b[2])<<8 | uint16(b[3])
 		out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{b[4], b[5], b[6], b[7]}), port))
 	}
+	for d := range r.Dests6 {
+		out = append(out, netip.AddrPortFrom(d.Addr().Unmap(), d.Port()))
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
@@ -123,6 +131,7 @@ func (r *Recording) Connects() []netip.AddrPort {
 // Recorder is attached to one cgroup until Close.
 type Recorder struct {
 	calls, args, armed *ebpf.Map
+	dests6             *ebpf.Map
 	cgroup             *ebpf.Map
 	progs              []*ebpf.Program
 	links              []link.Link
@@ -164,6 +173,12 @@ func Attach(dir string) (r *Recorder, err error) {
 		MaxEntries: argEntries, Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
 		return nil, fmt.Errorf("recorder: map: %w", err)
 	}
+	// IPv6 destinations: 16 bytes of address, the port as in the
+	// sockaddr (network order), two of padding.
+	if r.dests6, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_dests6", Type: ebpf.Hash, KeySize: 20, ValueSize: 4,
+		MaxEntries: dest6Entries, Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
+		return nil, fmt.Errorf("recorder: map: %w", err)
+	}
 	if r.armed, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_armed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
 		return nil, fmt.Errorf("recorder: map: %w", err)
 	}
@@ -182,7 +197,7 @@ func Attach(dir string) (r *Recorder, err error) {
 		insns asm.Instructions
 	}{
 		{"sched_process_exec", armProgram(r.cgroup.FD(), r.armed.FD())},
-		{"sys_enter", enterProgram(r.cgroup.FD(), r.armed.FD(), r.calls.FD(), r.args.FD())},
+		{"sys_enter", enterProgram(r.cgroup.FD(), r.armed.FD(), r.calls.FD(), r.args.FD(), r.dests6.FD())},
 	} {
 		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_" + tp.name, Type: ebpf.RawTracepoint,
 			Instructions: tp.insns, License: "GPL"})
@@ -222,7 +237,7 @@ var argRegs = [3]int32{112, 104, 96} // di, si, dx
 // from a 64-bit one; arguments are read from the registers with
 // bpf_probe_read_kernel, only for the few calls that keep one, and only
 // for the 64-bit ABIs (x86-64, x32), whose registers they are.
-func enterProgram(cgroup, armed, calls, args int) asm.Instructions {
+func enterProgram(cgroup, armed, calls, args, dests6 int) asm.Instructions {
 	// readReg reads the register at off into the stack at -40, then dst.
 	readReg := func(dst asm.Register, off int32, sym string) asm.Instructions {
 		first := asm.Mov.Reg(asm.R1, asm.R10)
@@ -294,9 +309,41 @@ func enterProgram(cgroup, armed, calls, args int) asm.Instructions {
 		asm.Ja.Label("out"),
 	)
 	// connect: the first 8 bytes of an IPv4 destination (family, port,
-	// address), read from the caller's memory; other families are not
-	// kept.
+	// address), read from the caller's memory, kept with the arguments;
+	// an IPv6 one (sockaddr_in6's first 24 bytes: family, port, flow
+	// label, address) goes into dests6 as address and port; other
+	// families are not kept.
 	insns = append(insns, readReg(asm.R3, argRegs[1], "connect")...)
+	insns = append(insns,
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, -96),
+		asm.Mov.Imm(asm.R2, 24),
+		asm.FnProbeReadUser.Call(),
+		asm.JNE.Imm(asm.R0, 0, "connect4"),
+		asm.LoadMem(asm.R1, asm.R10, -96, asm.Half),
+		asm.JNE.Imm(asm.R1, unix.AF_INET6, "connect4"),
+		// key: the address (at -88), the port (at -94), padding.
+		asm.LoadMem(asm.R1, asm.R10, -88, asm.DWord),
+		asm.StoreMem(asm.R10, -120, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R10, -80, asm.DWord),
+		asm.StoreMem(asm.R10, -112, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R10, -94, asm.Half),
+		asm.StoreMem(asm.R10, -104, asm.R1, asm.Half),
+		asm.StoreImm(asm.R10, -102, 0, asm.Half),
+		asm.StoreImm(asm.R10, -124, 1, asm.Word),
+		asm.LoadMapPtr(asm.R1, dests6),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -120),
+		asm.Mov.Reg(asm.R3, asm.R10),
+		asm.Add.Imm(asm.R3, -124),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call(),
+		asm.JSGE.Imm(asm.R0, 0, "out"),
+		asm.LoadMapValue(asm.R1, calls, keyArgOverflow),
+		asm.StoreImm(asm.R1, 0, 1, asm.Byte),
+		asm.Ja.Label("out"),
+	)
+	insns = append(insns, readReg(asm.R3, argRegs[1], "connect4")...)
 	insns = append(insns,
 		asm.Mov.Reg(asm.R1, asm.R10),
 		asm.Add.Imm(asm.R1, -40),
@@ -384,6 +431,17 @@ func (r *Recorder) Snapshot() (*Recording, error) {
 	if err := ait.Err(); err != nil {
 		return nil, fmt.Errorf("recorder: read arguments: %w", err)
 	}
+	var dkey [20]byte
+	dit := r.dests6.Iterate()
+	for dit.Next(&dkey, &val) {
+		if rec.Dests6 == nil {
+			rec.Dests6 = map[netip.AddrPort]bool{}
+		}
+		rec.Dests6[netip.AddrPortFrom(netip.AddrFrom16([16]byte(dkey[:16])), uint16(dkey[16])<<8|uint16(dkey[17]))] = true
+	}
+	if err := dit.Err(); err != nil {
+		return nil, fmt.Errorf("recorder: read IPv6 destinations: %w", err)
+	}
 	sort.Strings(rec.Incomplete)
 	return rec, nil
 }
@@ -408,7 +466,7 @@ func (r *Recorder) Close() error {
 	for _, p := range r.progs {
 		p.Close()
 	}
-	for _, m := range []*ebpf.Map{r.calls, r.args, r.armed, r.cgroup} {
+	for _, m := range []*ebpf.Map{r.calls, r.args, r.dests6, r.armed, r.cgroup} {
 		if m != nil {
 			m.Close()
 		}

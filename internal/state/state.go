@@ -130,7 +130,20 @@ func (s Store) Lock(id string) (*Lock, error) {
 		}
 		return nil, err
 	}
-	return lock(dir)
+	l, err := lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	// Again, under the lock: another command may have deleted it while
+	// this one waited.
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); err != nil {
+		l.Unlock()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+		}
+		return nil, err
+	}
+	return l, nil
 }
 
 // Load reads id's state without locking (for state and list).

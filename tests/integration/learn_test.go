@@ -651,3 +651,27 @@ func TestLearnNetworkNames(t *testing.T) {
 	contains(t, r.stdout, "unused.app.test:8080: nc: bad address 'unused.app.test'", "a name the wildcard allowed but the workload never used")
 	contains(t, r.stdout, "api.app.test:9090: nc: can't connect", "a learned name on another port")
 }
+
+// IPv6 destinations are learned too, by either recorder, and replayed
+// exactly: the address and port connected to, nothing else.
+func TestLearnNetworkIPv6(t *testing.T) {
+	needRecorder(t)
+	egressServers(t)
+	a8080, a9090, b8080 := "["+srvA6+"]:8080", "["+srvA6+"]:9090", "["+srvB6+"]:8080"
+	for _, rec := range []string{"ebpf", "seccomp"} {
+		t.Run(rec, func(t *testing.T) {
+			base := t.TempDir()
+			prof, sb := filepath.Join(base, "p.json"), filepath.Join(base, "s.yaml")
+			r := learnCmd(t, "--recorder", rec, "-o", prof, "--profile-out", sb, "--net", "host", "--", "sh", "-c", fetch(a8080))
+			if r.code != 0 || !strings.Contains(r.stdout, a8080+": "+a8080+"\n") {
+				t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+			}
+			got, _ := os.ReadFile(sb)
+			contains(t, string(got), "allow-net:\n    - '"+a8080+"'\n", "the learned IPv6 destination")
+			r = sandbox(t, base, "--profile", sb, "--", "sh", "-c", fetch(a8080)+fetch(a9090)+fetch(b8080))
+			contains(t, r.stdout, a8080+": "+a8080+"\n", "the learned IPv6 destination, replayed")
+			contains(t, r.stdout, a9090+": nc: can't connect", "another port")
+			contains(t, r.stdout, b8080+": nc: can't connect", "another IPv6 host")
+		})
+	}
+}
