@@ -203,7 +203,7 @@ func Start(cfg Config) (*Fence, error) {
 	}
 	f.exitW = exitW
 	args := []string{"--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4"}
-	ipv6 := hostHasIPv6()
+	ipv6 := HostIPv6()
 	if ipv6 {
 		// slirp4netns connects to IPv6 destinations from the host's
 		// stack; the holder gives tap0 its address and route once it is
@@ -426,10 +426,10 @@ func HolderMain() {
 	}
 }
 
-// hostHasIPv6 says whether the host's stack does IPv6 at all (slirp4netns
+// HostIPv6 says whether the host's stack does IPv6 at all (slirp4netns
 // connects from it); without it the sandbox gets no IPv6 route, and an
 // allowed IPv6 destination fails at once as unreachable.
-func hostHasIPv6() bool {
+func HostIPv6() bool {
 	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6")
 	return err == nil && strings.TrimSpace(string(b)) == "0"
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"brig/internal/cgroup"
 	"brig/internal/egress"
 	"brig/internal/lsm"
+	"brig/internal/recorder"
 )
 
 // Check lists, layer by layer, what this host lets `brig run --` enforce.
@@ -35,7 +37,8 @@ func Check() []string {
 		yes(true, fmt.Sprintf("default bounds: %d processes, %d MiB of memory (half the host's), /tmp of %s of the host's memory (--pids-limit 0, --memory 0 lift them)",
 			DefaultPids, DefaultMemory()>>20, TmpSize)),
 		yes(egress.Available() == nil && (os.Geteuid() == 0 || unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil),
-			"egress allow-list, --allow-net (slirp4netns; without root, /dev/net/tun usable by you)"),
+			"egress allow-list, --allow-net (slirp4netns; without root, /dev/net/tun usable by you); "+ipFamilies()),
+		yes(runtime.GOARCH == "amd64", learnRecorder()),
 		yes(true, "read-only inside writable paths (--unprotect NAME to allow one): "+strings.Join(Protected, " ")+
 			"; and the hooks and config of the git directory a .git file names, of submodules, and core.hooksPath"),
 		yes(lsm.AppArmorEnabled(), "apparmor"),
@@ -49,6 +52,24 @@ func Check() []string {
 			"the protected names can't be kept read-only inside --rw paths (it needs --unprotect all)"))
 	}
 	return out
+}
+
+func ipFamilies() string {
+	if egress.HostIPv6() {
+		return "IPv4 and IPv6"
+	}
+	return "IPv4 only: the host's IPv6 is off"
+}
+
+// learnRecorder says how brig learn records the calls here.
+func learnRecorder() string {
+	if runtime.GOARCH != "amd64" {
+		return "brig learn: recording is built for x86-64"
+	}
+	if err := recorder.Supported(); err != nil {
+		return "brig learn: through brig's seccomp listener (" + err.Error() + "): every system call waits for brig, slower; --profile-out needs root"
+	}
+	return "brig learn: eBPF recorder (about 10 % while it runs); --recorder seccomp works without root, slower"
 }
 
 func noCgroupNote() string {

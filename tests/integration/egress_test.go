@@ -54,24 +54,30 @@ func egressServers(t *testing.T) {
 		}
 	}
 	in := func(args ...string) []string { return append([]string{"nsenter", "-t", pid, "-n"}, args...) }
-	for _, c := range [][]string{
+	setup := [][]string{
 		{"ip", "link", "add", hostIf, "type", "veth", "peer", "name", "srv0", "netns", pid},
 		{"ip", "addr", "add", "10.215.0.1/24", "dev", hostIf},
-		{"ip", "-6", "addr", "add", "fd15:215::1/64", "dev", hostIf, "nodad"},
 		{"ip", "link", "set", hostIf, "up"},
 		in("ip", "addr", "add", srvA+"/24", "dev", "srv0"),
 		in("ip", "addr", "add", srvB+"/24", "dev", "srv0"),
-		in("ip", "-6", "addr", "add", srvA6+"/64", "dev", "srv0", "nodad"),
-		in("ip", "-6", "addr", "add", srvB6+"/64", "dev", "srv0", "nodad"),
 		in("ip", "link", "set", "srv0", "up"),
-	} {
+	}
+	addrs := []string{srvA, srvB}
+	if hostIPv6() {
+		setup = append(setup,
+			[]string{"ip", "-6", "addr", "add", "fd15:215::1/64", "dev", hostIf, "nodad"},
+			in("ip", "-6", "addr", "add", srvA6+"/64", "dev", "srv0", "nodad"),
+			in("ip", "-6", "addr", "add", srvB6+"/64", "dev", "srv0", "nodad"))
+		addrs = append(addrs, srvA6, srvB6)
+	}
+	for _, c := range setup {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v %s", c, err, out)
 		}
 	}
 	www := t.TempDir()
 	os.Chmod(www, 0o755)
-	for _, addr := range []string{srvA, srvB, srvA6, srvB6} {
+	for _, addr := range addrs {
 		for _, port := range []string{"8080", "9090"} {
 			os.WriteFile(filepath.Join(www, "id"), []byte("server\n"), 0o644)
 			sub := filepath.Join(www, strings.ReplaceAll(addr, ":", "_")+"_"+port)
@@ -87,7 +93,11 @@ func egressServers(t *testing.T) {
 		}
 	}
 	// The servers answer the host before any sandbox asks.
-	for _, u := range []string{srvA + ":8080", srvA + ":9090", srvB + ":8080", srvB + ":9090", "[" + srvA6 + "]:8080", "[" + srvB6 + "]:8080"} {
+	answering := []string{srvA + ":8080", srvA + ":9090", srvB + ":8080", srvB + ":9090"}
+	if hostIPv6() {
+		answering = append(answering, "["+srvA6+"]:8080", "["+srvB6+"]:8080")
+	}
+	for _, u := range answering {
 		var out []byte
 		for i := 0; i < 100; i++ {
 			if out, _ = exec.Command("sh", "-c", strings.TrimSuffix(fetch(u), "; ")).Output(); strings.HasSuffix(string(out), ": "+u+"\n") {
@@ -99,6 +109,12 @@ func egressServers(t *testing.T) {
 			t.Fatalf("server %s not answering the host: %q", u, out)
 		}
 	}
+}
+
+// hostIPv6 says whether the host's stack does IPv6.
+func hostIPv6() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+	return err == nil && strings.TrimSpace(string(b)) == "0"
 }
 
 // fetch is a shell line printing "HOST:PORT: body" or "HOST:PORT: the
@@ -191,6 +207,9 @@ func TestSandboxAllowNet(t *testing.T) {
 // answers), pass the fence and nothing else does; a refused one is in the
 // report, in brackets. As root and without root.
 func TestSandboxAllowNetIPv6(t *testing.T) {
+	if !hostIPv6() {
+		t.Skip("the host's IPv6 is off")
+	}
 	egressServers(t)
 	dns := zone(t, map[string][]string{"v6.test": {srvA6}, "other6.test": {srvB6}})
 	a8080, a9090, b8080 := "["+srvA6+"]:8080", "["+srvA6+"]:9090", "["+srvB6+"]:8080"

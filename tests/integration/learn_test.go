@@ -656,6 +656,9 @@ func TestLearnNetworkNames(t *testing.T) {
 // exactly: the address and port connected to, nothing else.
 func TestLearnNetworkIPv6(t *testing.T) {
 	needRecorder(t)
+	if !hostIPv6() {
+		t.Skip("the host's IPv6 is off")
+	}
 	egressServers(t)
 	a8080, a9090, b8080 := "["+srvA6+"]:8080", "["+srvA6+"]:9090", "["+srvB6+"]:8080"
 	for _, rec := range []string{"ebpf", "seccomp"} {

@@ -107,8 +107,17 @@ func TestSandboxCheck(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	for _, want := range []string{"landlock (ABI", "seccomp", "user namespace", "cgroup limits", "--allow-net"} {
+	families := "IPv4 and IPv6"
+	if !hostIPv6() {
+		families = "IPv4 only"
+	}
+	for _, want := range []string{"landlock (ABI", "seccomp", "user namespace", "cgroup limits", "--allow-net", families,
+		"yes  brig learn: eBPF recorder"} {
 		contains(t, r.stdout, want, "--check")
+	}
+	// Without root: the other recorder, said so.
+	if r := sandboxAs(t, rootlessUID, "/", "--check"); !strings.Contains(r.stdout, "yes  brig learn: through brig's seccomp listener") {
+		t.Errorf("--check without root: %s", r.stdout)
 	}
 }
 
