@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,6 +50,10 @@ type CreateOptions struct {
 	// OnDenials, with ReportDenials, receives the denials instead of
 	// their being printed (brig run --report puts them in its report).
 	OnDenials func([]recorder.Denial)
+	// OnConnect, with ReportDenials, is given the destination of each
+	// connect(2) the profile allows, as it is made, and whether the
+	// socket is TCP.
+	OnConnect func(dst netip.AddrPort, stream bool)
 	// RecordCalls, with run, makes brig's seccomp listener record every
 	// call the profile allows too (brig learn without eBPF), and is given
 	// that listener before the container is created.

@@ -40,7 +40,7 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 		if o.Spec.Linux == nil || o.Spec.Linux.Seccomp == nil {
 			return -1, errors.New("seccomp listener: the config has no linux.seccomp profile (not with seccomp=unconfined)")
 		}
-		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, o.RecordCalls != nil); err != nil {
+		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, recorder.ListenOptions{Calls: o.RecordCalls != nil, Connects: o.OnConnect}); err != nil {
 			return -1, fmt.Errorf("seccomp listener: %w", err)
 		}
 		defer rec.Close()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -35,17 +36,18 @@ import (
 // recorded workload runs several times slower: it is the fallback where
 // eBPF can't be used.
 type Listener struct {
-	Path   string // the listener socket, for linux.seccomp.listenerPath
-	dir    string
-	ln     *net.UnixListener
-	eval   *seccomp.Evaluator
-	calls  bool
-	mu     sync.Mutex
-	denied map[string]*denial // by call name
-	rec    Recording
-	armed  bool
-	wg     sync.WaitGroup
-	closed bool
+	Path     string // the listener socket, for linux.seccomp.listenerPath
+	dir      string
+	ln       *net.UnixListener
+	eval     *seccomp.Evaluator
+	calls    bool
+	connects func(netip.AddrPort, bool)
+	mu       sync.Mutex
+	denied   map[string]*denial // by call name
+	rec      Recording
+	armed    bool
+	wg       sync.WaitGroup
+	closed   bool
 }
 
 type denial struct {
@@ -54,10 +56,21 @@ type denial struct {
 	comms map[string]bool
 }
 
+// ListenOptions say what a Listener records besides denials.
+type ListenOptions struct {
+	// Calls: every call the profile allows (brig learn).
+	Calls bool
+	// Connects, when set, is given the destination of each connect(2)
+	// the profile allows (x86-64 and x32; IPv4 and IPv6), as it is made,
+	// and whether the socket is a TCP (stream) one.
+	Connects func(dst netip.AddrPort, stream bool)
+}
+
 // Listen compiles sc as it is, rewrites it in place for the listener
-// (seccomp.ToNotify: calls, to record the allowed calls too) and starts
-// listening at a socket it names in sc.ListenerPath.
-func Listen(sc *specs.LinuxSeccomp, calls bool) (*Listener, error) {
+// (seccomp.ToNotify) and starts listening at a socket it names in
+// sc.ListenerPath.
+func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
+	calls := o.Calls
 	orig, _, err := seccomp.Compile(sc)
 	if err != nil {
 		return nil, err
@@ -66,14 +79,18 @@ func Listen(sc *specs.LinuxSeccomp, calls bool) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := seccomp.ToNotify(sc, calls); err != nil {
+	var watch []string
+	if o.Connects != nil {
+		watch = []string{"connect"}
+	}
+	if err := seccomp.ToNotify(sc, calls, watch...); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "brig-seccomp-")
 	if err != nil {
 		return nil, err
 	}
-	l := &Listener{Path: filepath.Join(dir, "listener.sock"), dir: dir, eval: eval, calls: calls,
+	l := &Listener{Path: filepath.Join(dir, "listener.sock"), dir: dir, eval: eval, calls: calls, connects: o.Connects,
 		denied: map[string]*denial{}, rec: Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}}}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: l.Path, Net: "unix"})
 	if err != nil {
@@ -173,6 +190,9 @@ func (l *Listener) serve(fd int) {
 		case action == unix.SECCOMP_RET_ALLOW || action == unix.SECCOMP_RET_LOG:
 			if l.calls {
 				l.note(fd, &n)
+			}
+			if l.connects != nil {
+				l.connect(fd, &n)
 			}
 			resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
 		case action == unix.SECCOMP_RET_ERRNO:
@@ -274,6 +294,55 @@ func (l *Listener) note(fd int, n *seccompNotif) {
 		l.rec.Args[nr] = map[uint64]bool{}
 	}
 	l.rec.Args[nr][v] = true
+}
+
+// connect gives l.connects the destination of a connect(2) call.
+func (l *Listener) connect(fd int, n *seccompNotif) {
+	if c := callOf(n); c.Arch == ArchX86 || c.Nr != nrConnect {
+		return
+	}
+	v4, v6, ok := connectDest(fd, n)
+	if !ok {
+		return
+	}
+	stream := socketType(n) == unix.SOCK_STREAM
+	if v6.IsValid() {
+		l.connects(netip.AddrPortFrom(v6.Addr().Unmap(), v6.Port()), stream)
+		return
+	}
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], v4)
+	l.connects(netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), uint16(b[2])<<8|uint16(b[3])), stream)
+}
+
+// socketType is the type of the socket connect(2) was called on (its first
+// argument), taken from the caller with pidfd_getfd; -1 if it can't be.
+func socketType(n *seccompNotif) int {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.Pid))
+	if err != nil {
+		return -1
+	}
+	var tgid int
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	pidfd, err := unix.PidfdOpen(tgid, 0)
+	if err != nil {
+		return -1
+	}
+	defer unix.Close(pidfd)
+	sock, err := unix.PidfdGetfd(pidfd, int(n.Args[0]), 0)
+	if err != nil {
+		return -1
+	}
+	defer unix.Close(sock)
+	t, err := unix.GetsockoptInt(sock, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return -1
+	}
+	return t
 }
 
 // connectDest reads connect(2)'s address from the caller's memory, as the

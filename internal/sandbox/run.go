@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"brig/internal/cgroup"
 	"brig/internal/container"
 	"brig/internal/egress"
 	"brig/internal/idmap"
+	"brig/internal/lsm"
 	"brig/internal/recorder"
 	"brig/internal/report"
 	"brig/internal/seccomp"
@@ -66,6 +68,32 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options) {
 			}
 		}
 	}
+	// Landlock's TCP port rule refuses a connect before any packet
+	// leaves, so the fence never sees it: the listener is sent each
+	// connect, and a TCP one to a port the rule doesn't allow is listed.
+	var landlocked func()
+	if co.ReportDenials && o.Egress != nil && len(o.Egress.Ports) > 0 && lsm.LandlockABI() >= 4 {
+		var mu sync.Mutex
+		refused := map[netip.AddrPort]int{}
+		co.OnConnect = func(d netip.AddrPort, stream bool) {
+			if stream && !slices.Contains(o.Egress.Ports, d.Port()) {
+				mu.Lock()
+				refused[d]++
+				mu.Unlock()
+			}
+		}
+		landlocked = func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for d, n := range refused {
+				allow := "--allow-net " + d.String()
+				if d.Addr().IsLoopback() {
+					allow = fmt.Sprintf("--allow-net localhost:%d", d.Port())
+				}
+				rep.Add(report.Entry{Layer: "network", What: d.String() + " (Landlock: a port not allowed)", Count: n, Allow: allow})
+			}
+		}
+	}
 	observe := co.Observe
 	co.Observe = func(c *container.Created) (func(int), error) {
 		done := func(int) {}
@@ -82,6 +110,9 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options) {
 			}
 			if pids > 0 {
 				rep.Add(report.Entry{Layer: "limits", What: "fork refused at the process limit", Count: int(pids), Allow: "--pids-limit N, larger"})
+			}
+			if landlocked != nil {
+				landlocked()
 			}
 			done(code)
 		}, nil

@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"errors"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -15,9 +16,16 @@ import (
 // listener answers each call as the profile before the rewrite would
 // (Evaluator on its compiled program), so the workload sees no
 // difference but the time the answer takes.
-func ToNotify(sc *specs.LinuxSeccomp, calls bool) error {
+//
+// watch names calls the listener must see even when allowed (a denial
+// report's connect, whose refusal by Landlock's port rule no layer
+// reports): their allow and log rules are split out as notify rules.
+func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
 	if UsesNotify(sc) {
 		return errors.New("linux.seccomp sends calls to its own agent (SCMP_ACT_NOTIFY): brig can't be the listener too")
+	}
+	if !calls && len(watch) > 0 {
+		splitWatched(sc, watch)
 	}
 	rewrite := func(a specs.LinuxSeccompAction, conditional bool) bool {
 		switch a {
@@ -38,4 +46,43 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool) error {
 		}
 	}
 	return nil
+}
+
+// splitWatched makes the watched calls' allow and log rules notify rules,
+// and, where the default allows, adds one.
+func splitWatched(sc *specs.LinuxSeccomp, watch []string) {
+	allows := func(a specs.LinuxSeccompAction) bool { return a == specs.ActAllow || a == specs.ActLog }
+	named := map[string]bool{}
+	var out []specs.LinuxSyscall
+	for _, r := range sc.Syscalls {
+		var keep, moved []string
+		for _, n := range r.Names {
+			if slices.Contains(watch, n) {
+				named[n] = true
+				if allows(r.Action) {
+					moved = append(moved, n)
+					continue
+				}
+			}
+			keep = append(keep, n)
+		}
+		if len(keep) > 0 {
+			r2 := r
+			r2.Names = keep
+			out = append(out, r2)
+		}
+		if len(moved) > 0 {
+			r2 := r
+			r2.Names, r2.Action, r2.ErrnoRet = moved, specs.ActNotify, nil
+			out = append(out, r2)
+		}
+	}
+	if allows(sc.DefaultAction) {
+		for _, n := range watch {
+			if !named[n] {
+				out = append(out, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActNotify})
+			}
+		}
+	}
+	sc.Syscalls = out
 }

@@ -79,3 +79,42 @@ func TestToNotify(t *testing.T) {
 		t.Error("a profile that notifies an agent of its own was rewritten")
 	}
 }
+
+// A watched call is sent to the listener even where the profile allows
+// it — split out of a rule that allows it with others, or added where the
+// default allows — and everything else keeps its action.
+func TestToNotifyWatch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sc   specs.LinuxSeccomp
+	}{
+		{"in an allow rule with others", specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{specs.ArchX86_64},
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "connect", "write"}, Action: specs.ActAllow}}}},
+		{"allowed by the default", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64},
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := tc.sc
+			if err := ToNotify(&sc, false, "connect"); err != nil {
+				t.Fatal(err)
+			}
+			p, _, err := Compile(&sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := p.Evaluator()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for nr, want := range map[int32]uint32{unix.SYS_CONNECT: unix.SECCOMP_RET_USER_NOTIF, unix.SYS_READ: unix.SECCOMP_RET_ALLOW, unix.SYS_WRITE: unix.SECCOMP_RET_ALLOW} {
+				v, err := e.Verdict(AuditArchX86_64, nr, [6]uint64{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := v & unix.SECCOMP_RET_ACTION_FULL; got != want {
+					t.Errorf("call %d: %s, want %s", nr, ActionName(v), ActionName(want))
+				}
+			}
+		})
+	}
+}

@@ -239,6 +239,32 @@ func TestSandboxAllowNetIPv6(t *testing.T) {
 	})
 }
 
+// TestSandboxReportLandlockPort: Landlock's port rule refuses a TCP
+// connect before any packet leaves, so the fence can't see it; --report
+// lists it all the same (brig's listener is sent each connect), with the
+// flag that allows it — not the allowed port, nor a UDP connect, which the
+// rule doesn't cover. As root and without root.
+func TestSandboxReportLandlockPort(t *testing.T) {
+	egressServers(t)
+	asRootAndUser(t, func(t *testing.T, uid int) {
+		r := sandboxAs(t, uid, "/", "--report", "--allow-net", srvA+":8080", "--", "sh", "-c",
+			fetch(srvA+":8080")+fetch(srvA+":9090")+fetch("127.0.0.1:7777")+
+				`echo x | busybox nc -u -w 1 `+srvA+` 5555 2>/dev/null; echo udp-done`)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		contains(t, r.stdout, srvA+":8080: "+srvA+":8080\n", "the allowed destination")
+		contains(t, r.stdout, srvA+":9090: nc: can't connect to remote host ("+srvA+"): Permission denied", "a port Landlock refuses")
+		contains(t, r.stdout, "udp-done", "the UDP probe")
+		contains(t, r.stderr, "network  "+srvA+":9090 (Landlock: a port not allowed)", "the report")
+		contains(t, r.stderr, "allow: --allow-net "+srvA+":9090", "the flag for it")
+		contains(t, r.stderr, "network  127.0.0.1:7777 (Landlock: a port not allowed)", "a loopback port")
+		contains(t, r.stderr, "allow: --allow-net localhost:7777", "the flag for a loopback port")
+		notContains(t, r.stderr, ":8080", "the allowed destination in the report")
+		notContains(t, r.stderr, ":5555", "a UDP connect in the report")
+	})
+}
+
 // TestSandboxAllowNetBadValues: each bad value is named, exit 2, nothing
 // started or left.
 func TestSandboxAllowNetBadValues(t *testing.T) {
