@@ -330,19 +330,9 @@ func enterProgram(cgroup, armed, calls, args, dests6 int) asm.Instructions {
 		asm.LoadMem(asm.R1, asm.R10, -94, asm.Half),
 		asm.StoreMem(asm.R10, -104, asm.R1, asm.Half),
 		asm.StoreImm(asm.R10, -102, 0, asm.Half),
-		asm.StoreImm(asm.R10, -124, 1, asm.Word),
-		asm.LoadMapPtr(asm.R1, dests6),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -120),
-		asm.Mov.Reg(asm.R3, asm.R10),
-		asm.Add.Imm(asm.R3, -124),
-		asm.Mov.Imm(asm.R4, 0),
-		asm.FnMapUpdateElem.Call(),
-		asm.JSGE.Imm(asm.R0, 0, "out"),
-		asm.LoadMapValue(asm.R1, calls, keyArgOverflow),
-		asm.StoreImm(asm.R1, 0, 1, asm.Byte),
-		asm.Ja.Label("out"),
 	)
+	insns = append(insns, putOrFlag(dests6, -120, -124, calls)...)
+	insns = append(insns, asm.Ja.Label("out"))
 	insns = append(insns, readReg(asm.R3, argRegs[1], "connect4")...)
 	insns = append(insns,
 		asm.Mov.Reg(asm.R1, asm.R10),
@@ -374,22 +364,32 @@ func enterProgram(cgroup, armed, calls, args, dests6 int) asm.Instructions {
 		asm.StoreMem(asm.R10, -24, asm.R7, asm.Word).WithSymbol("store"),
 		asm.StoreImm(asm.R10, -20, 0, asm.Word),
 		asm.StoreMem(asm.R10, -16, asm.R3, asm.DWord),
-		asm.StoreImm(asm.R10, -28, 1, asm.Word),
-		asm.LoadMapPtr(asm.R1, args),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -24),
-		asm.Mov.Reg(asm.R3, asm.R10),
-		asm.Add.Imm(asm.R3, -28),
-		asm.Mov.Imm(asm.R4, 0),
-		asm.FnMapUpdateElem.Call(),
-		asm.JSGE.Imm(asm.R0, 0, "out"),
-		// The set is full: say so in the table.
-		asm.LoadMapValue(asm.R1, calls, keyArgOverflow),
-		asm.StoreImm(asm.R1, 0, 1, asm.Byte),
+	)
+	insns = append(insns, putOrFlag(args, -24, -28, calls)...)
+	insns = append(insns,
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	)
 	return insns
+}
+
+// putOrFlag adds the key on the stack at keyOff to the hash set m (value
+// 1, written at valOff); where the set is full, it sets the calls table's
+// overflow slot instead, which Snapshot reports.
+func putOrFlag(m int, keyOff, valOff int16, calls int) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(asm.R10, valOff, 1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.Mov.Reg(asm.R3, asm.R10),
+		asm.Add.Imm(asm.R3, int32(valOff)),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call(),
+		asm.JSGE.Imm(asm.R0, 0, "out"),
+		asm.LoadMapValue(asm.R1, calls, keyArgOverflow),
+		asm.StoreImm(asm.R1, 0, 1, asm.Byte),
+	}
 }
 
 // Snapshot reads what has been recorded so far; the recorder goes on.
