@@ -308,11 +308,12 @@ func enterProgram(cgroup, armed, calls, args, dests6 int) asm.Instructions {
 		asm.JEq.Imm(asm.R7, nrConnect, "connect"),
 		asm.Ja.Label("out"),
 	)
-	// connect: the first 8 bytes of an IPv4 destination (family, port,
-	// address), read from the caller's memory, kept with the arguments;
-	// an IPv6 one (sockaddr_in6's first 24 bytes: family, port, flow
-	// label, address) goes into dests6 as address and port; other
-	// families are not kept.
+	// connect: the destination is read from the caller's memory once,
+	// 24 bytes (sockaddr_in6's family, port, flow label, address). An
+	// IPv6 one goes into dests6 as address and port; of an IPv4 one the
+	// first 8 bytes (family, port, address) are kept with the arguments;
+	// other families are not kept. Where 24 bytes can't be read (a
+	// sockaddr_in at the end of a mapping), 8 are, for IPv4.
 	insns = append(insns, readReg(asm.R3, argRegs[1], "connect")...)
 	insns = append(insns,
 		asm.Mov.Reg(asm.R1, asm.R10),
@@ -320,8 +321,11 @@ func enterProgram(cgroup, armed, calls, args, dests6 int) asm.Instructions {
 		asm.Mov.Imm(asm.R2, 24),
 		asm.FnProbeReadUser.Call(),
 		asm.JNE.Imm(asm.R0, 0, "connect4"),
-		asm.LoadMem(asm.R1, asm.R10, -96, asm.Half),
-		asm.JNE.Imm(asm.R1, unix.AF_INET6, "connect4"),
+		asm.LoadMem(asm.R3, asm.R10, -96, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R3),
+		asm.And.Imm(asm.R1, 0xffff),
+		asm.JEq.Imm(asm.R1, unix.AF_INET, "store"),
+		asm.JNE.Imm(asm.R1, unix.AF_INET6, "out"),
 		// key: the address (at -88), the port (at -94), padding.
 		asm.LoadMem(asm.R1, asm.R10, -88, asm.DWord),
 		asm.StoreMem(asm.R10, -120, asm.R1, asm.DWord),
