@@ -38,7 +38,10 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 	var rec *recorder.Listener
 	if o.ReportDenials || o.RecordCalls != nil {
 		if o.Spec.Linux == nil || o.Spec.Linux.Seccomp == nil {
-			return -1, errors.New("seccomp listener: the config has no linux.seccomp profile (not with seccomp=unconfined)")
+			if o.RecordCalls != nil {
+				return -1, errors.New("brig learn --recorder seccomp: the sandbox has no seccomp profile to record through (not with --security-opt seccomp=unconfined)")
+			}
+			return -1, errors.New("--report-denials: the config has no linux.seccomp profile")
 		}
 		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, recorder.ListenOptions{Calls: o.RecordCalls != nil, Connects: o.OnConnect}); err != nil {
 			return -1, fmt.Errorf("seccomp listener: %w", err)

@@ -100,6 +100,7 @@ func TestLearnWithoutRoot(t *testing.T) {
 		{[]string{"--profile-out", filepath.Join(dir, "s.yaml")}, "--profile-out: the files used are recorded with fanotify, which needs root"},
 		{[]string{"--recorder", "ebpf"}, "--recorder ebpf: recording needs root"},
 		{[]string{"--recorder", "strace"}, `--recorder "strace": want ebpf or seccomp`},
+		{[]string{"--security-opt", "seccomp=unconfined"}, "brig learn --recorder seccomp: the sandbox has no seccomp profile to record through"},
 	} {
 		out := filepath.Join(dir, "bad.json")
 		r := learnAs(t, rootlessUID, dir, append(append([]string{"-o", out}, bad.args...), "--", "/bin/busybox", "echo", "ran")...)
