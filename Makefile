@@ -15,8 +15,8 @@ deps:
 	@scripts/deps.sh
 
 # brig is linked statically, as runc's releases are: the dynamic loader's
-# work would be paid twice per container (brig and its init are one
-# binary), and no libseccomp.so is needed where brig runs. The pure-Go
+# work would be paid twice per container (brig and its init), and no
+# libseccomp.so is needed where brig runs. The pure-Go
 # resolver and user lookup keep glibc's NSS out of the static binary.
 # disablethp=1 (the binary's default GODEBUG; the go command has no
 # //go:debug key for it) keeps brig's Go heap out of transparent huge
@@ -25,10 +25,18 @@ deps:
 # a few ms (the init) or wait with a small heap (`brig run`): 2.8 MB less
 # memory per waiting `brig run`. The container's process is not affected
 # (execve starts a new address space). TestBrigHeapWithoutHugePages checks.
-BUILDFLAGS := -tags netgo,osusergo -ldflags "-linkmode external -extldflags -static -X main.version=$(VERSION) -X runtime.godebugDefault=disablethp=1"
+LDFLAGS := -linkmode external -extldflags -static -X main.version=$(VERSION) -X runtime.godebugDefault=disablethp=1
+BUILDFLAGS := -tags netgo,osusergo -ldflags "$(LDFLAGS)"
+# brig-init, beside brig, is the container's init without the command
+# line's packages: its Go runtime starts in about half the time. brig is
+# given its Go build ID and starts it only when the file beside it has
+# that ID (otherwise it starts itself as the init), so a brig copied
+# alone, or beside another build's brig-init, still works.
+INIT := $(dir $(BIN))brig-init
 
 build:
-	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/brig
+	$(GO) build $(BUILDFLAGS) -o $(INIT) ./cmd/brig-init
+	$(GO) build -tags netgo,osusergo -ldflags "$(LDFLAGS) -X brig/internal/bootstrap.initBuildID=$$($(GO) tool buildid $(INIT))" -o $(BIN) ./cmd/brig
 
 demo: deps build
 	$(GO) run ./tools/mkbundle -brig $(BIN) /tmp/brig-demo sh -c 'echo "hello from a brig container: $$(hostname), pid $$$$"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status'
@@ -69,6 +77,7 @@ fuzz:
 	$(FUZZ) -fuzz FuzzParseCompile ./internal/seccomp/
 	$(FUZZ) -fuzz FuzzParse ./internal/egress/
 	$(FUZZ) -fuzz FuzzCommandLine ./cmd/brig/
+	$(FUZZ) -fuzz FuzzGoBuildID ./internal/bootstrap/
 
 # The VM lane: the integration suite and the OCI conformance suite again in
 # a qemu guest running Debian's kernel with pure cgroup v2 and AppArmor

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"brig/internal/bootstrap"
 	"brig/internal/egress"
 	"brig/internal/idmap"
 	"brig/internal/initproc"
@@ -188,7 +189,7 @@ func usage(w io.Writer) {
 }
 
 func printVersion(w io.Writer) {
-	fmt.Fprintf(w, "brig version %s\nspec: %s\n", version, specVersion())
+	fmt.Fprintf(w, "brig version %s\nspec: %s\ninit: %s\n", version, specVersion(), bootstrap.InitBinary())
 }
 
 // stringList is a repeatable string flag.

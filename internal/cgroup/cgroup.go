@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"brig/internal/cgroup/layout"
 	"brig/internal/spec"
 
 	"github.com/opencontainers/cgroups"
@@ -202,7 +203,7 @@ func (c *Cgroup) rtBudget(runtime int64) error {
 // directory and brig/ itself. For a create that failed part way, when the
 // manager may not know every path it made.
 func RemoveDefaultParents(id string) {
-	hs, err := Hierarchies()
+	hs, err := layout.Hierarchies()
 	if err != nil {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	devcfg "github.com/opencontainers/cgroups/devices/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"brig/internal/cgroup/layout"
 	"brig/internal/spec"
 )
 
@@ -68,26 +69,14 @@ func TestDefaultDevicesAllowed(t *testing.T) {
 	}
 }
 
-func TestLayout(t *testing.T) {
-	for _, tc := range []struct{ vfs, want string }{
-		{"rw,cpu,cpuacct", "cpu,cpuacct"},
-		{"ro,xattr,release_agent=/x,name=systemd", "xattr,name=systemd"},
-		{"rw", ""},
-	} {
-		if got := controllerOptions(tc.vfs); got != tc.want {
-			t.Errorf("controllerOptions(%q) = %q, want %q", tc.vfs, got, tc.want)
-		}
-	}
-	v2 := []Hierarchy{{Mountpoint: "/sys/fs/cgroup", V2: true}}
-	hybrid := []Hierarchy{{Mountpoint: "/sys/fs/cgroup/memory", Options: "memory"}, {Mountpoint: "/sys/fs/cgroup/unified", V2: true}}
-	if !OnlyV2(v2) || OnlyV2(hybrid) || OnlyV2(nil) {
-		t.Error("OnlyV2: want true only for one v2 hierarchy at /sys/fs/cgroup")
-	}
-	hs, err := Hierarchies()
+// The layout read from the mount table agrees with the cgroup library's
+// idea of the host's mode.
+func TestLayoutMatchesMode(t *testing.T) {
+	hs, err := layout.Hierarchies()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if (Mode() == "v2") != OnlyV2(hs) {
+	if (Mode() == "v2") != layout.OnlyV2(hs) {
 		t.Errorf("Mode %s, hierarchies %+v", Mode(), hs)
 	}
 }

@@ -47,7 +47,7 @@ func RunBare(store state.Store, s *specs.Spec, o BareOptions) (int, error) {
 			Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr},
 		Cfg: &protocol.Config{Exec: true, Bare: true, ID: "bare", Spec: forInit(s), DieWithParent: true},
 	}
-	l.Cfg.SetProcess(&ep.Process)
+	setProcess(l.Cfg, &ep.Process)
 	l.pass(protocol.FD{Kind: protocol.FDParent})
 	_, passed, closeFiles, err := l.open(nil, "")
 	if err != nil {

@@ -62,7 +62,7 @@ func decideCreate(p *plan.Plan, s *specs.Spec, o CreateOptions, bundle, fifo str
 			UserNS: p.Namespaces.UserNS, CgroupNS: p.Namespaces.CgroupNS,
 		},
 	}
-	l.Cfg.SetProcess(&p.Process)
+	setProcess(l.Cfg, &p.Process)
 	l.Preserve = o.PreserveFDs
 	if o.DieWithParent {
 		l.pass(protocol.FD{Kind: protocol.FDParent})
@@ -95,7 +95,7 @@ func decideExec(ep *plan.Exec, c *specs.Spec, id, bundle string, o ExecOptions, 
 		Cfg: &protocol.Config{Exec: true, ID: id, Bundle: bundle, Spec: forInit(c), PreserveFDs: o.PreserveFDs,
 			UserNS: ep.Namespaces.UserNS},
 	}
-	l.Cfg.SetProcess(&ep.Process)
+	setProcess(l.Cfg, &ep.Process)
 	l.Preserve = o.PreserveFDs
 	if o.Process.Terminal {
 		l.pass(protocol.FD{Kind: protocol.FDConsole})
@@ -164,4 +164,11 @@ func (l *launch) open(trees map[int]*os.File, consoleSocket string) (inherited, 
 		passed = append(passed, f)
 	}
 	return inherited, passed, closeAll, nil
+}
+
+// setProcess puts the process, and what the plan decided for it, into the
+// init's configuration.
+func setProcess(c *protocol.Config, p *plan.Process) {
+	c.Process, c.Caps, c.Seccomp = p.Spec, p.Caps, p.Seccomp
+	c.Landlock, c.LandlockABI = p.Landlock, p.LandlockABI
 }

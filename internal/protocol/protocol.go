@@ -34,7 +34,6 @@ import (
 
 	"brig/internal/caps"
 	"brig/internal/lsm"
-	"brig/internal/plan"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 )
@@ -83,12 +82,6 @@ type Config struct {
 	Landlock *lsm.Landlock `json:"landlock,omitempty"`
 	// ApparmorAvailable and SelinuxEnabled are what the host has.
 	Debug bool `json:"debug,omitempty"`
-}
-
-// SetProcess sets the process and what the plan decided for it.
-func (c *Config) SetProcess(p *plan.Process) {
-	c.Process, c.Caps, c.Seccomp = p.Spec, p.Caps, p.Seccomp
-	c.Landlock, c.LandlockABI = p.Landlock, p.LandlockABI
 }
 
 // Kind is what a Message says.

@@ -9,7 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"brig/internal/cgroup"
+	"brig/internal/cgroup/layout"
 	"brig/internal/spec"
 )
 
@@ -20,7 +20,7 @@ import (
 // cgroup), else a bind of the container's own cgroup directory.
 func mountCgroup(c *Config, root *os.File, m *specs.Mount, opts spec.MountOptions) error {
 	flags := opts.Flags &^ unix.MS_REMOUNT
-	hier, err := cgroup.Hierarchies()
+	hier, err := layout.Hierarchies()
 	if err != nil {
 		return err
 	}
@@ -29,7 +29,7 @@ func mountCgroup(c *Config, root *os.File, m *specs.Mount, opts spec.MountOption
 		return err
 	}
 	defer target.Close()
-	if cgroup.OnlyV2(hier) {
+	if layout.OnlyV2(hier) {
 		return mountCgroupHierarchy(c, target, "cgroup2", "", "", flags)
 	}
 	if err := unix.Mount("tmpfs", procFD(target), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -171,4 +172,80 @@ func TestCwdPreservedHostFd(t *testing.T) {
 		t.Errorf("the process started in the host directory: %v %q", err, out)
 	}
 	contains(t, string(out), "process.cwd", "the refusal")
+}
+
+// The container's init is brig-init, beside brig, when it is the one built
+// with this brig; a brig copied alone, or beside another build's
+// brig-init, starts itself as the init. Seen from outside: the file the
+// waiting init runs (/proc/PID/exe's device and inode), what --version
+// says, and that the container runs either way.
+func TestSlimInit(t *testing.T) {
+	slim := filepath.Join(filepath.Dir(brigBin), "brig-init")
+	if _, err := os.Stat(slim); err != nil {
+		t.Fatalf("the build has no brig-init beside brig: %v", err)
+	}
+	dir, err := os.MkdirTemp(workDir, "slim-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	alone := filepath.Join(dir, "alone", "brig")
+	other := filepath.Join(dir, "other", "brig")
+	for _, c := range [][2]string{{brigBin, alone}, {brigBin, other}, {slim, filepath.Join(dir, "other", "brig-init")}} {
+		data, err := os.ReadFile(c[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(c[1]) == "brig-init" {
+			// Another build's: one byte of its Go build ID changed.
+			i := bytes.Index(data[:4096], []byte("Go\x00\x00"))
+			if i < 0 {
+				t.Fatal("no Go build ID note in brig-init's first page")
+			}
+			data[i+4] ^= 1
+		}
+		os.MkdirAll(filepath.Dir(c[1]), 0o755)
+		if err := os.WriteFile(c[1], data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, bin, want string // want: the file the init runs
+	}{
+		{"beside", brigBin, slim},
+		{"alone", alone, alone},
+		{"other build", other, other},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(tc.bin, "--version").CombinedOutput()
+			if err != nil {
+				t.Fatalf("--version: %v: %s", err, out)
+			}
+			wantLine := "init: " + slim
+			if tc.want != slim {
+				wantLine = "init: brig itself"
+			}
+			contains(t, string(out), wantLine, "--version")
+			e := newEnv(t, "sleep", "60")
+			e.bin = tc.bin
+			e.create()
+			var got, want unix.Stat_t
+			if err := unix.Stat(fmt.Sprintf("/proc/%d/exe", e.pid()), &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Stat(tc.want, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got.Dev != want.Dev || got.Ino != want.Ino {
+				t.Errorf("the init runs %d:%d, want %s (%d:%d)", got.Dev, got.Ino, tc.want, want.Dev, want.Ino)
+			}
+			if err := unix.Access(fmt.Sprintf("/proc/%d/exe", e.pid()), unix.W_OK); !errors.Is(err, unix.EROFS) {
+				t.Errorf("access(/proc/PID/exe, W_OK) = %v, want EROFS", err)
+			}
+			if r := e.brig("start", e.id); r.code != 0 {
+				t.Fatalf("start: %d %s", r.code, r.stderr)
+			}
+			e.waitStatus("running")
+		})
+	}
 }

@@ -1,9 +1,10 @@
-package cgroup
+// Package layout reads the host's cgroup hierarchies from its mount
+// table: the one reader of the layout, for the cgroup manager and for the
+// container's /sys/fs/cgroup (rootfs), with no cgroup library behind it
+// (the init links it).
+package layout
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -51,39 +52,4 @@ func controllerOptions(vfs string) string {
 		}
 	}
 	return strings.Join(out, ",")
-}
-
-// Events are what a cgroup's limits did, from its paths (by controller,
-// "" for v2): processes the OOM killer killed (memory.oom_control's or
-// memory.events' oom_kill), and forks refused at pids.max (pids.events'
-// max).
-func Events(paths map[string]string) (oomKills, pidsMax uint64) {
-	read := func(key, file, field string) (uint64, bool) {
-		dir, ok := paths[key]
-		if !ok || dir == "" {
-			return 0, false
-		}
-		data, err := os.ReadFile(filepath.Join(dir, file))
-		if err != nil {
-			return 0, false
-		}
-		for _, l := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(l, field+" "); ok {
-				n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-				return n, err == nil
-			}
-		}
-		return 0, false
-	}
-	if n, ok := read("memory", "memory.oom_control", "oom_kill"); ok {
-		oomKills = n
-	} else if n, ok := read("", "memory.events", "oom_kill"); ok {
-		oomKills = n
-	}
-	if n, ok := read("pids", "pids.events", "max"); ok {
-		pidsMax = n
-	} else if n, ok := read("", "pids.events", "max"); ok {
-		pidsMax = n
-	}
-	return oomKills, pidsMax
 }
