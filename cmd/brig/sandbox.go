@@ -113,7 +113,7 @@ func sandboxFlags(cmdName string) (*cmdFlags, *sandboxValues) {
 	fs.Var(&v.allowNet, "allow-net", "let the command reach HOST[:PORT] and nothing else: an IPv4 or IPv6 address or prefix ([v6]:PORT), a name, *.DOMAIN, localhost:PORT (repeatable)")
 	fs.Var(&v.dnsUpstream, "dns-upstream", "with --allow-net: the resolver (IP[:PORT]) asked for allowed names (default: the host's /etc/resolv.conf; repeatable)")
 	fs.BoolVar(&v.allowPtrace, "allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
-	fs.BoolVar(&v.rep, "report", false, "when the command ends, list what the sandbox refused (seccomp, DNS, network, limits) and the flag that would allow each, on stderr")
+	fs.BoolVar(&v.rep, "report", false, "when the command ends, list what the sandbox refused (seccomp, files (as root), DNS, network, limits) and the flag that would allow each, on stderr")
 	fs.StringVar(&v.repFormat, "report-format", "text", "the report's format: text or json")
 	fs.Var(&v.unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
 	fs.Var(&v.degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup, namespaces (none can be made, as inside a container: Landlock, seccomp, no_new_privs and rlimits only; see --check) (repeatable)")

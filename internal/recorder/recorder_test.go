@@ -101,3 +101,72 @@ func TestRecordsTheCgroupFromExec(t *testing.T) {
 		}
 	}
 }
+
+// Paths the cgroup's process failed on are counted by error, call and
+// intent, from its exec on; what succeeded, failed otherwise, or happened
+// outside the cgroup is not.
+func TestRefusals(t *testing.T) {
+	if err := Supported(); err != nil {
+		t.Skip(err)
+	}
+	dir := filepath.Join(v2Root(t), "brig-refusals-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	r, err := AttachRefusals(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	tmp := t.TempDir()
+	ro := filepath.Join(tmp, "ro")
+	os.Mkdir(ro, 0o755)
+	os.WriteFile(filepath.Join(tmp, "there"), nil, 0o644)
+	// A read-only bind of ro over itself, in a mount namespace of its own:
+	// writes there fail with EROFS.
+	script := `mount --bind ` + ro + ` ` + ro + ` && mount -o remount,bind,ro ` + ro + ` || exit 9
+cat /no/such/file 2>/dev/null; cat /no/such/file 2>/dev/null
+touch ` + ro + `/new 2>/dev/null
+mkdir /no/such/dir 2>/dev/null
+cat ` + tmp + `/there
+ls -d ` + tmp + ` >/dev/null
+exit 0`
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	os.Stat("/no/such/outside") // outside the cgroup: not recorded
+	got, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(path string, errno unix.Errno, write bool) *PathRefusal {
+		for i, g := range got {
+			if g.Path == path && g.Errno == errno && g.Write == write {
+				return &got[i]
+			}
+		}
+		return nil
+	}
+	if g := find("/no/such/file", unix.ENOENT, false); g == nil || g.Count < 2 || g.Call == "" {
+		t.Errorf("cat of a missing file: %+v, want ENOENT at least twice, with its call; all: %+v", g, got)
+	}
+	if find(ro+"/new", unix.EROFS, true) == nil {
+		t.Errorf("touch on a read-only mount: no EROFS write among %+v", got)
+	}
+	if g := find("/no/such/dir", unix.ENOENT, true); g == nil || g.Call != "mkdir" {
+		t.Errorf("mkdir: %+v, want ENOENT, write, mkdir; all: %+v", g, got)
+	}
+	for _, g := range got {
+		if g.Path == "/no/such/outside" || g.Path == tmp+"/there" || g.Path == tmp {
+			t.Errorf("recorded %+v: outside the cgroup, or no failure", g)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 // Package report is `brig run --report`: when the command ends, one list of
 // what each layer of the sandbox refused, each with the flag that would
 // allow it. The layers feed it what they saw: seccomp (the calls its
-// listener answered with the profile's errno), the DNS responder (names
+// listener answered with the profile's errno), the mounts and Landlock
+// (paths not shown or kept read-only, seen by an eBPF recorder as root),
+// the DNS responder (names
 // not allowed), the egress fence (destinations it rejected), the cgroup
 // (OOM kills, forks refused at pids.max).
 package report
@@ -17,7 +19,7 @@ import (
 
 // Entry is one thing refused.
 type Entry struct {
-	Layer     string   `json:"layer"` // seccomp, dns, network, limits
+	Layer     string   `json:"layer"` // seccomp, files, dns, network, limits
 	What      string   `json:"what"`
 	Count     int      `json:"count,omitempty"` // 0: not counted
 	Processes []string `json:"processes,omitempty"`
@@ -42,7 +44,7 @@ func (r *Report) Entries() []Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := append([]Entry(nil), r.entries...)
-	order := map[string]int{"seccomp": 0, "landlock": 1, "dns": 2, "network": 3, "limits": 4}
+	order := map[string]int{"seccomp": 0, "landlock": 1, "files": 2, "dns": 3, "network": 4, "limits": 5}
 	sort.SliceStable(out, func(i, j int) bool {
 		if order[out[i].Layer] != order[out[j].Layer] {
 			return order[out[i].Layer] < order[out[j].Layer]

@@ -39,6 +39,7 @@ func Check() []string {
 		yes(egress.Available() == nil && (os.Geteuid() == 0 || unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil),
 			"egress allow-list, --allow-net (slirp4netns; without root, /dev/net/tun usable by you); "+ipFamilies()),
 		yes(runtime.GOARCH == "amd64", learnRecorder()),
+		yes(runtime.GOARCH == "amd64" && recorder.Supported() == nil, "--report lists files: paths not shown, writes refused by a read-only mount or Landlock (eBPF; as root)"),
 		yes(true, "read-only inside writable paths (--unprotect NAME to allow one): "+strings.Join(Protected, " ")+
 			"; and the hooks and config of the git directory a .git file names, of submodules, and core.hooksPath"),
 		yes(lsm.AppArmorEnabled(), "apparmor"),

@@ -53,9 +53,11 @@ type RunOptions struct {
 }
 
 // reportInto has the layers feed rep: seccomp's denials (its listener
-// answers them with the profile's errno), and the cgroup's events read
-// once the command has ended, before the container goes.
-func reportInto(rep *report.Report, co *container.CreateOptions, o *Options) {
+// answers them with the profile's errno), the cgroup's events read once
+// the command has ended, before the container goes, and, as root, the
+// paths the command failed on (recorder.Refusals, from its exec on): what
+// the sandbox doesn't show or keeps read-only.
+func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, prot []protection) {
 	if co.Spec.Linux != nil && co.Spec.Linux.Seccomp != nil {
 		co.ReportDenials = true
 		co.OnDenials = func(ds []recorder.Denial) {
@@ -95,6 +97,7 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options) {
 		}
 	}
 	observe := co.Observe
+	spec := co.Spec
 	co.Observe = func(c *container.Created) (func(int), error) {
 		done := func(int) {}
 		if observe != nil {
@@ -103,7 +106,23 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options) {
 				return nil, err
 			}
 		}
+		var refusals *recorder.Refusals
+		if dir := c.CgroupPaths[""]; dir != "" && recorder.Supported() == nil {
+			var err error
+			if refusals, err = recorder.AttachRefusals(dir); err != nil {
+				return nil, err
+			}
+		}
 		return func(code int) {
+			if refusals != nil {
+				refs, err := refusals.Snapshot()
+				if err == nil {
+					for _, e := range fileEntries(refs, spec, prot, spec.Process.Cwd, hostExists) {
+						rep.Add(e)
+					}
+				}
+				refusals.Close()
+			}
 			oom, pids := cgroup.Events(c.CgroupPaths)
 			if oom > 0 {
 				rep.Add(report.Entry{Layer: "limits", What: "killed by the OOM killer (memory limit)", Count: int(oom), Allow: "--memory SIZE, larger"})
@@ -345,7 +364,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		co.ReportDenials = true
 	}
 	if rep != nil {
-		reportInto(rep, &co, o)
+		reportInto(rep, &co, o, watch)
 	}
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the

@@ -608,6 +608,70 @@ func TestSandboxReportRootless(t *testing.T) {
 	contains(t, r.stderr, "seccomp  unshare (EPERM) ×1 (unshare)", "the rootless report")
 }
 
+// TestSandboxReportFiles: as root, --report lists the paths the command
+// failed on because of the sandbox, with the flag that allows each: a
+// host file it doesn't show, a write to a read-only path, a write to a
+// protected one (a git hook). A file missing on the host too, and a
+// write the sandbox allows, are not listed. The control: the same probes
+// on the host succeed.
+func TestSandboxReportFiles(t *testing.T) {
+	h, err := os.MkdirTemp(workDir, "report-files-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(h)
+	for _, d := range []string{"hid", "ro", "rw/.git/hooks"} {
+		os.MkdirAll(filepath.Join(h, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(h, "hid", "secret"), []byte("s3cret\n"), 0o644)
+	os.WriteFile(filepath.Join(h, "ro", "f"), nil, 0o644)
+	os.WriteFile(filepath.Join(h, "rw", ".git", "config"), nil, 0o644)
+	os.WriteFile(filepath.Join(h, "rw", ".git", "HEAD"), []byte("ref: refs/heads/main\n"), 0o644)
+	probe := `cat ` + h + `/hid/secret 2>/dev/null || echo hidden
+echo x 2>/dev/null > ` + h + `/ro/f || echo ro-refused
+echo '#!/bin/sh' 2>/dev/null > .git/hooks/pre-commit || echo hook-refused
+cat ` + h + `/nowhere 2>/dev/null; echo ok > written; true`
+	// The control: on the host, every probe works.
+	ctl := exec.Command("sh", "-c", probe)
+	ctl.Dir = filepath.Join(h, "rw")
+	out, err := ctl.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "s3cret") || strings.Contains(string(out), "refused") {
+		t.Fatalf("the control: %v: %s", err, out)
+	}
+	os.Remove(filepath.Join(h, "rw", ".git", "hooks", "pre-commit"))
+	r := sandbox(t, filepath.Join(h, "rw"), "--report", "--ro", filepath.Join(h, "ro"), "--rw", filepath.Join(h, "rw"), "--", "sh", "-c", probe)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"hidden", "ro-refused", "hook-refused"} {
+		contains(t, r.stdout, want, "the probes")
+	}
+	for _, want := range []string{
+		"files    " + h + "/hid/secret (not in the sandbox)", "allow: --ro " + h + "/hid/secret",
+		"files    " + h + "/ro/f (read-only in the sandbox)", "allow: --rw " + h + "/ro/f",
+		"files    " + h + "/rw/.git/hooks/pre-commit (protected: read-only)", "allow: --unprotect .git/hooks",
+	} {
+		contains(t, r.stderr, want, "the report")
+	}
+	for _, not := range []string{"nowhere", "written"} {
+		notContains(t, r.stderr, not, "the report")
+	}
+	r = sandbox(t, filepath.Join(h, "rw"), "--report", "--report-format", "json", "--ro", filepath.Join(h, "ro"), "--", "sh", "-c", probe)
+	var rep struct {
+		Refused []struct{ Layer, What, Allow string }
+	}
+	if err := json.Unmarshal([]byte(r.stderr[strings.Index(r.stderr, "{"):]), &rep); err != nil {
+		t.Fatalf("JSON report: %v: %s", err, r.stderr)
+	}
+	found := false
+	for _, e := range rep.Refused {
+		found = found || (e.Layer == "files" && e.Allow == "--ro "+h+"/hid/secret")
+	}
+	if !found {
+		t.Errorf("JSON report has no files entry for the hidden file: %+v", rep.Refused)
+	}
+}
+
 // TestSandboxNoTerminalInjection: started from a terminal without -t, the
 // command is in a session of its own, so TIOCSTI into the caller's
 // terminal (a planted command typed into their shell) is refused; the

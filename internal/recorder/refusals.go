@@ -1,0 +1,321 @@
+package recorder
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Refusals records, for `brig run --report`, the paths the tasks of one
+// cgroup named in system calls that failed with ENOENT, EACCES or EROFS:
+// what the sandbox doesn't show, what Landlock refused, what a read-only
+// mount refused. An eBPF program on the sys_exit raw tracepoint: a
+// path-taking call of the cgroup's tasks (once one of them has exec'd, as
+// for Recorder) that failed with one of those errors has its path read
+// from the caller's memory and counts (errno, call, path) in a hash map,
+// which Snapshot reads. Nothing is queued, so nothing is lost; every
+// other call on the host pays a load and three compares. Root only, as
+// the Recorder.
+type Refusals struct {
+	cgroup, armed, scratch, counts *ebpf.Map
+	progs                          []*ebpf.Program
+	links                          []link.Link
+}
+
+// PathRefusal is one path a call of the cgroup's tasks failed on.
+type PathRefusal struct {
+	Path  string
+	Errno unix.Errno // ENOENT, EACCES or EROFS
+	Call  string     // its name (open, openat, mkdir, ...)
+	Write bool       // the call would have written: created, changed, removed
+	Count int
+}
+
+// maxPath is the longest path kept (longer ones are cut there).
+const maxPath = 256
+
+// refusalEntries bounds the distinct (errno, call, path) kept.
+const refusalEntries = 4096
+
+// A key: errno (u32), the call's number and write flag (u32: nr |
+// write<<16), the path.
+const slotSize = 8 + maxPath
+
+// pathCalls are the x86-64 calls whose path is kept: the register
+// holding it, and whether the call writes (open and openat decide from
+// their flags).
+var pathCalls = map[int32]struct {
+	name  string
+	reg   int32 // pt_regs offset of the path argument
+	write bool
+}{
+	2: {"open", regDI, false}, 257: {"openat", regSI, false}, 437: {"openat2", regSI, false},
+	4: {"stat", regDI, false}, 6: {"lstat", regDI, false}, 262: {"newfstatat", regSI, false}, 332: {"statx", regSI, false},
+	21: {"access", regDI, false}, 269: {"faccessat", regSI, false}, 439: {"faccessat2", regSI, false},
+	59: {"execve", regDI, false}, 322: {"execveat", regSI, false},
+	80: {"chdir", regDI, false}, 89: {"readlink", regDI, false}, 267: {"readlinkat", regSI, false},
+	85: {"creat", regDI, true}, 76: {"truncate", regDI, true},
+	83: {"mkdir", regDI, true}, 258: {"mkdirat", regSI, true}, 84: {"rmdir", regDI, true},
+	87: {"unlink", regDI, true}, 263: {"unlinkat", regSI, true},
+	133: {"mknod", regDI, true}, 259: {"mknodat", regSI, true},
+	90: {"chmod", regDI, true}, 268: {"fchmodat", regSI, true}, 452: {"fchmodat2", regSI, true},
+	92: {"chown", regDI, true}, 94: {"lchown", regDI, true}, 260: {"fchownat", regSI, true},
+	// the new name of a rename or link, the link of a symlink
+	82: {"rename", regSI, true}, 264: {"renameat", regR10, true}, 316: {"renameat2", regR10, true},
+	86: {"link", regSI, true}, 265: {"linkat", regR10, true},
+	88: {"symlink", regSI, true}, 266: {"symlinkat", regDX, true},
+}
+
+// pt_regs offsets (x86-64) of the argument registers.
+const (
+	regDI  = 112
+	regSI  = 104
+	regDX  = 96
+	regR10 = 56
+	// the call's number, kept at entry (ax holds the return value)
+	regOrigAX = 120
+)
+
+// AttachRefusals starts recording the refusals of the tasks of the
+// cgroup v2 directory dir; nothing is recorded until one of them execs.
+func AttachRefusals(dir string) (r *Refusals, err error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
+	cg, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
+	}
+	defer cg.Close()
+	r = &Refusals{}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	for _, m := range []struct {
+		to   **ebpf.Map
+		spec ebpf.MapSpec
+	}{
+		{&r.cgroup, ebpf.MapSpec{Name: "brig_rcgroup", Type: ebpf.CGroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
+		{&r.armed, ebpf.MapSpec{Name: "brig_rarmed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
+		{&r.scratch, ebpf.MapSpec{Name: "brig_rscratch", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: slotSize, MaxEntries: 1}},
+		{&r.counts, ebpf.MapSpec{Name: "brig_rcounts", Type: ebpf.Hash, KeySize: slotSize, ValueSize: 4,
+			MaxEntries: refusalEntries, Flags: unix.BPF_F_NO_PREALLOC}},
+	} {
+		if *m.to, err = ebpf.NewMap(&m.spec); err != nil {
+			return nil, fmt.Errorf("recorder: map: %w", err)
+		}
+	}
+	if err := r.cgroup.Put(uint32(0), uint32(cg.Fd())); err != nil {
+		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
+	}
+	for _, tp := range []struct {
+		name  string
+		insns asm.Instructions
+	}{
+		{"sched_process_exec", armProgram(r.cgroup.FD(), r.armed.FD())},
+		{"sys_exit", refusalProgram(r.cgroup.FD(), r.armed.FD(), r.scratch.FD(), r.counts.FD())},
+	} {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_r_" + tp.name, Type: ebpf.RawTracepoint,
+			Instructions: tp.insns, License: "GPL"})
+		if err != nil {
+			return nil, fmt.Errorf("recorder: load the %s program: %w", tp.name, err)
+		}
+		r.progs = append(r.progs, prog)
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: prog})
+		if err != nil {
+			return nil, fmt.Errorf("recorder: attach to the %s raw tracepoint: %w", tp.name, err)
+		}
+		r.links = append(r.links, l)
+	}
+	return r, nil
+}
+
+// refusalProgram counts a failed path-taking call of the cgroup's tasks,
+// once armed. It runs at the call's exit, where the task's registers
+// still hold the call's number (orig_ax) and arguments, so the rest of
+// the host, and every call that didn't fail with one of the three
+// errors, pays one load and three compares. The context: the registers
+// (u64 at 0), the return value (at 8). (The path is read when the call
+// has returned: a thread of the task that rewrites it meanwhile makes
+// the report name another path. The report is for reading, not
+// enforcing.)
+func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord),
+		asm.JEq.Imm(asm.R1, -int32(unix.ENOENT), "failed"),
+		asm.JEq.Imm(asm.R1, -int32(unix.EACCES), "failed"),
+		asm.JEq.Imm(asm.R1, -int32(unix.EROFS), "failed"),
+		asm.Ja.Label("out"),
+		asm.Neg.Imm(asm.R1, 0).WithSymbol("failed"),
+		asm.StoreMem(asm.R10, -40, asm.R1, asm.DWord),
+		asm.LoadMapPtr(asm.R1, cgroup),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnCurrentTaskUnderCgroup.Call(),
+		asm.JNE.Imm(asm.R0, 1, "out"),
+		asm.LoadMapValue(asm.R1, armed, 0),
+		asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, "out"),
+		// r9 = the registers; r8 = the call's number (orig_ax); r7 =
+		// the path's register; r6 = the write flag.
+		asm.LoadMem(asm.R9, asm.R6, 0, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, -8),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.Mov.Reg(asm.R3, asm.R9),
+		asm.Add.Imm(asm.R3, regOrigAX),
+		asm.FnProbeReadKernel.Call(),
+		asm.JNE.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R8, asm.R10, -8, asm.DWord),
+		asm.Mov.Imm(asm.R6, 0),
+	}
+	nrs := make([]int32, 0, len(pathCalls))
+	for nr := range pathCalls {
+		nrs = append(nrs, nr)
+	}
+	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	for _, nr := range nrs {
+		insns = append(insns, asm.JEq.Imm(asm.R8, nr, fmt.Sprintf("nr%d", nr)))
+	}
+	insns = append(insns, asm.Ja.Label("out"))
+	for _, nr := range nrs {
+		c := pathCalls[nr]
+		first := asm.Mov.Imm(asm.R7, c.reg).WithSymbol(fmt.Sprintf("nr%d", nr))
+		switch {
+		case nr == 2 || nr == 257:
+			// open(path, flags), openat(dirfd, path, flags): the flags
+			// say whether it writes.
+			flags := int32(regSI)
+			if nr == 257 {
+				flags = regDX
+			}
+			insns = append(insns, first,
+				asm.Mov.Reg(asm.R1, asm.R10),
+				asm.Add.Imm(asm.R1, -8),
+				asm.Mov.Imm(asm.R2, 8),
+				asm.Mov.Reg(asm.R3, asm.R9),
+				asm.Add.Imm(asm.R3, flags),
+				asm.FnProbeReadKernel.Call(),
+				asm.LoadMem(asm.R1, asm.R10, -8, asm.DWord),
+				asm.And.Imm(asm.R1, unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC),
+				asm.JEq.Imm(asm.R1, 0, "read"),
+				asm.Mov.Imm(asm.R6, 1),
+				asm.Ja.Label("read"),
+			)
+		case c.write:
+			insns = append(insns, first, asm.Mov.Imm(asm.R6, 1), asm.Ja.Label("read"))
+		default:
+			insns = append(insns, first, asm.Ja.Label("read"))
+		}
+	}
+	insns = append(insns,
+		// the path's address, from its register, to r10-8
+		asm.Mov.Reg(asm.R1, asm.R10).WithSymbol("read"),
+		asm.Add.Imm(asm.R1, -8),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.Mov.Reg(asm.R3, asm.R9),
+		asm.Add.Reg(asm.R3, asm.R7),
+		asm.FnProbeReadKernel.Call(),
+		asm.JNE.Imm(asm.R0, 0, "out"),
+		// the key, in the scratch slot: errno, nr | write<<16, the path
+		// zeroed first (no bytes of an earlier path after its NUL)
+		asm.StoreImm(asm.R10, -16, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, scratch),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.LoadMem(asm.R1, asm.R10, -40, asm.DWord),
+		asm.StoreMem(asm.R7, 0, asm.R1, asm.Word),
+		asm.LSh.Imm(asm.R6, 16),
+		asm.Or.Reg(asm.R6, asm.R8),
+		asm.StoreMem(asm.R7, 4, asm.R6, asm.Word),
+	)
+	for off := int16(8); off < slotSize; off += 8 {
+		insns = append(insns, asm.StoreImm(asm.R7, off, 0, asm.DWord))
+	}
+	insns = append(insns,
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.Add.Imm(asm.R1, 8),
+		asm.Mov.Imm(asm.R2, maxPath),
+		asm.LoadMem(asm.R3, asm.R10, -8, asm.DWord),
+		asm.FnProbeReadUserStr.Call(),
+		asm.JSLE.Imm(asm.R0, 1, "out"), // a fault, or an empty path
+		// counts[key] += 1, or = 1
+		asm.LoadMapPtr(asm.R1, counts),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "new"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.Word),
+		asm.Ja.Label("out"),
+		asm.StoreImm(asm.R10, -16, 1, asm.Word).WithSymbol("new"),
+		asm.LoadMapPtr(asm.R1, counts),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Mov.Reg(asm.R3, asm.R10),
+		asm.Add.Imm(asm.R3, -16),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	)
+	return insns
+}
+
+// Snapshot reads the refusals recorded so far, most frequent first.
+func (r *Refusals) Snapshot() ([]PathRefusal, error) {
+	var out []PathRefusal
+	key := make([]byte, slotSize)
+	var n uint32
+	it := r.counts.Iterate()
+	for it.Next(&key, &n) {
+		info := nativeUint32(key[4:8])
+		p := key[8:]
+		if i := bytes.IndexByte(p, 0); i >= 0 {
+			p = p[:i]
+		}
+		c := pathCalls[int32(info&0xffff)]
+		out = append(out, PathRefusal{Path: string(p), Errno: unix.Errno(nativeUint32(key[0:4])), Call: c.name,
+			Write: info>>16 != 0, Count: int(n)})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("recorder: read refusals: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out, nil
+}
+
+// Close detaches the programs and frees the maps.
+func (r *Refusals) Close() error {
+	var wg sync.WaitGroup
+	for _, l := range r.links {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Close() }()
+	}
+	wg.Wait()
+	for _, p := range r.progs {
+		p.Close()
+	}
+	for _, m := range []*ebpf.Map{r.cgroup, r.armed, r.scratch, r.counts} {
+		if m != nil {
+			m.Close()
+		}
+	}
+	r.links, r.progs = nil, nil
+	return nil
+}
