@@ -485,20 +485,24 @@ func goBuildID(b []byte) (string, error) {
 	if len(b) < 64 || string(b[:4]) != "\x7fELF" || b[4] != 2 || b[5] != 1 {
 		return "", errors.New("not a 64-bit little-endian ELF file")
 	}
+	n := uint64(len(b))
 	phoff, phsize, phnum := le.Uint64(b[32:]), uint64(le.Uint16(b[54:])), uint64(le.Uint16(b[56:]))
 	if phsize < 56 {
 		return "", errors.New("bad ELF program header size")
 	}
+	if phoff > n {
+		return "", errors.New("the program headers are not in the first page")
+	}
 	for i := uint64(0); i < phnum; i++ {
-		ph := phoff + i*phsize
-		if ph+56 > uint64(len(b)) {
+		ph := phoff + i*phsize // phoff ≤ n and i*phsize < 2³²: no overflow
+		if ph > n || n-ph < 56 {
 			break
 		}
 		if le.Uint32(b[ph:]) != 4 { // PT_NOTE
 			continue
 		}
 		off, size := le.Uint64(b[ph+8:]), le.Uint64(b[ph+32:])
-		if off > uint64(len(b)) || size > uint64(len(b))-off {
+		if off > n || size > n-off {
 			continue
 		}
 		notes := b[off : off+size]

@@ -6,6 +6,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"brig/internal/seccomp"
 	"brig/internal/spec"
 )
 
@@ -21,7 +22,7 @@ func TestFeaturesMatchValidators(t *testing.T) {
 	valid := func(edit func(*specs.Spec)) error {
 		s := base()
 		edit(s)
-		return spec.Validate(s)
+		return spec.Validate(s, seccomp.Validate)
 	}
 	seccompWith := func(edit func(*specs.LinuxSeccomp)) func(*specs.Spec) {
 		return func(s *specs.Spec) {

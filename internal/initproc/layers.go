@@ -26,7 +26,7 @@ import (
 	"brig/internal/lsm"
 	"brig/internal/protocol"
 	"brig/internal/rootfs"
-	"brig/internal/seccomp"
+	"brig/internal/seccomp/filter"
 	"brig/internal/spec"
 )
 
@@ -690,7 +690,7 @@ func (fp *finalProcess) finish() error {
 }
 
 type seccompFilter struct {
-	prog   *seccomp.Program
+	prog   *filter.Program
 	notify bool
 	loaded bool
 }

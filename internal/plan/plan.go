@@ -180,7 +180,7 @@ func Build(s *specs.Spec, h Host, o Options) (*Plan, error) {
 	if s == nil {
 		return nil, errors.New("config.json: empty")
 	}
-	if err := spec.Validate(s); err != nil {
+	if err := spec.Validate(s, seccomp.Validate); err != nil {
 		return nil, err
 	}
 	if err := spec.CheckRootfs(s); err != nil {

@@ -34,7 +34,7 @@ import (
 
 	"brig/internal/caps"
 	"brig/internal/lsm"
-	"brig/internal/seccomp"
+	"brig/internal/seccomp/filter"
 	"brig/internal/spec"
 )
 
@@ -77,7 +77,7 @@ type Config struct {
 	Mounts []spec.Mount `json:"mounts,omitempty"`
 	// Seccomp is the filter the plan compiled from linux.seccomp (the
 	// profile itself is not sent).
-	Seccomp *seccomp.Program `json:"seccomp,omitempty"`
+	Seccomp *filter.Program `json:"seccomp,omitempty"`
 	// Landlock is the rule set the plan parsed from the annotation.
 	Landlock *lsm.Landlock `json:"landlock,omitempty"`
 	// ApparmorAvailable and SelinuxEnabled are what the host has.

@@ -9,6 +9,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"brig/internal/seccomp/filter"
 )
 
 // libseccomp's compilation: for profiles that name an architecture brig's
@@ -59,7 +61,7 @@ func export(f *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeInsns(raw)
+	return filter.DecodeInsns(raw)
 }
 
 // build makes the libseccomp filter context.

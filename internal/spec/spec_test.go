@@ -8,6 +8,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"brig/internal/seccomp"
 )
 
 func validSpec() *specs.Spec {
@@ -19,7 +21,7 @@ func validSpec() *specs.Spec {
 func TestDefaultIsValid(t *testing.T) {
 	for _, rootless := range []bool{false, true} {
 		s := Default(rootless)
-		if err := Validate(s); err != nil {
+		if err := Validate(s, seccomp.Validate); err != nil {
 			t.Errorf("Default(%v) is invalid: %v", rootless, err)
 		}
 	}
@@ -92,7 +94,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := validSpec()
 			tc.edit(s)
-			err := Validate(s)
+			err := Validate(s, seccomp.Validate)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -170,7 +172,7 @@ func FuzzParseValidate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if Validate(s) != nil {
+		if Validate(s, seccomp.Validate) != nil {
 			return
 		}
 		again, err := json.Marshal(s)
@@ -181,7 +183,7 @@ func FuzzParseValidate(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
 		}
-		if err := Validate(s2); err != nil {
+		if err := Validate(s2, seccomp.Validate); err != nil {
 			t.Fatalf("valid spec invalid after a round trip: %v", err)
 		}
 	})
@@ -194,14 +196,14 @@ func TestOCIVersionAndDestination(t *testing.T) {
 	} {
 		s := Default(false)
 		s.Version = v
-		err := Validate(s)
+		err := Validate(s, seccomp.Validate)
 		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "ociVersion")) {
 			t.Errorf("ociVersion %q: %v", v, err)
 		}
 	}
 	s := Default(false)
 	s.Mounts = append(s.Mounts, specs.Mount{Destination: "../../etc", Type: "tmpfs", Source: "tmpfs"})
-	if err := Validate(s); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("mounts[%d].destination", len(s.Mounts)-1)) {
+	if err := Validate(s, seccomp.Validate); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("mounts[%d].destination", len(s.Mounts)-1)) {
 		t.Errorf("a relative destination: %v", err)
 	}
 }
