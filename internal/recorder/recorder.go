@@ -29,14 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"runtime"
 	"sort"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -130,11 +127,9 @@ func (r *Recording) Connects() []netip.AddrPort {
 
 // Recorder is attached to one cgroup until Close.
 type Recorder struct {
+	tracer
 	calls, args, armed *ebpf.Map
 	dests6             *ebpf.Map
-	cgroup             *ebpf.Map
-	progs              []*ebpf.Program
-	links              []link.Link
 }
 
 // Supported says why this process can't record, or nil.
@@ -155,77 +150,48 @@ func Attach(dir string) (r *Recorder, err error) {
 	if err := Supported(); err != nil {
 		return nil, err
 	}
-	cg, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
-	}
-	defer cg.Close()
 	r = &Recorder{}
 	defer func() {
 		if err != nil {
 			r.Close()
 		}
 	}()
-	if r.calls, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_calls", Type: ebpf.Array, KeySize: 4, ValueSize: callSlots, MaxEntries: 1}); err != nil {
-		return nil, fmt.Errorf("recorder: map: %w", err)
+	if r.calls, err = r.newMap(ebpf.MapSpec{Name: "brig_calls", Type: ebpf.Array, KeySize: 4, ValueSize: callSlots, MaxEntries: 1}); err != nil {
+		return nil, err
 	}
-	if r.args, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_args", Type: ebpf.Hash, KeySize: 16, ValueSize: 4,
+	if r.args, err = r.newMap(ebpf.MapSpec{Name: "brig_args", Type: ebpf.Hash, KeySize: 16, ValueSize: 4,
 		MaxEntries: argEntries, Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
-		return nil, fmt.Errorf("recorder: map: %w", err)
+		return nil, err
 	}
 	// IPv6 destinations: 16 bytes of address, the port as in the
 	// sockaddr (network order), two of padding.
-	if r.dests6, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_dests6", Type: ebpf.Hash, KeySize: 20, ValueSize: 4,
+	if r.dests6, err = r.newMap(ebpf.MapSpec{Name: "brig_dests6", Type: ebpf.Hash, KeySize: 20, ValueSize: 4,
 		MaxEntries: dest6Entries, Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
-		return nil, fmt.Errorf("recorder: map: %w", err)
+		return nil, err
 	}
-	if r.armed, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_armed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
-		return nil, fmt.Errorf("recorder: map: %w", err)
+	if r.armed, err = r.newMap(ebpf.MapSpec{Name: "brig_armed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+		return nil, err
 	}
-	// The cgroup, for bpf_current_task_under_cgroup: its tasks and those
-	// of the cgroups below it (a container that makes cgroups of its own).
-	if r.cgroup, err = ebpf.NewMap(&ebpf.MapSpec{Name: "brig_cgroup", Type: ebpf.CGroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
-		return nil, fmt.Errorf("recorder: map: %w", err)
-	}
-	if err := r.cgroup.Put(uint32(0), uint32(cg.Fd())); err != nil {
-		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
+	cgroup, err := r.cgroupMap(dir)
+	if err != nil {
+		return nil, err
 	}
 	// The exec program first, then the recording one: nothing runs
 	// before it can be armed.
-	for _, tp := range []struct {
-		name  string
-		insns asm.Instructions
-	}{
-		{"sched_process_exec", armProgram(r.cgroup.FD(), r.armed.FD())},
-		{"sys_enter", enterProgram(r.cgroup.FD(), r.armed.FD(), r.calls.FD(), r.args.FD(), r.dests6.FD())},
-	} {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_" + tp.name, Type: ebpf.RawTracepoint,
-			Instructions: tp.insns, License: "GPL"})
-		if err != nil {
-			return nil, fmt.Errorf("recorder: load the %s program: %w", tp.name, err)
-		}
-		r.progs = append(r.progs, prog)
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: prog})
-		if err != nil {
-			return nil, fmt.Errorf("recorder: attach to the %s raw tracepoint: %w", tp.name, err)
-		}
-		r.links = append(r.links, l)
-	}
-	return r, nil
+	return r, r.attach(
+		rawProgram{"sched_process_exec", armProgram(cgroup.FD(), r.armed.FD())},
+		rawProgram{"sys_enter", enterProgram(cgroup.FD(), r.armed.FD(), r.calls.FD(), r.args.FD(), r.dests6.FD())},
+	)
 }
 
 // armProgram sets armed[0] when a task of the cgroup execs.
 func armProgram(cgroup, armed int) asm.Instructions {
-	return asm.Instructions{
-		asm.LoadMapPtr(asm.R1, cgroup),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnCurrentTaskUnderCgroup.Call(),
-		asm.JNE.Imm(asm.R0, 1, "out"),
+	return append(inCgroup(cgroup),
 		asm.LoadMapValue(asm.R1, armed, 0),
 		asm.StoreImm(asm.R1, 0, 1, asm.Word),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
-	}
+	)
 }
 
 // pt_regs offsets (x86-64) of the first three arguments.
@@ -238,38 +204,24 @@ var argRegs = [3]int32{112, 104, 96} // di, si, dx
 // bpf_probe_read_kernel, only for the few calls that keep one, and only
 // for the 64-bit ABIs (x86-64, x32), whose registers they are.
 func enterProgram(cgroup, armed, calls, args, dests6 int) asm.Instructions {
-	// readReg reads the register at off into the stack at -40, then dst.
+	// readReg reads the register at off into dst.
 	readReg := func(dst asm.Register, off int32, sym string) asm.Instructions {
-		first := asm.Mov.Reg(asm.R1, asm.R10)
+		insns := readRegister(off)
 		if sym != "" {
-			first = first.WithSymbol(sym)
+			insns[0] = insns[0].WithSymbol(sym)
 		}
-		return asm.Instructions{
-			first,
-			asm.Add.Imm(asm.R1, -40),
-			asm.Mov.Imm(asm.R2, 8),
-			asm.Mov.Reg(asm.R3, asm.R9),
-			asm.Add.Imm(asm.R3, off),
-			asm.FnProbeReadKernel.Call(),
-			asm.LoadMem(dst, asm.R10, -40, asm.DWord),
-		}
+		return append(insns, asm.LoadMem(dst, asm.R10, -8, asm.DWord))
 	}
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMapPtr(asm.R1, cgroup),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnCurrentTaskUnderCgroup.Call(),
-		asm.JNE.Imm(asm.R0, 1, "out"),
-		asm.LoadMapValue(asm.R1, armed, 0),
-		asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, "out"),
+	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
+	insns = append(insns, armedInCgroup(cgroup, armed)...)
+	insns = append(insns,
 		// r9 = the registers; r7 = the call's number; r8 = its slot.
 		asm.LoadMem(asm.R9, asm.R6, 0, asm.DWord),
 		asm.LoadMem(asm.R7, asm.R6, 8, asm.DWord),
 		asm.JSLT.Imm(asm.R7, 0, "out"),
 		asm.Mov.Reg(asm.R8, asm.R7),
 		asm.And.Imm(asm.R8, 0x3ff),
-	}
+	)
 	// A 32-bit task's call: its own table, no arguments.
 	insns = append(insns, readReg(asm.R1, regsCS, "")...)
 	insns = append(insns,
@@ -459,23 +411,7 @@ func (r *Recorder) Armed() bool {
 // Close detaches the programs (every system call on the host is back on
 // its fast path) and frees the maps.
 func (r *Recorder) Close() error {
-	// Each detach waits for an RCU grace period (tens of ms here): the
-	// links go at once, side by side.
-	var wg sync.WaitGroup
-	for _, l := range r.links {
-		wg.Add(1)
-		go func() { defer wg.Done(); l.Close() }()
-	}
-	wg.Wait()
-	for _, p := range r.progs {
-		p.Close()
-	}
-	for _, m := range []*ebpf.Map{r.calls, r.args, r.dests6, r.armed, r.cgroup} {
-		if m != nil {
-			m.Close()
-		}
-	}
-	r.links, r.progs = nil, nil
+	r.close()
 	return nil
 }
 

@@ -23,18 +23,26 @@ func v2Root(t *testing.T) string {
 	return ""
 }
 
+// testCgroup makes a cgroup v2 directory for the test, removed after it
+// (after the test's own deferred calls: its processes have ended); it
+// skips where this process can't record.
+func testCgroup(t *testing.T, name string) string {
+	if err := Supported(); err != nil {
+		t.Skip(err)
+	}
+	dir := filepath.Join(v2Root(t), "brig-"+name+"-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	return dir
+}
+
 // A process in the cgroup (here in a cgroup below it) is recorded from its
 // exec on, with the arguments that matter; a process outside it, and what
 // the cgroup's process did before exec, are not.
 func TestRecordsTheCgroupFromExec(t *testing.T) {
-	if err := Supported(); err != nil {
-		t.Skip(err)
-	}
-	dir := filepath.Join(v2Root(t), "brig-recorder-test-"+strconv.Itoa(os.Getpid()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(dir)
+	dir := testCgroup(t, "recorder")
 	r, err := Attach(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -106,14 +114,7 @@ func TestRecordsTheCgroupFromExec(t *testing.T) {
 // intent, from its exec on; what succeeded, failed otherwise, or happened
 // outside the cgroup is not.
 func TestRefusals(t *testing.T) {
-	if err := Supported(); err != nil {
-		t.Skip(err)
-	}
-	dir := filepath.Join(v2Root(t), "brig-refusals-test-"+strconv.Itoa(os.Getpid()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(dir)
+	dir := testCgroup(t, "refusals")
 	r, err := AttachRefusals(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -3,13 +3,10 @@ package recorder
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"sort"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,9 +21,8 @@ import (
 // other call on the host pays a load and three compares. Root only, as
 // the Recorder.
 type Refusals struct {
-	cgroup, armed, scratch, counts *ebpf.Map
-	progs                          []*ebpf.Program
-	links                          []link.Link
+	tracer
+	counts *ebpf.Map
 }
 
 // PathRefusal is one path a call of the cgroup's tasks failed on.
@@ -89,54 +85,32 @@ func AttachRefusals(dir string) (r *Refusals, err error) {
 	if err := Supported(); err != nil {
 		return nil, err
 	}
-	cg, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
-	}
-	defer cg.Close()
 	r = &Refusals{}
 	defer func() {
 		if err != nil {
 			r.Close()
 		}
 	}()
-	for _, m := range []struct {
-		to   **ebpf.Map
-		spec ebpf.MapSpec
-	}{
-		{&r.cgroup, ebpf.MapSpec{Name: "brig_rcgroup", Type: ebpf.CGroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
-		{&r.armed, ebpf.MapSpec{Name: "brig_rarmed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
-		{&r.scratch, ebpf.MapSpec{Name: "brig_rscratch", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: slotSize, MaxEntries: 1}},
-		{&r.counts, ebpf.MapSpec{Name: "brig_rcounts", Type: ebpf.Hash, KeySize: slotSize, ValueSize: 4,
-			MaxEntries: refusalEntries, Flags: unix.BPF_F_NO_PREALLOC}},
-	} {
-		if *m.to, err = ebpf.NewMap(&m.spec); err != nil {
-			return nil, fmt.Errorf("recorder: map: %w", err)
-		}
+	armed, err := r.newMap(ebpf.MapSpec{Name: "brig_rarmed", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		return nil, err
 	}
-	if err := r.cgroup.Put(uint32(0), uint32(cg.Fd())); err != nil {
-		return nil, fmt.Errorf("recorder: cgroup %s: %w", dir, err)
+	scratch, err := r.newMap(ebpf.MapSpec{Name: "brig_rscratch", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: slotSize, MaxEntries: 1})
+	if err != nil {
+		return nil, err
 	}
-	for _, tp := range []struct {
-		name  string
-		insns asm.Instructions
-	}{
-		{"sched_process_exec", armProgram(r.cgroup.FD(), r.armed.FD())},
-		{"sys_exit", refusalProgram(r.cgroup.FD(), r.armed.FD(), r.scratch.FD(), r.counts.FD())},
-	} {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "brig_r_" + tp.name, Type: ebpf.RawTracepoint,
-			Instructions: tp.insns, License: "GPL"})
-		if err != nil {
-			return nil, fmt.Errorf("recorder: load the %s program: %w", tp.name, err)
-		}
-		r.progs = append(r.progs, prog)
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: prog})
-		if err != nil {
-			return nil, fmt.Errorf("recorder: attach to the %s raw tracepoint: %w", tp.name, err)
-		}
-		r.links = append(r.links, l)
+	if r.counts, err = r.newMap(ebpf.MapSpec{Name: "brig_rcounts", Type: ebpf.Hash, KeySize: slotSize, ValueSize: 4,
+		MaxEntries: refusalEntries, Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
+		return nil, err
 	}
-	return r, nil
+	cgroup, err := r.cgroupMap(dir)
+	if err != nil {
+		return nil, err
+	}
+	return r, r.attach(
+		rawProgram{"sched_process_exec", armProgram(cgroup.FD(), armed.FD())},
+		rawProgram{"sys_exit", refusalProgram(cgroup.FD(), armed.FD(), scratch.FD(), r.counts.FD())},
+	)
 }
 
 // refusalProgram counts a failed path-taking call of the cgroup's tasks,
@@ -158,26 +132,17 @@ func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
 		asm.Ja.Label("out"),
 		asm.Neg.Imm(asm.R1, 0).WithSymbol("failed"),
 		asm.StoreMem(asm.R10, -40, asm.R1, asm.DWord),
-		asm.LoadMapPtr(asm.R1, cgroup),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnCurrentTaskUnderCgroup.Call(),
-		asm.JNE.Imm(asm.R0, 1, "out"),
-		asm.LoadMapValue(asm.R1, armed, 0),
-		asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, "out"),
-		// r9 = the registers; r8 = the call's number (orig_ax); r7 =
-		// the path's register; r6 = the write flag.
-		asm.LoadMem(asm.R9, asm.R6, 0, asm.DWord),
-		asm.Mov.Reg(asm.R1, asm.R10),
-		asm.Add.Imm(asm.R1, -8),
-		asm.Mov.Imm(asm.R2, 8),
-		asm.Mov.Reg(asm.R3, asm.R9),
-		asm.Add.Imm(asm.R3, regOrigAX),
-		asm.FnProbeReadKernel.Call(),
+	}
+	insns = append(insns, armedInCgroup(cgroup, armed)...)
+	// r9 = the registers; r8 = the call's number (orig_ax); r7 = the
+	// path's register; r6 = the write flag.
+	insns = append(insns, asm.LoadMem(asm.R9, asm.R6, 0, asm.DWord))
+	insns = append(insns, readRegister(regOrigAX)...)
+	insns = append(insns,
 		asm.JNE.Imm(asm.R0, 0, "out"),
 		asm.LoadMem(asm.R8, asm.R10, -8, asm.DWord),
 		asm.Mov.Imm(asm.R6, 0),
-	}
+	)
 	nrs := make([]int32, 0, len(pathCalls))
 	for nr := range pathCalls {
 		nrs = append(nrs, nr)
@@ -198,13 +163,9 @@ func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
 			if nr == 257 {
 				flags = regDX
 			}
-			insns = append(insns, first,
-				asm.Mov.Reg(asm.R1, asm.R10),
-				asm.Add.Imm(asm.R1, -8),
-				asm.Mov.Imm(asm.R2, 8),
-				asm.Mov.Reg(asm.R3, asm.R9),
-				asm.Add.Imm(asm.R3, flags),
-				asm.FnProbeReadKernel.Call(),
+			insns = append(insns, first)
+			insns = append(insns, readRegister(flags)...)
+			insns = append(insns,
 				asm.LoadMem(asm.R1, asm.R10, -8, asm.DWord),
 				asm.And.Imm(asm.R1, unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC),
 				asm.JEq.Imm(asm.R1, 0, "read"),
@@ -300,22 +261,8 @@ func (r *Refusals) Snapshot() ([]PathRefusal, error) {
 	return out, nil
 }
 
-// Close detaches the programs and frees the maps.
+// Close detaches the program and frees the maps.
 func (r *Refusals) Close() error {
-	var wg sync.WaitGroup
-	for _, l := range r.links {
-		wg.Add(1)
-		go func() { defer wg.Done(); l.Close() }()
-	}
-	wg.Wait()
-	for _, p := range r.progs {
-		p.Close()
-	}
-	for _, m := range []*ebpf.Map{r.cgroup, r.armed, r.scratch, r.counts} {
-		if m != nil {
-			m.Close()
-		}
-	}
-	r.links, r.progs = nil, nil
+	r.close()
 	return nil
 }
