@@ -137,6 +137,10 @@ touch ` + ro + `/new 2>/dev/null
 mkdir /no/such/dir 2>/dev/null
 cat ` + tmp + `/there
 ls -d ` + tmp + ` >/dev/null
+cd ` + tmp + ` && cat no-such-relative 2>/dev/null
+command -v python3 >/dev/null && python3 -c 'import os; fd = os.open("/", os.O_RDONLY)
+try: os.stat("no-such-at-dirfd", dir_fd=fd)
+except FileNotFoundError: pass'
 exit 0`
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
@@ -164,6 +168,14 @@ exit 0`
 	}
 	if g := find("/no/such/dir", unix.ENOENT, true); g == nil || g.Call != "mkdir" {
 		t.Errorf("mkdir: %+v, want ENOENT, write, mkdir; all: %+v", g, got)
+	}
+	if g := find("no-such-relative", unix.ENOENT, false); g == nil || g.DirRelative {
+		t.Errorf("a relative path against the working directory: %+v, want it, not DirRelative", g)
+	}
+	if _, err := exec.LookPath("python3"); err == nil {
+		if g := find("no-such-at-dirfd", unix.ENOENT, false); g == nil || !g.DirRelative {
+			t.Errorf("a relative path against a directory fd: %+v, want it DirRelative", g)
+		}
 	}
 	for _, g := range got {
 		if g.Path == "/no/such/outside" || g.Path == tmp+"/there" || g.Path == tmp {

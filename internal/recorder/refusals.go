@@ -31,7 +31,10 @@ type PathRefusal struct {
 	Errno unix.Errno // ENOENT, EACCES or EROFS
 	Call  string     // its name (open, openat, mkdir, ...)
 	Write bool       // the call would have written: created, changed, removed
-	Count int
+	// DirRelative: a relative path resolved against a directory fd, not
+	// the working directory: where it is can't be told.
+	DirRelative bool
+	Count       int
 }
 
 // maxPath is the longest path kept (longer ones are cut there).
@@ -40,34 +43,44 @@ const maxPath = 256
 // refusalEntries bounds the distinct (errno, call, path) kept.
 const refusalEntries = 4096
 
-// A key: errno (u32), the call's number and write flag (u32: nr |
-// write<<16), the path.
+// A key: errno (u32), the call's number and flags (u32: infoWrite,
+// infoDirRelative), the path.
 const slotSize = 8 + maxPath
 
 // pathCalls are the x86-64 calls whose path is kept: the register
-// holding it, and whether the call writes (open and openat decide from
-// their flags).
-var pathCalls = map[int32]struct {
+// holding it, the register of the directory fd a relative path is
+// resolved against (none: the working directory), and whether the call
+// writes (open and openat decide from their flags).
+var pathCalls = map[int32]pathCall{
+	2: {"open", regDI, 0, false}, 257: {"openat", regSI, regDI, false}, 437: {"openat2", regSI, regDI, false},
+	4: {"stat", regDI, 0, false}, 6: {"lstat", regDI, 0, false}, 262: {"newfstatat", regSI, regDI, false}, 332: {"statx", regSI, regDI, false},
+	21: {"access", regDI, 0, false}, 269: {"faccessat", regSI, regDI, false}, 439: {"faccessat2", regSI, regDI, false},
+	59: {"execve", regDI, 0, false}, 322: {"execveat", regSI, regDI, false},
+	80: {"chdir", regDI, 0, false}, 89: {"readlink", regDI, 0, false}, 267: {"readlinkat", regSI, regDI, false},
+	85: {"creat", regDI, 0, true}, 76: {"truncate", regDI, 0, true},
+	83: {"mkdir", regDI, 0, true}, 258: {"mkdirat", regSI, regDI, true}, 84: {"rmdir", regDI, 0, true},
+	87: {"unlink", regDI, 0, true}, 263: {"unlinkat", regSI, regDI, true},
+	133: {"mknod", regDI, 0, true}, 259: {"mknodat", regSI, regDI, true},
+	90: {"chmod", regDI, 0, true}, 268: {"fchmodat", regSI, regDI, true}, 452: {"fchmodat2", regSI, regDI, true},
+	92: {"chown", regDI, 0, true}, 94: {"lchown", regDI, 0, true}, 260: {"fchownat", regSI, regDI, true},
+	// the new name of a rename or link, the link of a symlink
+	82: {"rename", regSI, 0, true}, 264: {"renameat", regR10, regDX, true}, 316: {"renameat2", regR10, regDX, true},
+	86: {"link", regSI, 0, true}, 265: {"linkat", regR10, regDX, true},
+	88: {"symlink", regSI, 0, true}, 266: {"symlinkat", regDX, regSI, true},
+}
+
+type pathCall struct {
 	name  string
 	reg   int32 // pt_regs offset of the path argument
+	dir   int32 // pt_regs offset of its directory fd (0: none)
 	write bool
-}{
-	2: {"open", regDI, false}, 257: {"openat", regSI, false}, 437: {"openat2", regSI, false},
-	4: {"stat", regDI, false}, 6: {"lstat", regDI, false}, 262: {"newfstatat", regSI, false}, 332: {"statx", regSI, false},
-	21: {"access", regDI, false}, 269: {"faccessat", regSI, false}, 439: {"faccessat2", regSI, false},
-	59: {"execve", regDI, false}, 322: {"execveat", regSI, false},
-	80: {"chdir", regDI, false}, 89: {"readlink", regDI, false}, 267: {"readlinkat", regSI, false},
-	85: {"creat", regDI, true}, 76: {"truncate", regDI, true},
-	83: {"mkdir", regDI, true}, 258: {"mkdirat", regSI, true}, 84: {"rmdir", regDI, true},
-	87: {"unlink", regDI, true}, 263: {"unlinkat", regSI, true},
-	133: {"mknod", regDI, true}, 259: {"mknodat", regSI, true},
-	90: {"chmod", regDI, true}, 268: {"fchmodat", regSI, true}, 452: {"fchmodat2", regSI, true},
-	92: {"chown", regDI, true}, 94: {"lchown", regDI, true}, 260: {"fchownat", regSI, true},
-	// the new name of a rename or link, the link of a symlink
-	82: {"rename", regSI, true}, 264: {"renameat", regR10, true}, 316: {"renameat2", regR10, true},
-	86: {"link", regSI, true}, 265: {"linkat", regR10, true},
-	88: {"symlink", regSI, true}, 266: {"symlinkat", regDX, true},
 }
+
+// The key's info word: the call's number, then flags.
+const (
+	infoWrite       = 1 << 16 // the call would have written
+	infoDirRelative = 1 << 17 // a relative path, against a directory fd other than the working directory's
+)
 
 // pt_regs offsets (x86-64) of the argument registers.
 const (
@@ -155,6 +168,8 @@ func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
 	for _, nr := range nrs {
 		c := pathCalls[nr]
 		first := asm.Mov.Imm(asm.R7, c.reg).WithSymbol(fmt.Sprintf("nr%d", nr))
+		insns = append(insns, first)
+		first = asm.StoreImm(asm.R10, -48, int64(c.dir), asm.DWord)
 		switch {
 		case nr == 2 || nr == 257:
 			// open(path, flags), openat(dirfd, path, flags): the flags
@@ -198,7 +213,7 @@ func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
 		asm.Mov.Reg(asm.R7, asm.R0),
 		asm.LoadMem(asm.R1, asm.R10, -40, asm.DWord),
 		asm.StoreMem(asm.R7, 0, asm.R1, asm.Word),
-		asm.LSh.Imm(asm.R6, 16),
+		asm.LSh.Imm(asm.R6, 16), // infoWrite
 		asm.Or.Reg(asm.R6, asm.R8),
 		asm.StoreMem(asm.R7, 4, asm.R6, asm.Word),
 	)
@@ -212,8 +227,28 @@ func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
 		asm.LoadMem(asm.R3, asm.R10, -8, asm.DWord),
 		asm.FnProbeReadUserStr.Call(),
 		asm.JSLE.Imm(asm.R0, 1, "out"), // a fault, or an empty path
+		// a relative path against a directory fd other than AT_FDCWD
+		// is flagged: the report can't place it
+		asm.LoadMem(asm.R1, asm.R7, 8, asm.Byte),
+		asm.JEq.Imm(asm.R1, '/', "count"),
+		asm.LoadMem(asm.R1, asm.R10, -48, asm.DWord),
+		asm.JEq.Imm(asm.R1, 0, "count"),
+		asm.Mov.Reg(asm.R3, asm.R9),
+		asm.Add.Reg(asm.R3, asm.R1),
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, -8),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.FnProbeReadKernel.Call(),
+		asm.JNE.Imm(asm.R0, 0, "dirrel"),
+		asm.LoadMem(asm.R1, asm.R10, -8, asm.DWord),
+		asm.LSh.Imm(asm.R1, 32),
+		asm.ArSh.Imm(asm.R1, 32),
+		asm.JEq.Imm(asm.R1, unix.AT_FDCWD, "count"),
+		asm.LoadMem(asm.R1, asm.R7, 4, asm.Word).WithSymbol("dirrel"),
+		asm.Or.Imm(asm.R1, infoDirRelative),
+		asm.StoreMem(asm.R7, 4, asm.R1, asm.Word),
 		// counts[key] += 1, or = 1
-		asm.LoadMapPtr(asm.R1, counts),
+		asm.LoadMapPtr(asm.R1, counts).WithSymbol("count"),
 		asm.Mov.Reg(asm.R2, asm.R7),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "new"),
@@ -247,7 +282,7 @@ func (r *Refusals) Snapshot() ([]PathRefusal, error) {
 		}
 		c := pathCalls[int32(info&0xffff)]
 		out = append(out, PathRefusal{Path: string(p), Errno: unix.Errno(nativeUint32(key[0:4])), Call: c.name,
-			Write: info>>16 != 0, Count: int(n)})
+			Write: info&infoWrite != 0, DirRelative: info&infoDirRelative != 0, Count: int(n)})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("recorder: read refusals: %w", err)

@@ -26,7 +26,8 @@ import (
 // Other failures (a missing file the host lacks too, EACCES on a read:
 // the file's own permissions) are not the sandbox's doing and are left
 // out. exists says whether a host path exists; cwd resolves relative
-// paths (the command's working directory: a later chdir is not seen).
+// paths (the command's working directory: a later chdir is not seen; a
+// path relative to another directory fd is left out).
 func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, cwd string, exists func(string) bool) []report.Entry {
 	type key struct{ what, allow string }
 	counts := map[key]int{}
@@ -34,6 +35,9 @@ func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, 
 	for _, r := range refs {
 		p := r.Path
 		if !filepath.IsAbs(p) {
+			if r.DirRelative {
+				continue // against a directory fd: where, can't be told
+			}
 			p = filepath.Join(cwd, p)
 		}
 		p = filepath.Clean(p)

@@ -45,6 +45,11 @@ func TestFileEntries(t *testing.T) {
 		{"missing on the host too", ref("/home/u/.npmrc", unix.ENOENT, false), nil},
 		{"missing below a bind", ref("/usr/lib/locale/C.UTF-8", unix.ENOENT, false), nil},
 		{"relative, below the cwd's bind", ref("notes", unix.ENOENT, false), nil},
+		{"relative to a directory fd", func() recorder.PathRefusal {
+			r := ref("secret", unix.ENOENT, false)
+			r.DirRelative = true
+			return r
+		}(), nil},
 		{"under /proc", ref("/proc/1/environ", unix.ENOENT, false), nil},
 		{"read-only bind", ref("/data/sub", unix.EROFS, true),
 			&report.Entry{What: "/data/sub (read-only in the sandbox)", Allow: "--rw /srv/data/sub"}},
@@ -68,6 +73,10 @@ func TestFileEntries(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, *tc.want)
 			}
 		})
+	}
+	// Relative to the working directory, where the host has it hidden.
+	if got := fileEntries([]recorder.PathRefusal{ref("secret", unix.ENOENT, false)}, s, prot, "/etc", exists); len(got) != 1 || got[0].Allow != "--ro /etc/secret" {
+		t.Errorf("a relative path: %+v, want --ro /etc/secret", got)
 	}
 	// The same path by two calls: one entry, counted twice.
 	got := fileEntries([]recorder.PathRefusal{ref("/etc/secret", unix.ENOENT, false), ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
