@@ -57,7 +57,7 @@ type RunOptions struct {
 // the command has ended, before the container goes, and, as root, the
 // paths the command failed on (recorder.Refusals, from its exec on): what
 // the sandbox doesn't show or keeps read-only.
-func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, prot []protection) {
+func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, prot []protection, warn func(string)) {
 	if co.Spec.Linux != nil && co.Spec.Linux.Seccomp != nil {
 		co.ReportDenials = true
 		co.OnDenials = func(ds []recorder.Denial) {
@@ -110,7 +110,9 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 		if dir := c.CgroupPaths[""]; dir != "" && recorder.Supported() == nil {
 			var err error
 			if refusals, err = recorder.AttachRefusals(dir); err != nil {
-				return nil, err
+				// The other layers still report: the run goes on.
+				warn("--report lists no files: " + err.Error())
+				refusals = nil
 			}
 		}
 		return func(code int) {
@@ -364,7 +366,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		co.ReportDenials = true
 	}
 	if rep != nil {
-		reportInto(rep, &co, o, watch)
+		reportInto(rep, &co, o, watch, r.Warn)
 	}
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the
