@@ -1,10 +1,12 @@
 package recorder
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -148,9 +150,13 @@ exit 0`
 		t.Fatalf("%v: %s", err, out)
 	}
 	os.Stat("/no/such/outside") // outside the cgroup: not recorded
-	got, err := r.Snapshot()
+	snap, err := r.Snapshot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	got := snap.Paths
+	if snap.Dropped != 0 {
+		t.Errorf("%d refusals dropped, with room for all", snap.Dropped)
 	}
 	find := func(path string, errno unix.Errno, write bool) *PathRefusal {
 		for i, g := range got {
@@ -181,5 +187,50 @@ exit 0`
 		if g.Path == "/no/such/outside" || g.Path == tmp+"/there" || g.Path == tmp {
 			t.Errorf("recorded %+v: outside the cgroup, or no failure", g)
 		}
+	}
+}
+
+// Beyond the map's room, refusals are counted as dropped, not lost
+// without a word; a path longer than the slot is flagged as cut.
+func TestRefusalsBounds(t *testing.T) {
+	dir := testCgroup(t, "refusals-bounds")
+	r, err := AttachRefusals(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	extra := 100
+	long := "/no/such/" + strings.Repeat("l", MaxPath)
+	// [ -e ] is the shell's own stat: one failed call per name, no fork.
+	script := fmt.Sprintf(`[ -e %s ]; i=0; while [ $i -lt %d ]; do [ -e /no/such/$i ]; i=$((i+1)); done; exit 0`, long, RefusalEntries+extra)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	snap, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Paths) != RefusalEntries || snap.Dropped < extra {
+		t.Errorf("%d kept, %d dropped; want %d kept and at least %d dropped", len(snap.Paths), snap.Dropped, RefusalEntries, extra)
+	}
+	t.Logf("%d kept, %d dropped", len(snap.Paths), snap.Dropped)
+	cut := 0
+	for _, p := range snap.Paths {
+		if p.Truncated {
+			cut++
+		}
+		if p.Truncated != strings.HasPrefix(long, p.Path) {
+			t.Errorf("%.40s… (%d bytes): truncated %v", p.Path, len(p.Path), p.Truncated)
+		}
+	}
+	if cut != 1 {
+		t.Errorf("%d paths flagged as cut, want the long one", cut)
 	}
 }

@@ -23,6 +23,16 @@ import (
 type Refusals struct {
 	tracer
 	counts *ebpf.Map
+	// dropped counts the refusals not kept: the map was full
+	dropped *ebpf.Map
+}
+
+// RefusalSnapshot is what Snapshot read.
+type RefusalSnapshot struct {
+	Paths []PathRefusal // most frequent first
+	// Dropped counts the failed calls of paths not kept: more than
+	// RefusalEntries distinct (errno, call, path) keys were seen.
+	Dropped int
 }
 
 // PathRefusal is one path a call of the cgroup's tasks failed on.
@@ -34,7 +44,10 @@ type PathRefusal struct {
 	// DirRelative: a relative path resolved against a directory fd, not
 	// the working directory: where it is can't be told.
 	DirRelative bool
-	Count       int
+	// Truncated: the path was longer than MaxPath-1 bytes and is cut
+	// there: it names no real file.
+	Truncated bool
+	Count     int
 }
 
 // maxPath is the longest path kept (longer ones are cut there).
@@ -42,6 +55,12 @@ const maxPath = 256
 
 // refusalEntries bounds the distinct (errno, call, path) kept.
 const refusalEntries = 4096
+
+// MaxPath and RefusalEntries are the bounds, for a report to say.
+const (
+	MaxPath        = maxPath
+	RefusalEntries = refusalEntries
+)
 
 // A key: errno (u32), the call's number and flags (u32: infoWrite,
 // infoDirRelative), the path.
@@ -80,6 +99,7 @@ type pathCall struct {
 const (
 	infoWrite       = 1 << 16 // the call would have written
 	infoDirRelative = 1 << 17 // a relative path, against a directory fd other than the working directory's
+	infoTruncated   = 1 << 18 // the path filled the slot: it may be cut
 )
 
 // pt_regs offsets (x86-64) of the argument registers.
@@ -116,13 +136,16 @@ func AttachRefusals(dir string) (r *Refusals, err error) {
 		MaxEntries: refusalEntries, Flags: unix.BPF_F_NO_PREALLOC}); err != nil {
 		return nil, err
 	}
+	if r.dropped, err = r.newMap(ebpf.MapSpec{Name: "brig_rdropped", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+		return nil, err
+	}
 	cgroup, err := r.cgroupMap(dir)
 	if err != nil {
 		return nil, err
 	}
 	return r, r.attach(
 		rawProgram{"sched_process_exec", armProgram(cgroup.FD(), armed.FD())},
-		rawProgram{"sys_exit", refusalProgram(cgroup.FD(), armed.FD(), scratch.FD(), r.counts.FD())},
+		rawProgram{"sys_exit", refusalProgram(cgroup.FD(), armed.FD(), scratch.FD(), r.counts.FD(), r.dropped.FD())},
 	)
 }
 
@@ -135,7 +158,7 @@ func AttachRefusals(dir string) (r *Refusals, err error) {
 // has returned: a thread of the task that rewrites it meanwhile makes
 // the report name another path. The report is for reading, not
 // enforcing.)
-func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
+func refusalProgram(cgroup, armed, scratch, counts, dropped int) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord),
@@ -227,6 +250,12 @@ func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
 		asm.LoadMem(asm.R3, asm.R10, -8, asm.DWord),
 		asm.FnProbeReadUserStr.Call(),
 		asm.JSLE.Imm(asm.R0, 1, "out"), // a fault, or an empty path
+		// a path that filled the slot may have been cut: flagged
+		asm.JNE.Imm(asm.R0, maxPath, "whole"),
+		asm.LoadMem(asm.R1, asm.R7, 4, asm.Word),
+		asm.Or.Imm(asm.R1, infoTruncated),
+		asm.StoreMem(asm.R7, 4, asm.R1, asm.Word),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("whole"),
 		// a relative path against a directory fd other than AT_FDCWD
 		// is flagged: the report can't place it
 		asm.LoadMem(asm.R1, asm.R7, 8, asm.Byte),
@@ -262,14 +291,25 @@ func refusalProgram(cgroup, armed, scratch, counts int) asm.Instructions {
 		asm.Add.Imm(asm.R3, -16),
 		asm.Mov.Imm(asm.R4, 0),
 		asm.FnMapUpdateElem.Call(),
+		// the map is full: the refusal is counted as dropped
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.StoreImm(asm.R10, -16, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, dropped),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.Word),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	)
 	return insns
 }
 
-// Snapshot reads the refusals recorded so far, most frequent first.
-func (r *Refusals) Snapshot() ([]PathRefusal, error) {
+// Snapshot reads the refusals recorded so far, and how many were not
+// kept.
+func (r *Refusals) Snapshot() (RefusalSnapshot, error) {
 	var out []PathRefusal
 	key := make([]byte, slotSize)
 	var n uint32
@@ -282,10 +322,14 @@ func (r *Refusals) Snapshot() ([]PathRefusal, error) {
 		}
 		c := pathCalls[int32(info&0xffff)]
 		out = append(out, PathRefusal{Path: string(p), Errno: unix.Errno(nativeUint32(key[0:4])), Call: c.name,
-			Write: info&infoWrite != 0, DirRelative: info&infoDirRelative != 0, Count: int(n)})
+			Write: info&infoWrite != 0, DirRelative: info&infoDirRelative != 0, Truncated: info&infoTruncated != 0, Count: int(n)})
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("recorder: read refusals: %w", err)
+		return RefusalSnapshot{}, fmt.Errorf("recorder: read refusals: %w", err)
+	}
+	var dropped uint32
+	if err := r.dropped.Lookup(uint32(0), &dropped); err != nil {
+		return RefusalSnapshot{}, fmt.Errorf("recorder: read refusals dropped: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {
@@ -293,7 +337,7 @@ func (r *Refusals) Snapshot() ([]PathRefusal, error) {
 		}
 		return out[i].Path < out[j].Path
 	})
-	return out, nil
+	return RefusalSnapshot{Paths: out, Dropped: int(dropped)}, nil
 }
 
 // Close detaches the program and frees the maps.

@@ -28,8 +28,30 @@ type Entry struct {
 
 // Report collects entries from the layers.
 type Report struct {
-	mu      sync.Mutex
-	entries []Entry
+	mu         sync.Mutex
+	entries    []Entry
+	incomplete []Gap
+}
+
+// Gap says a layer's list is incomplete, and why: a reader must not take
+// what is missing from it as allowed.
+type Gap struct {
+	Layer string `json:"layer"`
+	Why   string `json:"why"`
+}
+
+// Incomplete records that layer's list misses refusals.
+func (r *Report) Incomplete(layer, why string) {
+	r.mu.Lock()
+	r.incomplete = append(r.incomplete, Gap{layer, why})
+	r.mu.Unlock()
+}
+
+// Gaps are the layers whose lists are incomplete.
+func (r *Report) Gaps() []Gap {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Gap(nil), r.incomplete...)
 }
 
 // Add records an entry.
@@ -59,7 +81,7 @@ func (r *Report) Entries() []Entry {
 
 // Write writes the report as text (one line per entry) or as JSON.
 func (r *Report) Write(w io.Writer, format string) error {
-	es := r.Entries()
+	es, gaps := r.Entries(), r.Gaps()
 	if format == "json" {
 		if es == nil {
 			es = []Entry{}
@@ -67,11 +89,21 @@ func (r *Report) Write(w io.Writer, format string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Refused []Entry `json:"refused"`
-		}{es})
+			Refused    []Entry `json:"refused"`
+			Incomplete []Gap   `json:"incomplete,omitempty"`
+		}{es, gaps})
+	}
+	for _, g := range gaps {
+		if _, err := fmt.Fprintf(w, "brig: the %s list is incomplete: %s\n", g.Layer, g.Why); err != nil {
+			return err
+		}
 	}
 	if len(es) == 0 {
-		_, err := fmt.Fprintln(w, "brig: the sandbox refused nothing")
+		what := "nothing"
+		if len(gaps) > 0 {
+			what = "nothing that was recorded"
+		}
+		_, err := fmt.Fprintln(w, "brig: the sandbox refused "+what)
 		return err
 	}
 	fmt.Fprintln(w, "brig: what the sandbox refused:")

@@ -27,8 +27,9 @@ import (
 // the file's own permissions) are not the sandbox's doing and are left
 // out. exists says whether a host path exists; cwd resolves relative
 // paths (the command's working directory: a later chdir is not seen; a
-// path relative to another directory fd is left out).
-func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, cwd string, exists func(string) bool) []report.Entry {
+// path relative to another directory fd is left out). cut counts the
+// paths left out because the recorder cut them (too long to name).
+func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, cwd string, exists func(string) bool) (_ []report.Entry, cut int) {
 	type key struct{ what, allow string }
 	counts := map[key]int{}
 	var order []key
@@ -42,6 +43,10 @@ func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, 
 		}
 		p = filepath.Clean(p)
 		if under(p, []string{"/proc", "/sys", "/dev"}) {
+			continue
+		}
+		if r.Truncated {
+			cut++
 			continue
 		}
 		m := coveringMount(s.Mounts, p)
@@ -88,7 +93,7 @@ func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, 
 	for _, k := range order {
 		out = append(out, report.Entry{Layer: "files", What: k.what, Count: counts[k], Allow: k.allow})
 	}
-	return out
+	return out, cut
 }
 
 // coveringMount is the mount whose destination holds p (the deepest; of

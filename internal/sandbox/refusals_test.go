@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -65,7 +66,7 @@ func TestFileEntries(t *testing.T) {
 			&report.Entry{What: "/newfile (the sandbox's root is read-only)", Allow: "none: write under /tmp or a --rw path"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := fileEntries([]recorder.PathRefusal{tc.in}, s, prot, "/work", exists)
+			got, _ := fileEntries([]recorder.PathRefusal{tc.in}, s, prot, "/work", exists)
 			switch {
 			case tc.want == nil && len(got) > 0:
 				t.Errorf("got %+v, want nothing", got)
@@ -75,12 +76,20 @@ func TestFileEntries(t *testing.T) {
 		})
 	}
 	// Relative to the working directory, where the host has it hidden.
-	if got := fileEntries([]recorder.PathRefusal{ref("secret", unix.ENOENT, false)}, s, prot, "/etc", exists); len(got) != 1 || got[0].Allow != "--ro /etc/secret" {
+	if got, _ := fileEntries([]recorder.PathRefusal{ref("secret", unix.ENOENT, false)}, s, prot, "/etc", exists); len(got) != 1 || got[0].Allow != "--ro /etc/secret" {
 		t.Errorf("a relative path: %+v, want --ro /etc/secret", got)
 	}
 	// The same path by two calls: one entry, counted twice.
-	got := fileEntries([]recorder.PathRefusal{ref("/etc/secret", unix.ENOENT, false), ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
+	got, _ := fileEntries([]recorder.PathRefusal{ref("/etc/secret", unix.ENOENT, false), ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
 	if len(got) != 1 || got[0].Count != 2 {
 		t.Errorf("two refusals of one path: %+v, want one entry counted twice", got)
+	}
+	// A path the recorder cut names no file: not listed, but counted,
+	// so the report says its list is incomplete.
+	long := ref("/etc/"+strings.Repeat("x", 250), unix.ENOENT, false)
+	long.Truncated = true
+	got, cut := fileEntries([]recorder.PathRefusal{long, ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
+	if len(got) != 1 || cut != 1 {
+		t.Errorf("a cut path: %+v, %d cut; want only /etc/secret listed and 1 cut", got, cut)
 	}
 }

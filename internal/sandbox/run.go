@@ -117,13 +117,21 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 		}
 		return func(code int) {
 			if refusals != nil {
-				refs, err := refusals.Snapshot()
-				if err == nil {
-					for _, e := range fileEntries(refs, spec, prot, spec.Process.Cwd, hostExists) {
-						rep.Add(e)
-					}
-				}
+				snap, err := refusals.Snapshot()
 				refusals.Close()
+				if err != nil {
+					rep.Incomplete("files", err.Error())
+				}
+				es, cut := fileEntries(snap.Paths, spec, prot, spec.Process.Cwd, hostExists)
+				for _, e := range es {
+					rep.Add(e)
+				}
+				if snap.Dropped > 0 {
+					rep.Incomplete("files", fmt.Sprintf("%d failed calls on paths beyond the first %d distinct ones were not kept", snap.Dropped, recorder.RefusalEntries))
+				}
+				if cut > 0 {
+					rep.Incomplete("files", fmt.Sprintf("%d paths longer than %d bytes can't be named", cut, recorder.MaxPath-1))
+				}
 			}
 			oom, pids := cgroup.Events(c.CgroupPaths)
 			if oom > 0 {
