@@ -35,3 +35,22 @@ func TestWrite(t *testing.T) {
 		t.Errorf("JSON report: %v %s", err, b.String())
 	}
 }
+
+// A layer whose list misses refusals says so first, in text and JSON, and
+// an empty list then doesn't claim nothing was refused.
+func TestIncomplete(t *testing.T) {
+	var r Report
+	r.Incomplete("files", "12 failed calls were not kept")
+	var b bytes.Buffer
+	r.Write(&b, "text")
+	if got := b.String(); !strings.HasPrefix(got, "brig: the files list is incomplete: 12 failed calls were not kept\n") ||
+		!strings.Contains(got, "refused nothing that was recorded") {
+		t.Errorf("text:\n%s", got)
+	}
+	b.Reset()
+	r.Write(&b, "json")
+	var got struct{ Incomplete []Gap }
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil || len(got.Incomplete) != 1 || got.Incomplete[0].Layer != "files" {
+		t.Errorf("JSON: %v %s", err, b.String())
+	}
+}
