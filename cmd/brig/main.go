@@ -1,6 +1,8 @@
-// Command brig is a secure OCI container runtime with runc's command line.
-// This package only parses flags and calls internal/container; it touches
-// no kernel interface itself.
+// Command brig is a secure OCI container runtime with runc's command line,
+// and `brig run -- CMD`'s sandbox. This package is the command line only:
+// each command's flags, help and output, over internal/container (the OCI
+// lifecycle), internal/sandbox, internal/learn and internal/seccomp; the
+// flag kit and the log are internal/cli. It touches no kernel interface.
 package main
 
 import (
@@ -9,11 +11,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 
 	"brig/internal/bootstrap"
+	"brig/internal/cli"
 	"brig/internal/egress"
 	"brig/internal/idmap"
 	"brig/internal/initproc"
@@ -34,7 +35,7 @@ type global struct {
 	debug         bool
 	systemdCgroup bool
 	rootless      string
-	logw          *logger
+	logw          *cli.Logger
 }
 
 func (g *global) store() state.Store { return state.Store{Root: g.root} }
@@ -79,7 +80,7 @@ func realMain(args []string, stderr io.Writer) int {
 	g := &global{}
 	fs := flag.NewFlagSet("brig", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&g.root, "root", defaultRoot(), "directory for container state")
+	fs.StringVar(&g.root, "root", state.UserRoot(), "directory for container state")
 	fs.StringVar(&g.log, "log", "", "log file (default: stderr)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&g.debug, "debug", false, "log debug messages")
@@ -99,19 +100,13 @@ func realMain(args []string, stderr io.Writer) int {
 		printVersion(os.Stdout)
 		return 0
 	}
-	switch g.logFormat {
-	case "text", "json":
-	default:
-		fmt.Fprintf(stderr, "brig: --log-format %q: want text or json\n", g.logFormat)
-		return 2
+	for _, err := range []error{cli.OneOf("log-format", g.logFormat, "text", "json"), cli.OneOf("rootless", g.rootless, "auto", "true", "false")} {
+		if err != nil {
+			fmt.Fprintln(stderr, "brig:", err)
+			return 2
+		}
 	}
-	switch g.rootless {
-	case "auto", "true", "false":
-	default:
-		fmt.Fprintf(stderr, "brig: --rootless %q: want auto, true or false\n", g.rootless)
-		return 2
-	}
-	lw, err := newLogger(g.log, g.logFormat, g.debug, stderr)
+	lw, err := cli.NewLogger(g.log, g.logFormat, g.debug, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "brig:", err)
 		return 1
@@ -139,13 +134,13 @@ func realMain(args []string, stderr io.Writer) int {
 				if errors.Is(err, flag.ErrHelp) {
 					return 0
 				}
-				var ue usageError
+				var ue cli.UsageError
 				if errors.As(err, &ue) {
-					lw.Error(fmt.Sprintf("%s: %s", name, ue.msg))
+					lw.Error(fmt.Sprintf("%s: %s", name, ue.Msg))
 					return 2
 				}
 				lw.Error(err.Error())
-				if code == 0 {
+				if code <= 0 {
 					code = 1
 				}
 			}
@@ -155,25 +150,6 @@ func realMain(args []string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "brig: unknown command %q (see brig help)\n", name)
 	return 2
 }
-
-// defaultRoot is /run/brig for root; without root, as runc, the user's
-// runtime directory ($XDG_RUNTIME_DIR/brig), else a per-user directory in
-// the temporary directory.
-func defaultRoot() string {
-	if os.Geteuid() == 0 {
-		return state.DefaultRoot
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "brig")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("brig-%d", os.Geteuid()))
-}
-
-type usageError struct{ msg string }
-
-func (u usageError) Error() string { return u.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "brig %s: a secure OCI container runtime\n\n", version)
@@ -190,18 +166,4 @@ func usage(w io.Writer) {
 
 func printVersion(w io.Writer) {
 	fmt.Fprintf(w, "brig version %s\nspec: %s\ninit: %s\n", version, specVersion(), bootstrap.InitBinary())
-}
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// oneID checks a command got exactly one container id.
-func oneID(fs *cmdFlags) (string, error) {
-	if fs.NArg() != 1 {
-		return "", usagef("want exactly one container id, got %d arguments", fs.NArg())
-	}
-	return fs.Arg(0), nil
 }

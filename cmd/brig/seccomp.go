@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"runtime"
@@ -8,8 +9,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/net/bpf"
 
+	"brig/internal/cli"
 	"brig/internal/seccomp"
 	"brig/internal/spec"
 )
@@ -18,177 +19,108 @@ func init() {
 	register(command{name: "seccomp", summary: "inspect seccomp profiles: default, check, compile, explain, test, diff", run: cmdSeccomp})
 }
 
-const seccompUsage = `Usage: brig seccomp COMMAND [flags] PROFILE...
+//go:embed help/seccomp.txt
+var seccompUsage string
 
-PROFILE is a file in the runtime-spec (linux.seccomp) or Docker/Moby
-format (Kubernetes Localhost profiles are the latter), or "default" for
-brig's built-in profile.
-
-  default                    print the built-in profile (OCI JSON)
-  check PROFILE              validate; every problem with its JSON path
-  compile [--dump] PROFILE   the BPF program: instruction count, disassembly
-  explain PROFILE            what the profile allows and denies, in words
-  test PROFILE SYSCALL [ARG...]
-                             the compiled filter's verdict for that call
-  diff A B                   calls one profile allows and the other denies
-
-Flags: --caps CAP,CAP...  the container's bounding set for includes/excludes
-       (default: Docker's default set); --arch x86_64|x86|x32 for test.
-`
+// seccompArgs are how many arguments each subcommand takes, and what it
+// says when it gets another number.
+var seccompArgs = map[string]struct {
+	min, max int
+	want     string
+}{
+	"default": {0, 0, "default takes no profile (it prints the built-in one)"}, "check": {1, 1, "check wants one profile"},
+	"compile": {1, 1, "compile wants one profile"}, "explain": {1, 1, "explain wants one profile"},
+	"test": {2, 8, "test wants a profile and a syscall"}, "diff": {2, 2, "diff wants two profiles"},
+}
 
 func cmdSeccomp(g *global, args []string) (int, error) {
 	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
 		fmt.Print(seccompUsage)
 		if len(args) == 0 {
-			return 2, usagef("want a seccomp command")
+			return 2, cli.Usagef("want a seccomp command")
 		}
 		return 0, nil
 	}
 	sub := args[0]
-	fs := newFlags("seccomp "+sub, "PROFILE")
+	fs := cli.NewFlags("seccomp "+sub, "PROFILE")
 	caps := fs.String("caps", strings.Join(spec.DefaultCapabilities, ","), "bounding set the profile's includes/excludes test")
 	dump := fs.Bool("dump", false, "compile: print the disassembly")
 	arch := fs.String("arch", "", "test: architecture of the call (default x86_64); compile: build for this architecture only (x86_64, x86, x32)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2, err
 	}
-	bounding := splitList(*caps)
-	for i, c := range bounding {
+	var bounding []string
+	for _, c := range strings.Split(*caps, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		c = strings.ToUpper(c)
 		if !strings.HasPrefix(c, "CAP_") {
 			c = "CAP_" + c
-			bounding[i] = c
 		}
 		if _, ok := spec.CapabilityByName(c); !ok {
-			return 2, usagef("--caps: unknown capability %q", c)
+			return 2, cli.Usagef("--caps: unknown capability %q", c)
 		}
+		bounding = append(bounding, c)
 	}
-	load := func(path string) (*specs.LinuxSeccomp, error) { return seccomp.LoadFile(path, bounding) }
+	n, ok := seccompArgs[sub]
+	switch {
+	case !ok:
+		return 2, cli.Usagef("unknown seccomp command %q (see brig seccomp help)", sub)
+	case fs.NArg() > n.max && sub == "test":
+		return 2, cli.Usagef("at most 6 arguments")
+	case fs.NArg() < n.min || fs.NArg() > n.max:
+		return 2, cli.Usagef("%s", n.want)
+	}
+	a, ok := seccomp.Arches[*arch]
+	if *arch != "" && !ok {
+		return 2, cli.Usagef("--arch %q: want x86_64, x86 or x32", *arch)
+	}
+	if sub == "default" {
+		return 0, cli.PrintJSON(seccomp.DefaultProfile(bounding, runtime.GOARCH, seccomp.KernelAtLeast(4, 8)), true)
+	}
+	var callArgs [6]uint64
+	for i, s := range fs.Args()[min(2, fs.NArg()):] {
+		v, err := strconv.ParseUint(s, 0, 64)
+		if err != nil {
+			return 2, cli.Usagef("argument %d %q: want a number (0x.. for hex)", i, s)
+		}
+		callArgs[i] = v
+	}
+	profiles := fs.Args()[:1]
+	if sub == "diff" {
+		profiles = fs.Args()
+	}
+	var scs []*specs.LinuxSeccomp
+	for _, p := range profiles {
+		sc, err := seccomp.LoadFile(p, bounding)
+		if err != nil {
+			return 1, err
+		}
+		scs = append(scs, sc)
+	}
 	switch sub {
-	case "default":
-		if fs.NArg() != 0 {
-			return 2, usagef("default takes no profile (it prints the built-in one)")
-		}
-		return 0, printJSON(seccomp.DefaultProfile(bounding, runtime.GOARCH, seccomp.KernelAtLeast(4, 8)), true)
 	case "check":
-		if fs.NArg() != 1 {
-			return 2, usagef("check wants one profile")
-		}
-		sc, err := load(fs.Arg(0))
-		if err != nil {
-			return 1, err
-		}
-		_, warns, err := seccomp.Compile(sc)
-		for _, w := range warns {
-			fmt.Println("warning:", w)
-		}
-		if err != nil {
-			return 1, err
-		}
-		problems := seccomp.CheckRules(sc)
-		for _, p := range problems {
-			fmt.Println("warning:", p)
-		}
-		fmt.Printf("%s: valid (%d rules, %d warnings)\n", fs.Arg(0), len(sc.Syscalls), len(warns)+len(problems))
-		return 0, nil
+		return 0, seccomp.CheckReport(os.Stdout, fs.Arg(0), scs[0])
 	case "compile":
-		if fs.NArg() != 1 {
-			return 2, usagef("compile wants one profile")
-		}
-		sc, err := load(fs.Arg(0))
-		if err != nil {
-			return 1, err
-		}
-		p, _, err := seccomp.Compile(sc)
-		if *arch != "" {
-			a, ok := seccomp.Arches[*arch]
-			if !ok {
-				return 2, usagef("--arch %q: want x86_64, x86 or x32", *arch)
-			}
-			p, _, err = seccomp.CompileArch(sc, a.Spec)
-		}
-		if err != nil {
-			return 1, err
-		}
-		fmt.Printf("%d instructions, load flags %#x\n", len(p.Insns), p.Flags)
-		if *dump {
-			for i, in := range p.Insns {
-				ins := bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble()
-				fmt.Printf("%4d  %v\n", i, ins)
-			}
-		}
-		return 0, nil
+		return 0, seccomp.Disassembly(os.Stdout, scs[0], a.Spec, *dump)
 	case "explain":
-		if fs.NArg() != 1 {
-			return 2, usagef("explain wants one profile")
-		}
-		sc, err := load(fs.Arg(0))
-		if err != nil {
-			return 1, err
-		}
-		seccomp.Explain(os.Stdout, sc)
+		seccomp.Explain(os.Stdout, scs[0])
 		return 0, nil
 	case "test":
-		if fs.NArg() < 2 {
-			return 2, usagef("test wants a profile and a syscall")
-		}
-		sc, err := load(fs.Arg(0))
-		if err != nil {
-			return 1, err
-		}
 		if *arch == "" {
 			*arch = "x86_64"
 		}
-		if _, ok := seccomp.Arches[*arch]; !ok {
-			return 2, usagef("--arch %q: want x86_64, x86 or x32", *arch)
-		}
-		argStrs := fs.Args()[2:]
-		if len(argStrs) > 6 {
-			return 2, usagef("at most 6 arguments")
-		}
-		var args [6]uint64
-		for i, a := range argStrs {
-			v, err := strconv.ParseUint(a, 0, 64)
-			if err != nil {
-				return 2, usagef("argument %d %q: want a number (0x.. for hex)", i, a)
-			}
-			args[i] = v
-		}
-		v, err := seccomp.Test(sc, *arch, fs.Arg(1), args)
+		v, err := seccomp.Test(scs[0], *arch, fs.Arg(1), callArgs)
 		if err != nil {
 			return 1, err
 		}
 		fmt.Printf("%s(%s) on %s: %s\n", fs.Arg(1), strings.Join(fs.Args()[2:], ", "), *arch, seccomp.ActionName(v))
 		return 0, nil
-	case "diff":
-		if fs.NArg() != 2 {
-			return 2, usagef("diff wants two profiles")
-		}
-		a, err := load(fs.Arg(0))
-		if err != nil {
-			return 1, err
-		}
-		b, err := load(fs.Arg(1))
-		if err != nil {
-			return 1, err
-		}
-		n, err := seccomp.Diff(os.Stdout, a, b, fs.Arg(0), fs.Arg(1))
-		if err != nil {
-			return 1, err
-		}
-		if n > 0 {
-			return 1, nil // like diff(1): differences exit 1
-		}
-		return 0, nil
 	}
-	return 2, usagef("unknown seccomp command %q (see brig seccomp help)", sub)
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, strings.ToUpper(f))
-		}
+	d, err := seccomp.Diff(os.Stdout, scs[0], scs[1], fs.Arg(0), fs.Arg(1))
+	if err != nil || d == 0 {
+		return 0, err
 	}
-	return out
+	return 1, nil // like diff(1): differences exit 1
 }

@@ -135,6 +135,12 @@ func (c *Container) signalAll(sig unix.Signal, stopped bool) error {
 func Delete(store state.Store, id string, force bool, warn func(string)) error {
 	lock, err := store.Lock(id)
 	if err != nil {
+		if force && errors.Is(err, state.ErrNotExist) {
+			// As runc: --force on a container that never finished
+			// creating removes whatever is left and succeeds.
+			store.Remove(id)
+			return nil
+		}
 		return err
 	}
 	defer lock.Unlock()

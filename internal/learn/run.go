@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"brig/internal/cli"
 	"brig/internal/recorder"
 )
 
@@ -167,4 +169,49 @@ func (r *Run) Finish(runErr error) error {
 		return fmt.Errorf("learn: %s not written", r.o.Output)
 	}
 	return runErr
+}
+
+// SplitArgs takes `brig learn`'s own flags (-o, --merge, --profile-out,
+// --recorder) out of its command line into o; rest are brig run's flags
+// with "--" and the command, which is o.Command. help: -h or --help came
+// before "--". A flag without its value is a cli.UsageError.
+func SplitArgs(args []string) (o Options, rest []string, help bool, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			o.Command = args[i+1:]
+			break
+		}
+		switch strings.TrimLeft(a, "-") {
+		case "o", "output", "merge", "profile-out", "recorder":
+			if !strings.HasPrefix(a, "-") {
+				rest = append(rest, a)
+				continue
+			}
+			if i+1 >= len(args) {
+				return o, nil, false, cli.Usagef("%s needs a value", a)
+			}
+			i++
+			switch strings.TrimLeft(a, "-") {
+			case "merge":
+				o.Merge = append(o.Merge, args[i])
+			case "profile-out":
+				o.FilesOut = args[i]
+			case "recorder":
+				o.Recorder = args[i]
+			default:
+				o.Output = args[i]
+			}
+		case "h", "help":
+			if !strings.HasPrefix(a, "-") {
+				rest = append(rest, a)
+				continue
+			}
+			help = true
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return o, rest, help, nil
 }

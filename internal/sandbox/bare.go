@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"brig/internal/cli"
 	"brig/internal/container"
 	"brig/internal/lsm"
 	"brig/internal/seccomp"
@@ -132,36 +133,36 @@ func ProbeMain() {
 func bareRefusals(o *Options, r RunOptions) error {
 	switch {
 	case len(r.AllowNet) > 0:
-		return &UsageError{"--allow-net: needs a network namespace, which can't be made here (use --net host, or run where namespaces can be made)"}
+		return cli.UsageError{Msg: "--allow-net: needs a network namespace, which can't be made here (use --net host, or run where namespaces can be made)"}
 	case r.Observe != nil:
-		return &UsageError{"brig learn: needs namespaces, which can't be made here"}
+		return cli.UsageError{Msg: "brig learn: needs namespaces, which can't be made here"}
 	case r.Report != "":
-		return &UsageError{"--report: not without namespaces"}
+		return cli.UsageError{Msg: "--report: not without namespaces"}
 	case r.Detach:
-		return &UsageError{"-d: not without namespaces"}
+		return cli.UsageError{Msg: "-d: not without namespaces"}
 	case o.Terminal:
-		return &UsageError{"-t: not without namespaces (the command keeps the caller's terminal, if any)"}
+		return cli.UsageError{Msg: "-t: not without namespaces (the command keeps the caller's terminal, if any)"}
 	case len(o.Tmpfs) > 0:
-		return &UsageError{"--tmpfs: needs a mount namespace, which can't be made here"}
+		return cli.UsageError{Msg: "--tmpfs: needs a mount namespace, which can't be made here"}
 	case o.Hostname != "":
-		return &UsageError{"--hostname: needs a UTS namespace, which can't be made here"}
+		return cli.UsageError{Msg: "--hostname: needs a UTS namespace, which can't be made here"}
 	case o.CPUs > 0:
-		return &UsageError{"--cpus: needs a cgroup, which can't be had here"}
+		return cli.UsageError{Msg: "--cpus: needs a cgroup, which can't be had here"}
 	case os.Geteuid() != 0 && len(o.CapAdd) > 0:
-		return &UsageError{"--cap-add: without root and without a user namespace there is no capability to give"}
+		return cli.UsageError{Msg: "--cap-add: without root and without a user namespace there is no capability to give"}
 	case o.User != nil && os.Geteuid() != 0:
-		return &UsageError{"-u: without root and without a user namespace the command runs as you"}
+		return cli.UsageError{Msg: "-u: without root and without a user namespace the command runs as you"}
 	case lsm.LandlockABI() < 1:
 		return errors.New("landlock is not available on this kernel, and without namespaces it is what confines files: refusing to run")
 	}
 	for _, v := range o.Volumes {
 		parts := strings.Split(v, ":")
 		if len(parts) < 2 || filepath.Clean(parts[0]) != filepath.Clean(parts[1]) {
-			return &UsageError{fmt.Sprintf("-v %q: another destination needs a mount namespace, which can't be made here (--ro or --rw give a path where it is)", v)}
+			return cli.UsageError{Msg: fmt.Sprintf("-v %q: another destination needs a mount namespace, which can't be made here (--ro or --rw give a path where it is)", v)}
 		}
 	}
 	if len(WritablePaths(o)) > 0 && !slices.Contains(o.Unprotect, "all") {
-		return &UsageError{"--rw: without a mount namespace, .git/hooks, .git/config and the other protected names (brig run --check) can't be kept read-only inside writable paths: add --unprotect all to run without that protection"}
+		return cli.UsageError{Msg: "--rw: without a mount namespace, .git/hooks, .git/config and the other protected names (brig run --check) can't be kept read-only inside writable paths: add --unprotect all to run without that protection"}
 	}
 	return nil
 }

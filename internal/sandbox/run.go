@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"brig/internal/cgroup"
+	"brig/internal/cli"
 	"brig/internal/container"
 	"brig/internal/egress"
 	"brig/internal/idmap"
@@ -195,7 +196,7 @@ func dnsUpstream(given []string) ([]string, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(u)
 			if aerr != nil {
-				return nil, &UsageError{fmt.Sprintf("--dns-upstream %q: want IP or IP:PORT", u)}
+				return nil, cli.UsageError{Msg: fmt.Sprintf("--dns-upstream %q: want IP or IP:PORT", u)}
 			}
 			ap = netip.AddrPortFrom(a, 53)
 		}
@@ -203,11 +204,6 @@ func dnsUpstream(given []string) ([]string, error) {
 	}
 	return out, nil
 }
-
-// UsageError is a combination of options that can't run.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
 
 // Run runs the command confined, through the same lifecycle as any
 // container: its root directory under the state root, the egress fence
@@ -233,7 +229,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	// command's user namespace reaches it as another user: the state root
 	// must be searchable, as /run/brig (0711) is.
 	if st, err := os.Stat(store.Root); err == nil && st.Mode().Perm()&0o001 == 0 {
-		return 2, &UsageError{fmt.Sprintf("--root %s: mode %#o; brig run needs it searchable by others (0711, as brig makes /run/brig): the command reaches its root directory there from its own user namespace", store.Root, st.Mode().Perm())}
+		return 2, cli.UsageError{Msg: fmt.Sprintf("--root %s: mode %#o; brig run needs it searchable by others (0711, as brig makes /run/brig): the command reaches its root directory there from its own user namespace", store.Root, st.Mode().Perm())}
 	}
 	// What a killed brig run -- left behind (its process died with it).
 	container.CollectSandboxes(store, r.Warn)
@@ -249,10 +245,10 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		}
 	}()
 	if r.Detach && (o.Terminal || len(r.AllowNet) > 0) {
-		return 2, &UsageError{"-d: not with -t or --allow-net (a terminal and an egress fence live with the brig that runs them)"}
+		return 2, cli.UsageError{Msg: "-d: not with -t or --allow-net (a terminal and an egress fence live with the brig that runs them)"}
 	}
 	if r.Detach && r.Observe != nil {
-		return 2, &UsageError{"-d: not with a recorder (brig learn runs in the foreground)"}
+		return 2, cli.UsageError{Msg: "-d: not with a recorder (brig learn runs in the foreground)"}
 	}
 	if err := PrepareRoot(rootDir); err != nil {
 		return 1, err
@@ -260,7 +256,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	var rep *report.Report
 	if r.Report != "" {
 		if r.Detach {
-			return 2, &UsageError{"--report: not with -d (the report is written when the command ends)"}
+			return 2, cli.UsageError{Msg: "--report: not with -d (the report is written when the command ends)"}
 		}
 		rep = &report.Report{}
 		// Registered before the fence's clean-up, so it runs after it.
@@ -277,7 +273,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		}
 		names := egress.Names(dests)
 		if len(names) > 0 && len(upstream) == 0 {
-			return 2, &UsageError{"--allow-net: names need a resolver: the host's /etc/resolv.conf names none (give --dns-upstream IP)"}
+			return 2, cli.UsageError{Msg: "--allow-net: names need a resolver: the host's /etc/resolv.conf names none (give --dns-upstream IP)"}
 		}
 		hosts := rootDir + ".hosts"
 		h := o.Hostname

@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/net/bpf"
 )
 
 // This file reads profiles for people: brig seccomp explain, test, diff
@@ -231,4 +232,44 @@ func Test(sc *specs.LinuxSeccomp, arch, name string, args [6]uint64) (uint32, er
 		return 0, err
 	}
 	return p.Verdict(a.Audit, a.Nr(call), args)
+}
+
+// CheckReport writes what `brig seccomp check` says of a profile named name:
+// the compiler's warnings and the rules' problems, one per line, then
+// whether it is valid. The error is the compiler's.
+func CheckReport(w io.Writer, name string, sc *specs.LinuxSeccomp) error {
+	_, warns, err := Compile(sc)
+	for _, x := range warns {
+		fmt.Fprintln(w, "warning:", x)
+	}
+	if err != nil {
+		return err
+	}
+	problems := CheckRules(sc)
+	for _, p := range problems {
+		fmt.Fprintln(w, "warning:", p)
+	}
+	_, err = fmt.Fprintf(w, "%s: valid (%d rules, %d warnings)\n", name, len(sc.Syscalls), len(warns)+len(problems))
+	return err
+}
+
+// Disassembly writes the program the profile compiles to (for arch
+// only, if not ""): its size and load flags, and with dump every
+// instruction.
+func Disassembly(w io.Writer, sc *specs.LinuxSeccomp, arch specs.Arch, dump bool) error {
+	p, _, err := Compile(sc)
+	if arch != "" {
+		p, _, err = CompileArch(sc, arch)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d instructions, load flags %#x\n", len(p.Insns), p.Flags)
+	for i, in := range p.Insns {
+		if !dump {
+			break
+		}
+		fmt.Fprintf(w, "%4d  %v\n", i, bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble())
+	}
+	return nil
 }

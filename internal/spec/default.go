@@ -1,6 +1,13 @@
 package spec
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -25,7 +32,8 @@ var DefaultReadonlyPaths = []string{
 }
 
 // Default returns the configuration `brig spec` writes: a shell in
-// "rootfs", with every namespace but user (and user too when rootless).
+// "rootfs", with every namespace but user (and user too when rootless:
+// the caller's uid and gid as root in it).
 func Default(rootless bool) *specs.Spec {
 	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
 	s := &specs.Spec{
@@ -67,8 +75,8 @@ func Default(rootless bool) *specs.Spec {
 	}
 	if rootless {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 0, ContainerID: 0, Size: 1}}
-		s.Linux.GIDMappings = []specs.LinuxIDMapping{{HostID: 0, ContainerID: 0, Size: 1}}
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: uint32(os.Geteuid()), ContainerID: 0, Size: 1}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{HostID: uint32(os.Getegid()), ContainerID: 0, Size: 1}}
 		s.Linux.Resources = nil
 		// sysfs can't be mounted without a network namespace owned by the
 		// user namespace; bind the host's instead, as runc does.
@@ -89,4 +97,27 @@ func Default(rootless bool) *specs.Spec {
 		s.Mounts = mounts
 	}
 	return s
+}
+
+// WriteConfig writes s as the bundle's config.json, which must not exist
+// yet.
+func WriteConfig(bundle string, s *specs.Spec) error {
+	data, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(bundle, ConfigName)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists already: remove it first", path)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
 }

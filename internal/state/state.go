@@ -254,3 +254,17 @@ func (l *Lock) Unlock() {
 		l.f = nil
 	}
 }
+
+// UserRoot is where state lives when --root is not given: /run/brig
+// for root; without root, as runc, the user's
+// runtime directory ($XDG_RUNTIME_DIR/brig), else a per-user directory in
+// the temporary directory.
+func UserRoot() string {
+	if os.Geteuid() == 0 {
+		return DefaultRoot
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "brig")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("brig-%d", os.Geteuid()))
+}

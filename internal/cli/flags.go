@@ -1,4 +1,9 @@
-package main
+// Package cli is the kit brig's command line is built with: flag sets
+// that name a mistake in one line (with the closest flag for a typo), a
+// usage error that exits 2, a repeatable flag, the log, and parsers of the
+// values runc's command line takes (signals, sizes, UID[:GID]). It knows
+// no command; cmd/brig holds those.
+package cli
 
 import (
 	"errors"
@@ -10,26 +15,27 @@ import (
 	"strings"
 )
 
-// cmdFlags is a command's flag set: flags are shown and named with two
+// Flags is a command's flag set: flags are shown and named with two
 // dashes (both are accepted), and a mistake is one line — the flag, what
 // is wrong, the closest flag when it looks like a typo, and where the
 // help is — never the help itself.
-type cmdFlags struct {
+type Flags struct {
 	*flag.FlagSet
-	cmd   string
-	usage func(w io.Writer) // the text before the flags
+	cmd string
+	// Usage writes the text before the flags (default: a usage line).
+	Usage func(w io.Writer)
 }
 
-// newFlags makes a command's flag set with a usage line.
-func newFlags(c string, usageLine string) *cmdFlags {
-	f := &cmdFlags{FlagSet: flag.NewFlagSet(c, flag.ContinueOnError), cmd: c}
-	f.usage = func(w io.Writer) { fmt.Fprintf(w, "Usage: brig %s %s\n", c, usageLine) }
+// NewFlags makes a command's flag set with a usage line.
+func NewFlags(c string, usageLine string) *Flags {
+	f := &Flags{FlagSet: flag.NewFlagSet(c, flag.ContinueOnError), cmd: c}
+	f.Usage = func(w io.Writer) { fmt.Fprintf(w, "Usage: brig %s %s\n", c, usageLine) }
 	return f
 }
 
 // Parse parses args; --help prints the help on stdout and returns
 // flag.ErrHelp; a mistake is a usageError.
-func (f *cmdFlags) Parse(args []string) error {
+func (f *Flags) Parse(args []string) error {
 	f.SetOutput(io.Discard)
 	f.FlagSet.Usage = func() {}
 	err := f.FlagSet.Parse(args)
@@ -40,18 +46,30 @@ func (f *cmdFlags) Parse(args []string) error {
 		f.PrintHelp(os.Stdout)
 		return flag.ErrHelp
 	}
-	return usageError{f.explain(err)}
+	return UsageError{f.explain(err)}
+}
+
+// ParseID parses args and wants exactly one argument left: a container's
+// id.
+func (f *Flags) ParseID(args []string) (string, error) {
+	if err := f.Parse(args); err != nil {
+		return "", err
+	}
+	if f.NArg() != 1 {
+		return "", Usagef("want exactly one container id, got %d arguments", f.NArg())
+	}
+	return f.Arg(0), nil
 }
 
 // PrintHelp writes the usage text and the flags.
-func (f *cmdFlags) PrintHelp(w io.Writer) {
-	f.usage(w)
+func (f *Flags) PrintHelp(w io.Writer) {
+	f.Usage(w)
 	fmt.Fprintln(w, "\nFlags:")
 	printFlags(w, f.FlagSet)
 }
 
 // explain turns the flag package's error into one line.
-func (f *cmdFlags) explain(err error) string {
+func (f *Flags) explain(err error) string {
 	msg := err.Error()
 	help := fmt.Sprintf("(brig %s --help lists the flags)", f.cmd)
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
@@ -148,3 +166,17 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 	sort.Strings(lines)
 	fmt.Fprintln(w, strings.Join(lines, "\n"))
 }
+
+// UsageError is a mistake in the command line: brig exits 2 with it.
+type UsageError struct{ Msg string }
+
+func (u UsageError) Error() string { return u.Msg }
+
+// Usagef makes a UsageError.
+func Usagef(format string, a ...any) error { return UsageError{fmt.Sprintf(format, a...)} }
+
+// StringList is a repeatable string flag.
+type StringList []string
+
+func (s *StringList) String() string     { return strings.Join(*s, ",") }
+func (s *StringList) Set(v string) error { *s = append(*s, v); return nil }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -8,18 +8,19 @@ import (
 	"time"
 )
 
-// logger writes brig's messages: always to stderr for errors and
+// Logger writes brig's messages: always to stderr for errors and
 // warnings, and to --log in text or JSON (the format containerd parses:
 // one object per line with level, msg and time).
-type logger struct {
+type Logger struct {
 	file   *os.File
 	json   bool
 	debug  bool
 	stderr io.Writer
 }
 
-func newLogger(path, format string, debug bool, stderr io.Writer) (*logger, error) {
-	l := &logger{json: format == "json", debug: debug, stderr: stderr}
+// NewLogger opens the log (path "": stderr only).
+func NewLogger(path, format string, debug bool, stderr io.Writer) (*Logger, error) {
+	l := &Logger{json: format == "json", debug: debug, stderr: stderr}
 	if path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -30,7 +31,7 @@ func newLogger(path, format string, debug bool, stderr io.Writer) (*logger, erro
 	return l, nil
 }
 
-func (l *logger) write(level, msg string) {
+func (l *Logger) write(level, msg string) {
 	if l.file == nil {
 		return
 	}
@@ -42,17 +43,20 @@ func (l *logger) write(level, msg string) {
 	fmt.Fprintf(l.file, "%s %s: %s\n", time.Now().UTC().Format(time.RFC3339), level, msg)
 }
 
-func (l *logger) Error(msg string) {
+// Error logs msg and writes it to stderr.
+func (l *Logger) Error(msg string) {
 	l.write("error", msg)
 	fmt.Fprintln(l.stderr, "brig:", msg)
 }
 
-func (l *logger) Warn(msg string) {
+// Warn logs a warning and writes it to stderr.
+func (l *Logger) Warn(msg string) {
 	l.write("warning", msg)
 	fmt.Fprintln(l.stderr, "brig: warning:", msg)
 }
 
-func (l *logger) Debug(msg string) {
+// Debug logs msg with --debug.
+func (l *Logger) Debug(msg string) {
 	if !l.debug {
 		return
 	}
@@ -62,7 +66,8 @@ func (l *logger) Debug(msg string) {
 	}
 }
 
-func (l *logger) Close() {
+// Close closes the log file.
+func (l *Logger) Close() {
 	if l.file != nil {
 		l.file.Close()
 	}

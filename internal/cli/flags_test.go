@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestExplain(t *testing.T) {
-	f := newFlags("run", "[flags]")
+	f := NewFlags("run", "[flags]")
 	f.String("memory", "", "")
 	f.Int64("pids-limit", 0, "")
 	f.Bool("all", false, "")
