@@ -112,21 +112,28 @@ func TestRecordsTheCgroupFromExec(t *testing.T) {
 	}
 }
 
-// Paths the cgroup's process failed on are counted by error, call and
-// intent, from its exec on; what succeeded, failed otherwise, or happened
-// outside the cgroup is not.
-func TestRefusals(t *testing.T) {
-	dir := testCgroup(t, "refusals")
+// attachRefusals attaches a Refusals recorder to a test cgroup of its
+// own, and opens the cgroup for a command to be started in.
+func attachRefusals(t *testing.T, name string) (*Refusals, *os.File) {
+	dir := testCgroup(t, name)
 	r, err := AttachRefusals(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	cg, err := os.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cg.Close()
+	t.Cleanup(func() { cg.Close() })
+	return r, cg
+}
+
+// Paths the cgroup's process failed on are counted by error, call and
+// intent, from its exec on; what succeeded, failed otherwise, or happened
+// outside the cgroup is not.
+func TestRefusals(t *testing.T) {
+	r, cg := attachRefusals(t, "refusals")
 	tmp := t.TempDir()
 	ro := filepath.Join(tmp, "ro")
 	os.Mkdir(ro, 0o755)
@@ -193,17 +200,7 @@ exit 0`
 // Beyond the map's room, refusals are counted as dropped, not lost
 // without a word; a path longer than the slot is flagged as cut.
 func TestRefusalsBounds(t *testing.T) {
-	dir := testCgroup(t, "refusals-bounds")
-	r, err := AttachRefusals(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	cg, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cg.Close()
+	r, cg := attachRefusals(t, "refusals-bounds")
 	extra := 100
 	long := "/no/such/" + strings.Repeat("l", MaxPath)
 	// [ -e ] is the shell's own stat: one failed call per name, no fork.

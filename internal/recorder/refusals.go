@@ -225,14 +225,11 @@ func refusalProgram(cgroup, armed, scratch, counts, dropped int) asm.Instruction
 		asm.Add.Reg(asm.R3, asm.R7),
 		asm.FnProbeReadKernel.Call(),
 		asm.JNE.Imm(asm.R0, 0, "out"),
-		// the key, in the scratch slot: errno, nr | write<<16, the path
-		// zeroed first (no bytes of an earlier path after its NUL)
-		asm.StoreImm(asm.R10, -16, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, scratch),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
+	)
+	// the key, in the scratch slot: errno, nr | write<<16, the path
+	// zeroed first (no bytes of an earlier path after its NUL)
+	insns = append(insns, slotZero(scratch)...)
+	insns = append(insns,
 		asm.Mov.Reg(asm.R7, asm.R0),
 		asm.LoadMem(asm.R1, asm.R10, -40, asm.DWord),
 		asm.StoreMem(asm.R7, 0, asm.R1, asm.Word),
@@ -293,18 +290,28 @@ func refusalProgram(cgroup, armed, scratch, counts, dropped int) asm.Instruction
 		asm.FnMapUpdateElem.Call(),
 		// the map is full: the refusal is counted as dropped
 		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.StoreImm(asm.R10, -16, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, dropped),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
+	)
+	insns = append(insns, slotZero(dropped)...)
+	insns = append(insns,
 		asm.Mov.Imm(asm.R1, 1),
 		asm.StoreXAdd(asm.R0, asm.R1, asm.Word),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	)
 	return insns
+}
+
+// slotZero puts in r0 the address of slot 0 of the array m, or jumps to
+// "out"; the key is kept at r10-16.
+func slotZero(m int) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(asm.R10, -16, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, m),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+	}
 }
 
 // Snapshot reads the refusals recorded so far, and how many were not
