@@ -62,6 +62,9 @@ type CreateOptions struct {
 	DieWithParent bool
 	// Keep: run leaves the container when it ends (runc run --keep).
 	Keep bool
+	// CpusetIfLimited: in cgroup v1, the cpuset hierarchy is joined only
+	// for cpuset limits (cgroup.Options).
+	CpusetIfLimited bool
 	// NewSession: without a terminal of its own, the container's process
 	// starts a session, so it has no controlling terminal: it can't push
 	// input into the caller's with TIOCSTI (CVE-2017-5226's class).
@@ -165,7 +168,7 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 	if err := fx.mkfifo(l.Cfg.FifoPath, p.MappedRoot); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
-	if cg, err = fx.newCgroup(o.ID, s.Linux.CgroupsPath, s.Linux.Resources, cgroup.Options{Systemd: o.Systemd, Rootless: o.Rootless}); err != nil {
+	if cg, err = fx.newCgroup(o.ID, s.Linux.CgroupsPath, s.Linux.Resources, cgroup.Options{Systemd: o.Systemd, Rootless: o.Rootless, CpusetIfLimited: o.CpusetIfLimited}); err != nil {
 		return nil, err
 	}
 	cg.AllowDevices(s.Linux.Devices)

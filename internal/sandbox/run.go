@@ -363,7 +363,9 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		Warn: r.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !r.Detach, OptionalLimits: slices.Contains(r.Degraded, "cgroup"),
 		QuietNoCgroup: true, // brig run --check says it once
 		NewSession:    true, // no terminal of its own: no controlling one either
-		Observe:       r.Observe, RecordCalls: r.RecordCalls}
+		// no cpuset limit: no cpuset cgroup (about 4 ms of a run, cgroup.Options)
+		CpusetIfLimited: true,
+		Observe:         r.Observe, RecordCalls: r.RecordCalls}
 	if r.Observe != nil && s.Linux != nil && s.Linux.Seccomp != nil {
 		// What the base profile denies is never recorded (seccomp acts
 		// first): it is reported at exit, as --report-denials does.

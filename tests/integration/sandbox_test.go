@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -777,6 +778,9 @@ func TestSandboxDefaultBounds(t *testing.T) {
 				t.Fatalf("run -d: %s", r.stderr)
 			}
 			defer brig("delete", "--force", "bounds")
+			if tc.name == "defaults" {
+				sandboxCgroups(t, brig("state", "bounds").stdout)
+			}
 			out := brig("inspect", "bounds").stdout
 			contains(t, out, "cgroup pids: "+tc.pids+"\n", "the pids limit")
 			if tc.mem != "" {
@@ -796,6 +800,33 @@ func TestSandboxDefaultBounds(t *testing.T) {
 	// A fork bomb stops at the default bound.
 	r = sandbox(t, "/", "--", "sh", "-c", "n=0; while [ $n -lt 2100 ]; do sleep 30 & n=$((n+1)); done 2>&1 | head -1; echo spawned")
 	contains(t, strings.ToLower(r.stdout+r.stderr), "fork", "2100 processes against the default bound")
+}
+
+// sandboxCgroups: the sandbox of this state is in its own cgroup in
+// every v1 hierarchy but cpuset, which it joins only for a cpuset limit
+// (brig run has none): its first cgroup costs the kernel a text patch.
+func sandboxCgroups(t *testing.T, stateJSON string) {
+	t.Helper()
+	var st struct {
+		ID  string
+		Pid int
+	}
+	json.Unmarshal([]byte(stateJSON), &st)
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.Pid))
+	if err != nil || st.ID == "" {
+		t.Fatalf("state %q: %v", stateJSON, err)
+	}
+	own := "/brig/" + st.ID
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		switch {
+		case len(f) != 3:
+		case f[1] == "cpuset" && strings.HasPrefix(f[2], "/brig"):
+			t.Errorf("the sandbox joined a cpuset cgroup: %s", l)
+		case (f[1] == "memory" || f[1] == "pids") && f[2] != own:
+			t.Errorf("the sandbox is not in its own cgroup: %s, want %s", l, own)
+		}
+	}
 }
 
 // TestSandboxUnsearchableRoot: a state root others can't search (0700, as
