@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"brig/internal/cli"
 	"brig/internal/container"
@@ -50,10 +53,15 @@ func cmdExec(g *global, args []string) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	var processJSON []byte
+	var given *specs.Process
 	if *processFile != "" {
-		if processJSON, err = os.ReadFile(*processFile); err != nil {
+		data, err := os.ReadFile(*processFile)
+		if err != nil {
 			return 1, fmt.Errorf("--process: %w", err)
+		}
+		given = &specs.Process{}
+		if err := json.Unmarshal(data, given); err != nil {
+			return 1, fmt.Errorf("--process %s: %w", *processFile, err)
 		}
 	}
 	if *user != "" {
@@ -64,7 +72,7 @@ func cmdExec(g *global, args []string) (int, error) {
 		ch.UID, ch.GID = &uid, &gid
 	}
 	ch.Args, ch.Env, ch.Caps, ch.AdditionalGids = fs.Args()[1:], env, caps, gids
-	proc, err := container.ExecProcess(c.Spec.Process, processJSON, ch)
+	proc, err := container.ExecProcess(c.Spec.Process, given, ch)
 	if err != nil {
 		return 2, cli.Usagef("%v", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/term"
@@ -35,7 +36,9 @@ func cmdInspect(g *global, args []string) (int, error) {
 		if fs.NArg() != 1 {
 			return 2, cli.Usagef("want exactly one container id, got %d arguments", fs.NArg())
 		}
-		r, err = container.Inspect(g.store(), fs.Arg(0))
+		if r, err = container.Inspect(g.store(), fs.Arg(0)); errors.Is(err, container.ErrNothingToInspect) {
+			return 2, cli.Usagef("%v", err)
+		}
 	}
 	if err != nil {
 		return 1, err

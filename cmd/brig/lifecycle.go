@@ -211,12 +211,12 @@ func cmdList(g *global, args []string) (int, error) {
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
+	if err := cli.OneOf("format", *format, "table", "json"); err != nil && !*quiet {
+		return 2, err
+	}
 	states, err := container.List(g.store())
 	if err != nil {
 		return 1, err
-	}
-	if err := cli.OneOf("format", *format, "table", "json"); err != nil {
-		return 2, err
 	}
 	switch {
 	case *quiet:

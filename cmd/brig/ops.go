@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"brig/internal/cli"
 	"brig/internal/container"
 )
@@ -78,11 +80,17 @@ func cmdUpdate(g *global, args []string) (int, error) {
 	if err != nil {
 		return 1, fmt.Errorf("--resources: %w", err)
 	}
+	r := &specs.LinuxResources{}
+	if data != nil {
+		if err := json.Unmarshal(data, r); err != nil {
+			return 1, fmt.Errorf("--resources: %w", err)
+		}
+	}
 	vs := map[string]string{}
 	for k, v := range values {
 		vs[k] = *v
 	}
-	r, err := container.Resources(data, vs, cli.ParseBytes)
+	r, err = container.Resources(r, vs, cli.ParseBytes)
 	if err != nil {
 		return 2, cli.Usagef("%v", err)
 	}

@@ -34,7 +34,7 @@ func NewFlags(c string, usageLine string) *Flags {
 }
 
 // Parse parses args; --help prints the help on stdout and returns
-// flag.ErrHelp; a mistake is a usageError.
+// flag.ErrHelp; a mistake is a UsageError.
 func (f *Flags) Parse(args []string) error {
 	f.SetOutput(io.Discard)
 	f.FlagSet.Usage = func() {}

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -26,17 +25,14 @@ type ProcessChanges struct {
 	SELinuxLabel   string
 }
 
-// ExecProcess is the process `brig exec` starts: the one in processJSON
-// (a runtime-spec process object) if given, else base (the container's
-// process, the template, as with runc) running ch.Args; then ch applied.
-// An error names the flag at fault.
-func ExecProcess(base *specs.Process, processJSON []byte, ch ProcessChanges) (*specs.Process, error) {
-	proc := &specs.Process{}
-	if processJSON != nil {
-		if err := json.Unmarshal(processJSON, proc); err != nil {
-			return nil, fmt.Errorf("--process: %w", err)
-		}
-	} else {
+// ExecProcess is the process `brig exec` starts: given (a --process
+// file's) if not nil, else base (the container's process, the template,
+// as with runc) running ch.Args; then ch applied. given is changed; base
+// is not. An error names the flag at fault.
+func ExecProcess(base, given *specs.Process, ch ProcessChanges) (*specs.Process, error) {
+	proc := given
+	if proc == nil {
+		proc = &specs.Process{}
 		if len(ch.Args) == 0 {
 			return nil, fmt.Errorf("want a command to run, or --process FILE")
 		}
@@ -127,16 +123,10 @@ var ResourceFlags = []ResourceFlag{
 	{Name: "cpuset-mems", Usage: "memory nodes allowed", text: true, set: func(r *specs.LinuxResources, _ int64, s string) { cpu(r).Mems = s }},
 }
 
-// Resources are the linux.resources `brig update` applies: resourcesJSON
-// (nil: none) with the flags' values (by name; "" not given) over it.
-// parseSize reads a size. An error names the flag at fault.
-func Resources(resourcesJSON []byte, values map[string]string, parseSize func(string) (int64, error)) (*specs.LinuxResources, error) {
-	r := &specs.LinuxResources{}
-	if resourcesJSON != nil {
-		if err := json.Unmarshal(resourcesJSON, r); err != nil {
-			return nil, fmt.Errorf("--resources: %w", err)
-		}
-	}
+// Resources are the linux.resources `brig update` applies: the flags'
+// values (by name; "" not given) set over r (a --resources file's, or
+// empty). parseSize reads a size. An error names the flag at fault.
+func Resources(r *specs.LinuxResources, values map[string]string, parseSize func(string) (int64, error)) (*specs.LinuxResources, error) {
 	for _, f := range ResourceFlags {
 		v := values[f.Name]
 		if v == "" {

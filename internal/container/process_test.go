@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -37,16 +38,18 @@ func TestExecProcess(t *testing.T) {
 				return reflect.DeepEqual(p.Args, []string{"ls"}) && p.Cwd == "/" && p.Env == nil
 			}},
 		{name: "no command", wantErr: "want a command"},
-		{name: "bad process file", json: `{"args":`, wantErr: "--process"},
 		{name: "bad gid", ch: ProcessChanges{Args: []string{"x"}, AdditionalGids: []string{"x"}}, wantErr: `--additional-gids "x"`},
 		{name: "unknown capability", ch: ProcessChanges{Args: []string{"x"}, Caps: []string{"nope"}}, wantErr: `--cap "nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var js []byte
+			var given *specs.Process
 			if tc.json != "" {
-				js = []byte(tc.json)
+				given = &specs.Process{}
+				if err := json.Unmarshal([]byte(tc.json), given); err != nil {
+					t.Fatal(err)
+				}
 			}
-			p, err := ExecProcess(base, js, tc.ch)
+			p, err := ExecProcess(base, given, tc.ch)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("error %v, want %q", err, tc.wantErr)
@@ -74,15 +77,13 @@ func TestResources(t *testing.T) {
 		}
 		return 7, nil
 	}
-	r, err := Resources([]byte(`{"pids":{"limit":9},"memory":{"limit":5}}`), map[string]string{"memory": "1m", "cpu-shares": "7", "cpuset-cpus": "0-1", "blkio-weight": "7"}, size)
+	nine, five := int64(9), int64(5)
+	r, err := Resources(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &nine}, Memory: &specs.LinuxMemory{Limit: &five}}, map[string]string{"memory": "1m", "cpu-shares": "7", "cpuset-cpus": "0-1", "blkio-weight": "7"}, size)
 	if err != nil || *r.Memory.Limit != 1<<20 || r.Pids.Limit == nil || *r.Pids.Limit != 9 || *r.CPU.Shares != 7 || r.CPU.Cpus != "0-1" || *r.BlockIO.Weight != 7 {
 		t.Errorf("%+v, %v", r, err)
 	}
-	if _, err := Resources(nil, map[string]string{"memory-swap": "bad"}, size); err == nil || !strings.Contains(err.Error(), `--memory-swap "bad"`) {
+	if _, err := Resources(&specs.LinuxResources{}, map[string]string{"memory-swap": "bad"}, size); err == nil || !strings.Contains(err.Error(), `--memory-swap "bad"`) {
 		t.Errorf("bad size: %v", err)
-	}
-	if _, err := Resources([]byte("{"), nil, size); err == nil || !strings.Contains(err.Error(), "--resources") {
-		t.Errorf("bad JSON: %v", err)
 	}
 	seen := map[string]bool{}
 	for _, f := range ResourceFlags {

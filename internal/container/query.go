@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -115,6 +116,9 @@ func filterPs(out string, pids []int) (string, error) {
 	return b.String(), nil
 }
 
+// ErrNothingToInspect: the container has no process.
+var ErrNothingToInspect = errors.New("nothing to inspect")
+
 // Inspect reports the container's effective isolation, layer by layer,
 // as its process has it (inspect.Of), with its memory policy as
 // configured (brig sets it before execve; it can't be read back).
@@ -125,7 +129,7 @@ func Inspect(store state.Store, id string) (*inspect.Report, error) {
 	}
 	st := c.OCIState()
 	if st.Pid == 0 {
-		return nil, fmt.Errorf("container %q is %s: nothing to inspect", id, st.Status)
+		return nil, fmt.Errorf("container %q is %s: %w", id, st.Status, ErrNothingToInspect)
 	}
 	r, err := inspect.Of(st.Pid, true)
 	if mp := c.Spec.Linux.MemoryPolicy; err == nil && mp != nil {

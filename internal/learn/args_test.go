@@ -21,4 +21,11 @@ func TestSplitArgs(t *testing.T) {
 	if _, _, _, err := SplitArgs([]string{"--rw", ".", "-o"}); err == nil || err.Error() != "-o needs a value" {
 		t.Errorf("-o without a value: %v", err)
 	}
+	if _, _, help, err := SplitArgs([]string{"-h", "-o"}); !help || err != nil {
+		t.Errorf("-h then -o: help %v, %v; want the help", help, err)
+	}
+	// Only one dash or two make a flag of learn's.
+	if o, rest, _, _ := SplitArgs([]string{"---o", "x", "--", "true"}); o.Output != "" || len(rest) != 4 {
+		t.Errorf("---o: %+v %v; want it left to brig run", o, rest)
+	}
 }

@@ -172,28 +172,28 @@ func (r *Run) Finish(runErr error) error {
 }
 
 // SplitArgs takes `brig learn`'s own flags (-o, --merge, --profile-out,
-// --recorder) out of its command line into o; rest are brig run's flags
-// with "--" and the command, which is o.Command. help: -h or --help came
-// before "--". A flag without its value is a cli.UsageError.
+// --recorder, with one dash or two) out of its command line into o; rest
+// are brig run's flags with "--" and the command, which is o.Command.
+// help: -h or --help came before "--" (the rest is not read). A flag
+// without its value is a cli.UsageError.
 func SplitArgs(args []string) (o Options, rest []string, help bool, err error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		switch {
+		case a == "--":
 			o.Command = args[i+1:]
-			break
-		}
-		switch strings.TrimLeft(a, "-") {
-		case "o", "output", "merge", "profile-out", "recorder":
-			if !strings.HasPrefix(a, "-") {
-				rest = append(rest, a)
-				continue
-			}
+			return o, append(rest, args[i:]...), false, nil
+		case name == a:
+			rest = append(rest, a) // not a flag
+		case name == "h" || name == "help":
+			return o, nil, true, nil
+		case name == "o" || name == "output" || name == "merge" || name == "profile-out" || name == "recorder":
 			if i+1 >= len(args) {
 				return o, nil, false, cli.Usagef("%s needs a value", a)
 			}
 			i++
-			switch strings.TrimLeft(a, "-") {
+			switch name {
 			case "merge":
 				o.Merge = append(o.Merge, args[i])
 			case "profile-out":
@@ -203,15 +203,9 @@ func SplitArgs(args []string) (o Options, rest []string, help bool, err error) {
 			default:
 				o.Output = args[i]
 			}
-		case "h", "help":
-			if !strings.HasPrefix(a, "-") {
-				rest = append(rest, a)
-				continue
-			}
-			help = true
 		default:
 			rest = append(rest, a)
 		}
 	}
-	return o, rest, help, nil
+	return o, rest, false, nil
 }

@@ -265,11 +265,10 @@ func Disassembly(w io.Writer, sc *specs.LinuxSeccomp, arch specs.Arch, dump bool
 		return err
 	}
 	fmt.Fprintf(w, "%d instructions, load flags %#x\n", len(p.Insns), p.Flags)
-	for i, in := range p.Insns {
-		if !dump {
-			break
+	if dump {
+		for i, in := range p.Insns {
+			fmt.Fprintf(w, "%4d  %v\n", i, bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble())
 		}
-		fmt.Fprintf(w, "%4d  %v\n", i, bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble())
 	}
 	return nil
 }
