@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -55,13 +53,9 @@ func cmdExec(g *global, args []string) (int, error) {
 	}
 	var given *specs.Process
 	if *processFile != "" {
-		data, err := os.ReadFile(*processFile)
-		if err != nil {
-			return 1, fmt.Errorf("--process: %w", err)
-		}
 		given = &specs.Process{}
-		if err := json.Unmarshal(data, given); err != nil {
-			return 1, fmt.Errorf("--process %s: %w", *processFile, err)
+		if err := cli.ReadJSON("process", *processFile, given); err != nil {
+			return 1, err
 		}
 	}
 	if *user != "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -71,19 +70,10 @@ func cmdUpdate(g *global, args []string) (int, error) {
 	if *l3 != "" || *mb != "" {
 		return 2, cli.Usagef("--l3-cache-schema, --mem-bw-schema: brig applies linux.intelRdt when it creates a container, and can't change it afterwards")
 	}
-	var data []byte
-	if *resources == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else if *resources != "" {
-		data, err = os.ReadFile(*resources)
-	}
-	if err != nil {
-		return 1, fmt.Errorf("--resources: %w", err)
-	}
 	r := &specs.LinuxResources{}
-	if data != nil {
-		if err := json.Unmarshal(data, r); err != nil {
-			return 1, fmt.Errorf("--resources: %w", err)
+	if *resources != "" {
+		if err := cli.ReadJSON("resources", *resources, r); err != nil {
+			return 1, err
 		}
 	}
 	vs := map[string]string{}

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -109,4 +110,24 @@ func orList(w []string) string {
 		return strings.Join(w, "")
 	}
 	return strings.Join(w[:len(w)-1], ", ") + " or " + w[len(w)-1]
+}
+
+// ReadJSON decodes the file path ("-": stdin) that flag names into v.
+// Its errors name the flag (and the file, for content that isn't JSON);
+// they are not usage errors.
+func ReadJSON(flag, path string, v any) error {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return fmt.Errorf("--%s: %w", flag, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("--%s %s: %w", flag, path, err)
+	}
+	return nil
 }

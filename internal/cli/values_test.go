@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -60,5 +63,26 @@ func TestOneOf(t *testing.T) {
 	err := OneOf("format", "yaml", "text", "table", "json")
 	if _, ok := err.(UsageError); !ok || err.Error() != `--format "yaml": want text, table or json` {
 		t.Errorf("OneOf: %v", err)
+	}
+}
+
+func TestReadJSON(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := dir+"/good.json", dir+"/bad.json"
+	os.WriteFile(good, []byte(`{"a":1}`), 0o644)
+	os.WriteFile(bad, []byte(`{"a":`), 0o644)
+	var v struct{ A int }
+	if err := ReadJSON("process", good, &v); err != nil || v.A != 1 {
+		t.Errorf("good: %v %+v", err, v)
+	}
+	if err := ReadJSON("process", bad, &v); err == nil || !strings.HasPrefix(err.Error(), "--process "+bad+": ") {
+		t.Errorf("not JSON: %v, want the flag and the file named", err)
+	}
+	if err := ReadJSON("resources", dir+"/none", &v); err == nil || !strings.HasPrefix(err.Error(), "--resources: ") {
+		t.Errorf("missing: %v", err)
+	}
+	var ue UsageError
+	if errors.As(ReadJSON("x", bad, &v), &ue) {
+		t.Error("bad content is a usage error")
 	}
 }
