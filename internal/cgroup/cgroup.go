@@ -277,6 +277,11 @@ func (c *Cgroup) Update(res *specs.LinuxResources) error {
 		return err
 	}
 	r.SkipDevices = true
+	if (r.CpusetCpus != "" || r.CpusetMems != "") && Mode() != "v2" && !c.config.Systemd && c.m.Path("cpuset") == "" {
+		// brig run's sandbox joins no cpuset cgroup (Options.CpusetIfLimited):
+		// the manager would skip the limit without a word.
+		return errors.New("cpuset cpus/mems: this container has no cpuset cgroup (brig run's sandbox joins one only for a cpuset limit at start)")
+	}
 	return c.set(r)
 }
 

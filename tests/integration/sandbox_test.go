@@ -780,6 +780,11 @@ func TestSandboxDefaultBounds(t *testing.T) {
 			defer brig("delete", "--force", "bounds")
 			if tc.name == "defaults" {
 				sandboxCgroups(t, brig("state", "bounds").stdout)
+				// so a cpuset limit can't be set afterwards: refused, not
+				// skipped without a word
+				if r := brig("update", "--cpuset-cpus", "0", "bounds"); r.code == 0 || !strings.Contains(r.stderr, "no cpuset cgroup") {
+					t.Errorf("update --cpuset-cpus of a sandbox: exit %d, %q; want a refusal naming the cpuset cgroup", r.code, r.stderr)
+				}
 			}
 			out := brig("inspect", "bounds").stdout
 			contains(t, out, "cgroup pids: "+tc.pids+"\n", "the pids limit")
