@@ -126,7 +126,7 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, o Options, paths map
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	if o.CpusetIfLimited && paths == nil && !o.Systemd && Mode() != "v2" && r.CpusetCpus == "" && r.CpusetMems == "" {
-		if ps := m.GetPaths(); ps["cpuset"] != "" {
+		if ps := m.GetPaths(); ps["cpuset"] != "" && !comounted(ps, "cpuset") {
 			delete(ps, "cpuset")
 			if m, err = manager.NewWithPaths(cfg, ps); err != nil {
 				return nil, fmt.Errorf("cgroup: %w", err)
@@ -134,6 +134,17 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, o Options, paths map
 		}
 	}
 	return &Cgroup{m: m, config: cfg}, nil
+}
+
+// comounted says whether another controller shares the hierarchy (so
+// the directory) of controller c.
+func comounted(paths map[string]string, c string) bool {
+	for k, p := range paths {
+		if k != c && p == paths[c] {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply creates the cgroup and puts pid in it.
@@ -144,8 +155,9 @@ func (c *Cgroup) Apply(pid int) error {
 	return nil
 }
 
-// Create makes the cgroup (in every hierarchy, with cpuset's parents
-// filled in) without putting a process in it.
+// Create makes the cgroup (in every hierarchy it has: all, but cpuset
+// with CpusetIfLimited; cpuset's parents filled in) without putting a
+// process in it.
 func (c *Cgroup) Create() error {
 	if r := c.config.Resources; r != nil && r.CpuRtRuntime > 0 {
 		// Before the cgroup exists: the manager writes the budget as it
@@ -278,9 +290,9 @@ func (c *Cgroup) Update(res *specs.LinuxResources) error {
 	}
 	r.SkipDevices = true
 	if (r.CpusetCpus != "" || r.CpusetMems != "") && Mode() != "v2" && !c.config.Systemd && c.m.Path("cpuset") == "" {
-		// brig run's sandbox joins no cpuset cgroup (Options.CpusetIfLimited):
-		// the manager would skip the limit without a word.
-		return errors.New("cpuset cpus/mems: this container has no cpuset cgroup (brig run's sandbox joins one only for a cpuset limit at start)")
+		// brig run's sandbox joins no cpuset cgroup (Options.CpusetIfLimited);
+		// the manager's own error wouldn't say why.
+		return errors.New("cpuset cpus/mems: this container has no cpuset cgroup (brig run's sandbox joins none unless it sets a cpuset limit)")
 	}
 	return c.set(r)
 }

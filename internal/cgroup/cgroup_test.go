@@ -80,3 +80,14 @@ func TestLayoutMatchesMode(t *testing.T) {
 		t.Errorf("Mode %s, hierarchies %+v", Mode(), hs)
 	}
 }
+
+func TestComounted(t *testing.T) {
+	ps := map[string]string{"cpu": "/sys/fs/cgroup/cpu,cpuacct/x", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct/x", "cpuset": "/sys/fs/cgroup/cpuset/x"}
+	if comounted(ps, "cpuset") || !comounted(ps, "cpu") {
+		t.Errorf("comounted: cpuset %v, cpu %v", comounted(ps, "cpuset"), comounted(ps, "cpu"))
+	}
+	ps["cpuset"] = ps["cpu"]
+	if !comounted(ps, "cpuset") {
+		t.Error("cpuset mounted with cpu: not seen")
+	}
+}

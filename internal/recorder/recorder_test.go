@@ -203,8 +203,10 @@ func TestRefusalsBounds(t *testing.T) {
 	r, cg := attachRefusals(t, "refusals-bounds")
 	extra := 100
 	long := "/no/such/" + strings.Repeat("l", MaxPath)
+	// exactly as long as the slot holds (with its NUL): whole, not cut
+	exact := "/no/such/" + strings.Repeat("e", MaxPath-1-len("/no/such/"))
 	// [ -e ] is the shell's own stat: one failed call per name, no fork.
-	script := fmt.Sprintf(`[ -e %s ]; i=0; while [ $i -lt %d ]; do [ -e /no/such/$i ]; i=$((i+1)); done; exit 0`, long, RefusalEntries+extra)
+	script := fmt.Sprintf(`[ -e %s ]; [ -e %s ]; i=0; while [ $i -lt %d ]; do [ -e /no/such/$i ]; i=$((i+1)); done; exit 0`, long, exact, RefusalEntries+extra)
 	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -229,5 +231,12 @@ func TestRefusalsBounds(t *testing.T) {
 	}
 	if cut != 1 {
 		t.Errorf("%d paths flagged as cut, want the long one", cut)
+	}
+	found := false
+	for _, p := range snap.Paths {
+		found = found || (p.Path == exact && !p.Truncated)
+	}
+	if !found {
+		t.Errorf("the %d-byte path: not recorded whole", len(exact))
 	}
 }

@@ -45,7 +45,7 @@ type PathRefusal struct {
 	// the working directory: where it is can't be told.
 	DirRelative bool
 	// Truncated: the path was longer than MaxPath-1 bytes and is cut
-	// there: it names no real file.
+	// there: it names no real file (or it changed while being read).
 	Truncated bool
 	Count     int
 }
@@ -247,9 +247,19 @@ func refusalProgram(cgroup, armed, scratch, counts, dropped int) asm.Instruction
 		asm.LoadMem(asm.R3, asm.R10, -8, asm.DWord),
 		asm.FnProbeReadUserStr.Call(),
 		asm.JSLE.Imm(asm.R0, 1, "out"), // a fault, or an empty path
-		// a path that filled the slot may have been cut: flagged
+		// a path that filled the slot was cut, unless its last byte kept
+		// was its last: the byte after it is read, and flagged if not NUL
 		asm.JNE.Imm(asm.R0, maxPath, "whole"),
-		asm.LoadMem(asm.R1, asm.R7, 4, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, -24),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.LoadMem(asm.R3, asm.R10, -8, asm.DWord),
+		asm.Add.Imm(asm.R3, maxPath-1),
+		asm.FnProbeReadUser.Call(),
+		asm.JNE.Imm(asm.R0, 0, "cut"),
+		asm.LoadMem(asm.R1, asm.R10, -24, asm.Byte),
+		asm.JEq.Imm(asm.R1, 0, "whole"),
+		asm.LoadMem(asm.R1, asm.R7, 4, asm.Word).WithSymbol("cut"),
 		asm.Or.Imm(asm.R1, infoTruncated),
 		asm.StoreMem(asm.R7, 4, asm.R1, asm.Word),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("whole"),
@@ -335,16 +345,19 @@ func (r *Refusals) Snapshot() (RefusalSnapshot, error) {
 		return RefusalSnapshot{}, fmt.Errorf("recorder: read refusals: %w", err)
 	}
 	var dropped uint32
-	if err := r.dropped.Lookup(uint32(0), &dropped); err != nil {
-		return RefusalSnapshot{}, fmt.Errorf("recorder: read refusals dropped: %w", err)
-	}
+	derr := r.dropped.Lookup(uint32(0), &dropped)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {
 			return out[i].Count > out[j].Count
 		}
 		return out[i].Path < out[j].Path
 	})
-	return RefusalSnapshot{Paths: out, Dropped: int(dropped)}, nil
+	snap := RefusalSnapshot{Paths: out, Dropped: int(dropped)}
+	if derr != nil {
+		// the paths read stand; how many were dropped is unknown
+		return snap, fmt.Errorf("recorder: read refusals dropped: %w", derr)
+	}
+	return snap, nil
 }
 
 // Close detaches the program and frees the maps.

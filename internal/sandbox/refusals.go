@@ -28,8 +28,9 @@ import (
 // out. exists says whether a host path exists; cwd resolves relative
 // paths (the command's working directory: a later chdir is not seen; a
 // path relative to another directory fd is left out). cut counts the
-// paths left out because the recorder cut them (too long to name).
-func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, cwd string, exists func(string) bool) (_ []report.Entry, cut int) {
+// paths left out because the recorder cut them (too long to name),
+// unplaced those relative to another directory fd.
+func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, cwd string, exists func(string) bool) (_ []report.Entry, cut, unplaced int) {
 	type key struct{ what, allow string }
 	counts := map[key]int{}
 	var order []key
@@ -37,7 +38,8 @@ func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, 
 		p := r.Path
 		if !filepath.IsAbs(p) {
 			if r.DirRelative {
-				continue // against a directory fd: where, can't be told
+				unplaced++ // against a directory fd: where, can't be told
+				continue
 			}
 			p = filepath.Join(cwd, p)
 		}
@@ -93,7 +95,7 @@ func fileEntries(refs []recorder.PathRefusal, s *specs.Spec, prot []protection, 
 	for _, k := range order {
 		out = append(out, report.Entry{Layer: "files", What: k.what, Count: counts[k], Allow: k.allow})
 	}
-	return out, cut
+	return out, cut, unplaced
 }
 
 // coveringMount is the mount whose destination holds p (the deepest; of

@@ -66,7 +66,7 @@ func TestFileEntries(t *testing.T) {
 			&report.Entry{What: "/newfile (the sandbox's root is read-only)", Allow: "none: write under /tmp or a --rw path"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := fileEntries([]recorder.PathRefusal{tc.in}, s, prot, "/work", exists)
+			got, _, _ := fileEntries([]recorder.PathRefusal{tc.in}, s, prot, "/work", exists)
 			switch {
 			case tc.want == nil && len(got) > 0:
 				t.Errorf("got %+v, want nothing", got)
@@ -76,11 +76,11 @@ func TestFileEntries(t *testing.T) {
 		})
 	}
 	// Relative to the working directory, where the host has it hidden.
-	if got, _ := fileEntries([]recorder.PathRefusal{ref("secret", unix.ENOENT, false)}, s, prot, "/etc", exists); len(got) != 1 || got[0].Allow != "--ro /etc/secret" {
+	if got, _, _ := fileEntries([]recorder.PathRefusal{ref("secret", unix.ENOENT, false)}, s, prot, "/etc", exists); len(got) != 1 || got[0].Allow != "--ro /etc/secret" {
 		t.Errorf("a relative path: %+v, want --ro /etc/secret", got)
 	}
 	// The same path by two calls: one entry, counted twice.
-	got, _ := fileEntries([]recorder.PathRefusal{ref("/etc/secret", unix.ENOENT, false), ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
+	got, _, _ := fileEntries([]recorder.PathRefusal{ref("/etc/secret", unix.ENOENT, false), ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
 	if len(got) != 1 || got[0].Count != 2 {
 		t.Errorf("two refusals of one path: %+v, want one entry counted twice", got)
 	}
@@ -88,8 +88,10 @@ func TestFileEntries(t *testing.T) {
 	// so the report says its list is incomplete.
 	long := ref("/etc/"+strings.Repeat("x", 250), unix.ENOENT, false)
 	long.Truncated = true
-	got, cut := fileEntries([]recorder.PathRefusal{long, ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
-	if len(got) != 1 || cut != 1 {
-		t.Errorf("a cut path: %+v, %d cut; want only /etc/secret listed and 1 cut", got, cut)
+	rel := ref("x", unix.ENOENT, false)
+	rel.DirRelative = true
+	got, cut, unplaced := fileEntries([]recorder.PathRefusal{long, rel, ref("/etc/secret", unix.ENOENT, false)}, s, prot, "/", exists)
+	if len(got) != 1 || cut != 1 || unplaced != 1 {
+		t.Errorf("a cut path and one against a directory fd: %+v, %d cut, %d unplaced; want only /etc/secret listed, 1 and 1", got, cut, unplaced)
 	}
 }

@@ -107,23 +107,27 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 				return nil, err
 			}
 		}
+		// Without the file recorder the other layers still report, and
+		// the report says its file list is missing.
 		var refusals *recorder.Refusals
-		if dir := c.CgroupPaths[""]; dir != "" && recorder.Supported() == nil {
-			var err error
+		noFiles := "the sandbox has no cgroup v2 directory to record in"
+		if err := recorder.Supported(); err != nil {
+			noFiles = err.Error()
+		} else if dir := c.CgroupPaths[""]; dir != "" {
 			if refusals, err = recorder.AttachRefusals(dir); err != nil {
-				// The other layers still report: the run goes on.
-				warn("--report lists no files: " + err.Error())
-				refusals = nil
+				noFiles, refusals = "the recorder could not attach: "+err.Error(), nil
 			}
 		}
 		return func(code int) {
-			if refusals != nil {
+			if refusals == nil {
+				rep.Incomplete("files", "no file list: "+noFiles)
+			} else {
 				snap, err := refusals.Snapshot()
 				refusals.Close()
 				if err != nil {
 					rep.Incomplete("files", err.Error())
 				}
-				es, cut := fileEntries(snap.Paths, spec, prot, spec.Process.Cwd, hostExists)
+				es, cut, unplaced := fileEntries(snap.Paths, spec, prot, spec.Process.Cwd, hostExists)
 				for _, e := range es {
 					rep.Add(e)
 				}
@@ -132,6 +136,9 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 				}
 				if cut > 0 {
 					rep.Incomplete("files", fmt.Sprintf("%d paths longer than %d bytes can't be named", cut, recorder.MaxPath-1))
+				}
+				if unplaced > 0 {
+					rep.Incomplete("files", fmt.Sprintf("%d relative paths, resolved against a directory fd, can't be placed", unplaced))
 				}
 			}
 			oom, pids := cgroup.Events(c.CgroupPaths)

@@ -607,6 +607,8 @@ func TestSandboxReportRootless(t *testing.T) {
 	}
 	contains(t, r.stdout, "unshare-refused", "the probe")
 	contains(t, r.stderr, "seccomp  unshare (EPERM) ×1 (unshare)", "the rootless report")
+	// it has no file list (eBPF needs root), and says so
+	contains(t, r.stderr, "brig: the files list is incomplete: no file list: recording needs root", "the rootless report")
 }
 
 // TestSandboxReportFiles: as root, --report lists the paths the command
