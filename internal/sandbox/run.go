@@ -58,7 +58,7 @@ type RunOptions struct {
 // the command has ended, before the container goes, and, as root, the
 // paths the command failed on (recorder.Refusals, from its exec on): what
 // the sandbox doesn't show or keeps read-only.
-func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, prot []protection, warn func(string)) {
+func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, prot []protection) {
 	if co.Spec.Linux != nil && co.Spec.Linux.Seccomp != nil {
 		co.ReportDenials = true
 		co.OnDenials = func(ds []recorder.Denial) {
@@ -379,7 +379,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		co.ReportDenials = true
 	}
 	if rep != nil {
-		reportInto(rep, &co, o, watch, r.Warn)
+		reportInto(rep, &co, o, watch)
 	}
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the
