@@ -141,11 +141,9 @@ func cmdRun(g *global, args []string) (int, error) {
 	o.ReportDenials = *report
 	o.Keep = *keep
 	o.Observe = func(c *container.Created) (func(int), error) { return func(int) {}, learnByAnnotation(c) }
-	code, err := container.Run(g.store(), o, *detach)
-	if err != nil {
-		return 1, err
-	}
-	return code, nil
+	// As runc: when removing the container fails after its process
+	// ended, the error is said and the exit code is still the process's.
+	return container.Run(g.store(), o, *detach)
 }
 
 func cmdState(g *global, args []string) (int, error) {

@@ -233,6 +233,15 @@ func TestRunTerminalWithoutConsoleSocket(t *testing.T) {
 			}
 			err := cmd.Wait()
 			code := cmd.ProcessState.ExitCode()
+			// what brig wrote after the command's output (an error, if
+			// any), so a failure shows it
+			for m.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); ; {
+				n, rerr := m.Read(buf)
+				out = append(out, buf[:n]...)
+				if rerr != nil {
+					break
+				}
+			}
 			got := string(out)
 			contains(t, got, "/dev/pts/", "tty inside")
 			contains(t, got, "40 120", "terminal size passed through")
