@@ -25,9 +25,33 @@ const module = "github.com/opencontainers/runtime-tools"
 
 type outcome struct {
 	pass     bool
+	timedOut bool
 	ok, nok  int
 	exitCode int
 }
+
+func (o outcome) verdict() string {
+	switch {
+	case o.timedOut:
+		return "TIMED OUT"
+	case o.pass:
+		return "pass"
+	}
+	return "FAIL"
+}
+
+// verbose prints each program's output when it fails, and a line for each
+// program and runtime as it ends (so a run cut short shows where it was).
+var verbose = os.Getenv("CONFORMANCE_VERBOSE") != ""
+
+// Time limits: a validation program that hangs (one waits for a container
+// state that never comes) is killed with everything it started, and the
+// runtimes' own list and delete get a limit too, so one stuck program or
+// runtime can't stall the whole suite.
+const (
+	programLimit = 3 * time.Minute
+	commandLimit = 30 * time.Second
+)
 
 func main() {
 	brig := flag.String("brig", "../../bin/brig", "brig binary")
@@ -77,7 +101,13 @@ func main() {
 			// unprivileged host uid through to the bundle.
 			os.Chmod(tmp, 0o755)
 			before := containerIDs(rt)
+			start := time.Now()
 			results[p][rt] = runOne(*work, p, rt, tmp)
+			if verbose {
+				o := results[p][rt]
+				fmt.Fprintf(os.Stderr, "conformance: %s with %s: %s, %d ok, %d not ok, %.1fs\n",
+					p, label(rt, abs), o.verdict(), o.ok, o.nok, time.Since(start).Seconds())
+			}
 			cleanup(rt, before)
 			unmountLeftovers(tmp)
 			removeTmp(tmp)
@@ -101,6 +131,9 @@ func main() {
 		for _, rt := range runtimes {
 			o := results[p][rt]
 			mark := fmt.Sprintf("FAIL %d/%d", o.ok, o.ok+o.nok)
+			if o.timedOut {
+				mark = "TIMEOUT"
+			}
 			if o.pass {
 				mark = "pass"
 				passes[rt]++
@@ -138,7 +171,9 @@ var knownWrong = map[string]bool{}
 
 // containerIDs lists the containers a runtime has in its default root.
 func containerIDs(rt string) map[string]bool {
-	out, _ := exec.Command(rt, "list", "-q").Output()
+	cmd, cancel := limited(commandLimit, rt, "list", "-q")
+	defer cancel()
+	out, _ := cmd.Output()
 	ids := map[string]bool{}
 	for _, id := range strings.Fields(string(out)) {
 		ids[id] = true
@@ -151,7 +186,11 @@ func containerIDs(rt string) map[string]bool {
 func cleanup(rt string, before map[string]bool) {
 	for id := range containerIDs(rt) {
 		if !before[id] {
-			exec.Command(rt, "delete", "--force", id).Run()
+			cmd, cancel := limited(commandLimit, rt, "delete", "--force", id)
+			if err := cmd.Run(); err != nil && verbose {
+				fmt.Fprintf(os.Stderr, "conformance: %s delete --force %s: %v\n", label(rt, ""), id, err)
+			}
+			cancel()
 		}
 	}
 }
@@ -288,15 +327,16 @@ func built(work string) ([]string, error) {
 }
 
 func runOne(work, prog, runtime, tmp string) outcome {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	cmd, cancel := limited(programLimit, filepath.Join(work, prog+".t"))
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(work, prog+".t"))
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "RUNTIME="+runtime, "TMPDIR="+tmp)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
 	err := cmd.Run()
 	o := outcome{exitCode: cmd.ProcessState.ExitCode()}
+	o.timedOut = err != nil && time.Since(start) >= programLimit
 	for _, l := range strings.Split(out.String(), "\n") {
 		switch {
 		case strings.HasPrefix(l, "not ok"):
@@ -306,10 +346,23 @@ func runOne(work, prog, runtime, tmp string) outcome {
 		}
 	}
 	o.pass = err == nil && o.nok == 0 && o.ok > 0
-	if os.Getenv("CONFORMANCE_VERBOSE") != "" && !o.pass {
+	if verbose && !o.pass {
 		fmt.Fprintf(os.Stderr, "=== %s with %s\n%s\n", prog, runtime, out.String())
 	}
 	return o
+}
+
+// limited is a command that is killed, with its whole process group, once
+// limit has passed; its Wait returns at most WaitDelay later even when a
+// process it left (a container's, a runtime's) still holds its output.
+// The caller calls the cancel function when done with it.
+func limited(limit time.Duration, name string, args ...string) (*exec.Cmd, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd, cancel
 }
 
 func fail(err error) {
