@@ -103,6 +103,11 @@ func main() {
 			before := containerIDs(rt)
 			start := time.Now()
 			results[p][rt] = runOne(*work, p, rt, tmp)
+			if results[p][rt].timedOut {
+				// A runtime killed mid-create may still be saving
+				// the container it made: let it land, then list.
+				time.Sleep(2 * time.Second)
+			}
 			if verbose {
 				o := results[p][rt]
 				fmt.Fprintf(os.Stderr, "conformance: %s with %s: %s, %d ok, %d not ok, %.1fs\n",
@@ -360,9 +365,43 @@ func limited(limit time.Duration, name string, args ...string) (*exec.Cmd, conte
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.Cancel = func() error {
+		fmt.Fprintf(os.Stderr, "conformance: %s still running after %s; the processes:\n%s", name, limit, processes())
+		return unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	}
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, cancel
+}
+
+// processes lists every process with its parent, state, the kernel
+// function it waits in and its command line (what a hang waits for).
+func processes() string {
+	ents, _ := os.ReadDir("/proc")
+	var b strings.Builder
+	for _, e := range ents {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) < 2 || pid == "2" || f[1] == "2" { // kernel threads
+			continue
+		}
+		wchan, _ := os.ReadFile("/proc/" + pid + "/wchan")
+		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+		fmt.Fprintf(&b, "  %7s %7s %s %-24s %s\n", pid, f[1], f[0], wchan,
+			strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	}
+	return b.String()
 }
 
 func fail(err error) {
