@@ -54,6 +54,10 @@ type CreateOptions struct {
 	// connect(2) the profile allows, as it is made, and whether the
 	// socket is TCP.
 	OnConnect func(dst netip.AddrPort, stream bool)
+	// WatchPaths, with ReportDenials, makes the listener look at the
+	// path-taking calls too (a file list without root: recorder's
+	// PathRefusals), and is given it before the container is created.
+	WatchPaths func(*recorder.Listener)
 	// RecordCalls, with run, makes brig's seccomp listener record every
 	// call the profile allows too (brig learn without eBPF), and is given
 	// that listener before the container is created.

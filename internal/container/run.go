@@ -43,12 +43,16 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 			}
 			return -1, errors.New("--report-denials: the config has no linux.seccomp profile")
 		}
-		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, recorder.ListenOptions{Calls: o.RecordCalls != nil, Connects: o.OnConnect}); err != nil {
+		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, recorder.ListenOptions{Calls: o.RecordCalls != nil, Connects: o.OnConnect,
+			Paths: o.WatchPaths != nil && o.ReportDenials}); err != nil {
 			return -1, fmt.Errorf("seccomp listener: %w", err)
 		}
 		defer rec.Close()
 		if o.RecordCalls != nil {
 			o.RecordCalls(rec)
+		}
+		if o.WatchPaths != nil && o.ReportDenials {
+			o.WatchPaths(rec)
 		}
 	}
 	if o.ReportDenials {

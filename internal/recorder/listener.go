@@ -46,8 +46,13 @@ type Listener struct {
 	denied   map[string]*denial // by call name
 	rec      Recording
 	armed    bool
-	wg       sync.WaitGroup
-	closed   bool
+	// paths: the path-taking calls are watched (ListenOptions.Paths)
+	paths          bool
+	pathsArmed     bool
+	refused        map[pathKey]int
+	refusedDropped int
+	wg             sync.WaitGroup
+	closed         bool
 }
 
 type denial struct {
@@ -64,6 +69,9 @@ type ListenOptions struct {
 	// the profile allows (x86-64 and x32; IPv4 and IPv6), as it is made,
 	// and whether the socket is a TCP (stream) one.
 	Connects func(dst netip.AddrPort, stream bool)
+	// Paths: the path-taking calls the profile allows are looked at too,
+	// for a file list without root (PathRefusals; see paths.go).
+	Paths bool
 }
 
 // Listen compiles sc as it is, rewrites it in place for the listener
@@ -83,6 +91,9 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 	if o.Connects != nil {
 		watch = []string{"connect"}
 	}
+	if o.Paths {
+		watch = append(watch, pathCallNames()...)
+	}
 	if err := seccomp.ToNotify(sc, calls, watch...); err != nil {
 		return nil, err
 	}
@@ -91,7 +102,8 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 		return nil, err
 	}
 	l := &Listener{Path: filepath.Join(dir, "listener.sock"), dir: dir, eval: eval, calls: calls, connects: o.Connects,
-		denied: map[string]*denial{}, rec: Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}}}
+		denied: map[string]*denial{}, rec: Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}},
+		paths: o.Paths, refused: map[pathKey]int{}}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: l.Path, Net: "unix"})
 	if err != nil {
 		os.RemoveAll(dir)
@@ -193,6 +205,9 @@ func (l *Listener) serve(fd int) {
 			}
 			if l.connects != nil {
 				l.connect(fd, &n)
+			}
+			if l.paths {
+				l.watchPath(fd, &n)
 			}
 			resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
 		case action == unix.SECCOMP_RET_ERRNO:

@@ -19,7 +19,7 @@ type Flags struct {
 	allowNet, dnsUpstream, unprotect, degraded                    cli.StringList
 	home, cwd, user, hostname, name, net, memory, pids, repFormat string
 	cpus                                                          float64
-	tty, detach, allowPtrace, report                              bool
+	tty, detach, allowPtrace, report, reportFiles                 bool
 	// Check: print what this host can enforce, and exit.
 	Check bool
 }
@@ -58,6 +58,7 @@ func (v *Flags) Define(fs *flag.FlagSet) {
 	fs.BoolVar(&v.allowPtrace, "allow-ptrace", false, "let one sandboxed process trace another (ptrace, process_vm_readv/writev, pidfd_getfd: for debuggers); denied by default")
 	fs.BoolVar(&v.report, "report", false, "when the command ends, list what the sandbox refused (seccomp, files (as root), DNS, network, limits) and the flag that would allow each, on stderr")
 	fs.StringVar(&v.repFormat, "report-format", "text", "the report's format: text or json")
+	fs.BoolVar(&v.reportFiles, "report-files", false, "with --report, without root: list the files too, from brig's seccomp listener looking at each path call (as root the eBPF recorder lists them anyway); a path-heavy command runs several times slower")
 	fs.Var(&v.unprotect, "unprotect", "leave NAME writable inside --rw paths: one of the protected names (see --check), or all (repeatable)")
 	fs.Var(&v.degraded, "allow-degraded", "run even if this layer can't be applied here: landlock, userns, cgroup, namespaces (none can be made, as inside a container: Landlock, seccomp, no_new_privs and rlimits only; see --check) (repeatable)")
 	fs.Bool("i", true, "keep stdin open (always)")
@@ -148,7 +149,9 @@ func (v *Flags) Options(command []string) (*Options, RunOptions, error) {
 		if err := cli.OneOf("report-format", v.repFormat, "text", "json"); err != nil {
 			return nil, ro, err
 		}
-		ro.Report, ro.ReportTo = v.repFormat, os.Stderr
+		ro.Report, ro.ReportTo, ro.ReportFiles = v.repFormat, os.Stderr, v.reportFiles
+	} else if v.reportFiles {
+		return nil, ro, cli.Usagef("--report-files: only with --report")
 	}
 	return o, ro, nil
 }

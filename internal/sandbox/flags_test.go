@@ -79,6 +79,7 @@ func TestFlagsOptions(t *testing.T) {
 		{[]string{"--memory", "1m"}, "--memory 1m: below the least"},
 		{[]string{"-u", "root"}, "-u: uid"},
 		{[]string{"--report", "--report-format", "xml"}, `--report-format "xml"`},
+		{[]string{"--report-files"}, "--report-files: only with --report"},
 	} {
 		_, _, err := parse(append(tc.args, "true")...)
 		var ue cli.UsageError

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,10 @@ type RunOptions struct {
 	// ReportTo, as "text" or "json" ("": no report).
 	Report   string
 	ReportTo io.Writer
+	// ReportFiles: without root (no eBPF recorder), the report's file
+	// list comes from the seccomp listener looking at each path-taking
+	// call, which then waits for brig (--report-files).
+	ReportFiles bool
 }
 
 // reportInto has the layers feed rep: seccomp's denials (its listener
@@ -58,7 +63,7 @@ type RunOptions struct {
 // the command has ended, before the container goes, and, as root, the
 // paths the command failed on (recorder.Refusals, from its exec on): what
 // the sandbox doesn't show or keeps read-only.
-func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, prot []protection) {
+func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, prot []protection, filesRootless bool) {
 	if co.Spec.Linux != nil && co.Spec.Linux.Seccomp != nil {
 		co.ReportDenials = true
 		co.OnDenials = func(ds []recorder.Denial) {
@@ -97,6 +102,13 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 			}
 		}
 	}
+	// Without root the eBPF recorder can't load: with --report-files the
+	// seccomp listener looks at the path-taking calls instead (slower:
+	// each waits for it).
+	var watched *recorder.Listener
+	if filesRootless && runtime.GOARCH == "amd64" && recorder.Supported() != nil && co.ReportDenials {
+		co.WatchPaths = func(l *recorder.Listener) { watched = l }
+	}
 	observe := co.Observe
 	spec := co.Spec
 	co.Observe = func(c *container.Created) (func(int), error) {
@@ -113,19 +125,32 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 		noFiles := "the sandbox has no cgroup v2 directory to record in"
 		if err := recorder.Supported(); err != nil {
 			noFiles = err.Error()
+			switch {
+			case runtime.GOARCH != "amd64":
+			case !filesRootless:
+				noFiles += "; --report-files lists them without root (slower: each path call waits for brig)"
+			case co.WatchPaths == nil:
+				noFiles += "; without a seccomp profile, --report-files has no listener to watch through"
+			}
 		} else if dir := c.CgroupPaths[""]; dir != "" {
 			if refusals, err = recorder.AttachRefusals(dir); err != nil {
 				noFiles, refusals = "the recorder could not attach: "+err.Error(), nil
 			}
 		}
 		return func(code int) {
-			if refusals == nil {
+			if refusals == nil && watched == nil {
 				rep.Incomplete("files", "no file list: "+noFiles)
 			} else {
-				snap, err := refusals.Snapshot()
-				refusals.Close()
-				if err != nil {
-					rep.Incomplete("files", err.Error())
+				var snap recorder.RefusalSnapshot
+				if refusals != nil {
+					var err error
+					snap, err = refusals.Snapshot()
+					refusals.Close()
+					if err != nil {
+						rep.Incomplete("files", err.Error())
+					}
+				} else {
+					snap = watched.PathRefusals()
 				}
 				es, cut, unplaced := fileEntries(snap.Paths, spec, prot, spec.Process.Cwd, hostExists)
 				for _, e := range es {
@@ -379,7 +404,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		co.ReportDenials = true
 	}
 	if rep != nil {
-		reportInto(rep, &co, o, watch)
+		reportInto(rep, &co, o, watch, r.ReportFiles)
 	}
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the

@@ -596,7 +596,8 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 1 & done 2>/dev/null; wait; echo e
 
 // TestSandboxReportRootless: without root too, --report lists what
 // seccomp refused (brig's listener gets the filter's fd with SCM_RIGHTS:
-// pidfd_getfd can't take it from an init that is not dumpable).
+// pidfd_getfd can't take it from an init that is not dumpable), and with
+// --report-files the files the sandbox refused, as root's report does.
 func TestSandboxReportRootless(t *testing.T) {
 	if data, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(data)) == "0" {
 		t.Skip("unprivileged user namespaces are disabled on this host")
@@ -607,8 +608,62 @@ func TestSandboxReportRootless(t *testing.T) {
 	}
 	contains(t, r.stdout, "unshare-refused", "the probe")
 	contains(t, r.stderr, "seccomp  unshare (EPERM) ×1 (unshare)", "the rootless report")
-	// it has no file list (eBPF needs root), and says so
+	// it has no file list (eBPF needs root), says so, and how to get one
 	contains(t, r.stderr, "brig: the files list is incomplete: no file list: recording needs root", "the rootless report")
+	contains(t, r.stderr, "--report-files lists them without root", "the rootless report")
+
+	// --report-files: without root the eBPF recorder can't load, and the
+	// seccomp listener looks at the path-taking calls instead. The same
+	// probes as TestSandboxReportFiles, and one the eBPF recorder
+	// places only from the command's first working directory: a path
+	// relative to a directory the command changed to.
+	h, err := os.MkdirTemp("", "brig-report-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(h)
+	os.Chmod(h, 0o755)
+	for _, d := range []string{"hid", "ro/sub", "rw/.git/hooks"} {
+		os.MkdirAll(filepath.Join(h, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(h, "hid", "secret"), []byte("s3cret\n"), 0o644)
+	os.WriteFile(filepath.Join(h, "ro", "f"), nil, 0o644)
+	os.WriteFile(filepath.Join(h, "rw", ".git", "config"), nil, 0o644)
+	filepath.Walk(h, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, rootlessUID, rootlessUID) })
+	probe := `cat ` + h + `/hid/secret 2>/dev/null || echo hidden
+echo x 2>/dev/null > ` + h + `/ro/f || echo ro-refused
+echo '#!/bin/sh' 2>/dev/null > .git/hooks/pre-commit || echo hook-refused
+cat ` + h + `/nowhere 2>/dev/null; echo ok > written
+(cd ` + h + `/ro/sub && touch new 2>/dev/null || echo sub-refused)
+cd /usr && touch made 2>/dev/null || echo root-refused; true`
+	ctl := exec.Command("sh", "-c", strings.ReplaceAll(probe, "cd /usr", "cd "+h))
+	ctl.Dir = filepath.Join(h, "rw")
+	if out, err := ctl.CombinedOutput(); err != nil || !strings.Contains(string(out), "s3cret") || strings.Contains(string(out), "refused") {
+		t.Fatalf("the control: %v: %s", err, out)
+	}
+	for _, f := range []string{"rw/.git/hooks/pre-commit", "rw/written", "ro/sub/new", "made"} {
+		os.Remove(filepath.Join(h, f))
+	}
+	os.WriteFile(filepath.Join(h, "ro", "f"), nil, 0o644)
+	r = sandboxAs(t, rootlessUID, filepath.Join(h, "rw"), "--report", "--report-files", "--ro", filepath.Join(h, "ro"), "--rw", filepath.Join(h, "rw"), "--", "sh", "-c", probe)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"hidden", "ro-refused", "hook-refused", "sub-refused", "root-refused"} {
+		contains(t, r.stdout, want, "the probes")
+	}
+	for _, want := range []string{
+		"files    " + h + "/hid/secret (not in the sandbox)", "allow: --ro " + h + "/hid/secret",
+		"files    " + h + "/ro/f (read-only in the sandbox)", "allow: --rw " + h + "/ro/f",
+		"files    " + h + "/rw/.git/hooks/pre-commit (protected: read-only)", "allow: --unprotect .git/hooks",
+		"files    " + h + "/ro/sub/new (read-only in the sandbox)", "allow: --rw " + h + "/ro/sub",
+		"files    /usr/made (",
+	} {
+		contains(t, r.stderr, want, "the rootless report")
+	}
+	for _, not := range []string{"nowhere", "written", "incomplete"} {
+		notContains(t, r.stderr, not, "the rootless report")
+	}
 }
 
 // TestSandboxReportFiles: as root, --report lists the paths the command
