@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +94,12 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 	}
 	if o.Paths {
 		watch = append(watch, pathCallNames()...)
+		// An open or stat of a file is not interrupted by a signal; one
+		// waiting for brig would be (EINTR without SA_RESTART): once brig
+		// has the call, only a kill ends the wait (Linux 5.19).
+		if seccomp.KernelAtLeast(5, 19) && !slices.Contains(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv) {
+			sc.Flags = append(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv)
+		}
 	}
 	if err := seccomp.ToNotify(sc, calls, watch...); err != nil {
 		return nil, err

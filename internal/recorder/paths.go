@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"brig/internal/seccomp"
 )
 
 // The file list of `brig run --report` without root, where the eBPF
@@ -57,6 +59,12 @@ func pathCallNames() []string {
 var creates = map[string]bool{"mkdir": true, "mkdirat": true, "mknod": true, "mknodat": true,
 	"symlink": true, "symlinkat": true, "link": true, "linkat": true}
 
+// inDir are the calls that change a directory's entries: the kernel asks
+// the directory's mount for write access before it looks the name up
+// (so a missing name on a read-only mount is EROFS too), creates aside.
+var inDir = map[string]bool{"unlink": true, "unlinkat": true, "rmdir": true,
+	"rename": true, "renameat": true, "renameat2": true}
+
 // flagsArg is the argument holding a call's flags, as (index, kind):
 // open flags, or AT_ flags (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH).
 var flagsArg = map[string]struct {
@@ -72,6 +80,12 @@ var flagsArg = map[string]struct {
 var nofollow = map[string]bool{"lstat": true, "lchown": true, "readlink": true, "readlinkat": true,
 	"unlink": true, "unlinkat": true, "rmdir": true, "rename": true, "renameat": true, "renameat2": true}
 
+// notifValid says whether a notification is still pending (its caller
+// still waits in the call), so what was read from the caller is its.
+var notifValid = func(fd int, id uint64) bool {
+	return ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) == nil
+}
+
 type pathKey struct {
 	path  string
 	errno unix.Errno
@@ -82,10 +96,10 @@ type pathKey struct {
 // watchPath looks at one path-taking call the profile allows; the caller
 // answers it (continue) afterwards.
 func (l *Listener) watchPath(fd int, n *seccompNotif) {
-	c := callOf(n)
-	if c.Arch != ArchX86_64 {
-		return
+	if n.Arch != seccomp.AuditArchX86_64 || n.Nr&x32Bit != 0 {
+		return // the table is x86-64's
 	}
+	c := callOf(n)
 	pc, ok := pathCalls[int32(c.Nr)]
 	if !ok {
 		return
@@ -115,47 +129,62 @@ func (l *Listener) watchPath(fd int, n *seccompNotif) {
 }
 
 // predict reads the call's path and says whether the sandbox will refuse
-// it, and how.
+// it, and how: the kernel's order of checks, as far as a missing name and
+// a read-only mount go. Anything it can't tell is left out.
 func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
 	pid := int(n.Pid)
+	pathArg, dirArg := argIndex(pc.reg), argIndex(pc.dir)
+	if pathArg < 0 {
+		return pathKey{}, false
+	}
 	var flags uint64
 	if f, ok := flagsArg[pc.name]; ok {
 		flags = n.Args[f.i]
 	}
+	isOpen := flagsArg[pc.name].open || pc.name == "openat2"
 	if pc.name == "openat2" {
-		// struct open_how: its first field is the open flags
-		var b [8]byte
+		// struct open_how: flags, mode, resolve (u64 each); a caller's
+		// own resolve rules (RESOLVE_IN_ROOT, _BENEATH, ...) are not
+		// followed here: such a call is left out
+		var b [24]byte
 		if readMem(pid, n.Args[2], b[:]) != len(b) {
 			return pathKey{}, false
 		}
 		flags = *(*uint64)(unsafe.Pointer(&b[0]))
+		if *(*uint64)(unsafe.Pointer(&b[16])) != 0 {
+			return pathKey{}, false
+		}
 	}
-	isOpen := flagsArg[pc.name].open || pc.name == "openat2"
-	write := pc.write || isOpen && flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC) != 0
-	nofollowLast := nofollow[pc.name] || creates[pc.name] ||
-		isOpen && (flags&unix.O_NOFOLLOW != 0 || flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL) ||
+	if isOpen && flags&unix.O_PATH != 0 {
+		return pathKey{}, false // an O_PATH open neither reads nor writes
+	}
+	// writes: the file's content or attributes (open for writing or
+	// truncating, creat, truncate, chmod, chown); makes: a new name
+	writes := pc.write && !creates[pc.name] && !inDir[pc.name] ||
+		isOpen && (flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0)
+	makes := creates[pc.name] || pc.name == "creat" || isOpen && flags&unix.O_CREAT != 0
+	excl := creates[pc.name] || isOpen && flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL
+	nofollowLast := nofollow[pc.name] || excl || isOpen && flags&unix.O_NOFOLLOW != 0 ||
 		!isOpen && flags&unix.AT_SYMLINK_NOFOLLOW != 0
 	// PATH_MAX: a longer path fails (ENAMETOOLONG) without the sandbox
 	var buf [unix.PathMax]byte
-	got := readMem(pid, n.Args[argIndex(pc.reg)], buf[:])
+	got := readMem(pid, n.Args[pathArg], buf[:])
 	// the read is trusted only if the call is still the one notified
-	id := n.ID
-	if got <= 0 || ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) != nil {
+	if got <= 0 || !notifValid(fd, n.ID) {
 		return pathKey{}, false
 	}
 	end := strings.IndexByte(string(buf[:got]), 0)
-	k := pathKey{call: pc.name, write: write}
-	if end < 0 {
-		return pathKey{}, false
+	if end <= 0 {
+		return pathKey{}, false // unterminated, or empty (AT_EMPTY_PATH: the fd itself)
 	}
-	p := string(buf[:end])
-	if p == "" {
-		return pathKey{}, false // AT_EMPTY_PATH: the fd itself
-	}
-	if !filepath.IsAbs(p) {
+	raw := string(buf[:end])
+	// The lookups take the path as the kernel does (a symlink then ..
+	// is followed, a trailing slash asks for a directory); the report
+	// names it cleaned.
+	if !filepath.IsAbs(raw) {
 		base := fmt.Sprintf("/proc/%d/cwd", pid)
-		if pc.dir != 0 {
-			if dfd := int32(n.Args[argIndex(pc.dir)]); dfd != unix.AT_FDCWD {
+		if dirArg >= 0 {
+			if dfd := int32(n.Args[dirArg]); dfd != unix.AT_FDCWD {
 				base = fmt.Sprintf("/proc/%d/fd/%d", pid, dfd)
 			}
 		}
@@ -163,12 +192,11 @@ func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
 		if err != nil || !filepath.IsAbs(dir) || strings.HasSuffix(dir, " (deleted)") {
 			return pathKey{}, false // a bad or removed directory: not the sandbox's doing
 		}
-		p = filepath.Join(dir, p)
+		raw = dir + "/" + raw
 	}
-	p = filepath.Clean(p)
-	k.path = p
+	k := pathKey{path: filepath.Clean(raw), call: pc.name, write: writes || makes || inDir[pc.name]}
 	for _, skip := range []string{"/proc", "/sys", "/dev"} {
-		if p == skip || strings.HasPrefix(p, skip+"/") {
+		if k.path == skip || strings.HasPrefix(k.path, skip+"/") {
 			return pathKey{}, false
 		}
 	}
@@ -177,64 +205,125 @@ func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
 		return pathKey{}, false
 	}
 	defer unix.Close(root)
-	exists, ro, err := lookIn(root, p, nofollowLast)
-	switch {
-	case err != nil:
-		return pathKey{}, false
-	case !write:
-		if exists {
-			return pathKey{}, false
+	parent := func() (exists, ro bool, err error) {
+		dir := strings.TrimRight(raw, "/")
+		if dir == "" {
+			return true, false, nil // the root itself: nothing above it
 		}
-		k.errno = unix.ENOENT
-	case exists:
-		if !ro || creates[pc.name] || isOpen && flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL {
-			return pathKey{}, false // written, or EEXIST
-		}
-		k.errno = unix.EROFS
-	default:
-		// a missing name: made in its directory, or not found
-		makes := creates[pc.name] || pc.name == "creat" || pc.name == "rename" || pc.name == "renameat" ||
-			pc.name == "renameat2" || isOpen && flags&unix.O_CREAT != 0
-		dirExists, dirRO, err := lookIn(root, filepath.Dir(p), false)
+		d, ro, _, err := lookIn(root, filepath.Dir(dir), false)
+		return d, ro, err
+	}
+	if inDir[pc.name] {
+		// the directory's mount is asked first, then the name looked up
+		d, ro, err := parent()
 		switch {
 		case err != nil:
 			return pathKey{}, false
-		case !dirExists || !makes:
+		case !d:
 			k.errno = unix.ENOENT
-		case dirRO:
+		case ro:
 			k.errno = unix.EROFS
 		default:
-			return pathKey{}, false
+			e, _, _, err := lookIn(root, raw, true)
+			if err != nil || e || pc.name != "unlink" && pc.name != "unlinkat" && pc.name != "rmdir" {
+				return pathKey{}, false // there, or a rename's new name: made
+			}
+			k.errno = unix.ENOENT
 		}
+		return k, true
 	}
+	exists, ro, mode, err := lookIn(root, raw, nofollowLast)
+	if err != nil {
+		return pathKey{}, false
+	}
+	if !exists {
+		// a dangling symlink: its target is what is missing (or, with
+		// O_CREAT, made); one into /proc (brig's view is not the
+		// caller's there) can't be told
+		if !nofollowLast {
+			if l, _, m, err := lookIn(root, raw, true); err != nil || l && (m != unix.S_IFLNK || makes || danglesIntoProc(root, raw)) {
+				return pathKey{}, false
+			} else if l {
+				k.errno = unix.ENOENT
+				return k, true
+			}
+		}
+		if !makes {
+			k.errno = unix.ENOENT
+			return k, true
+		}
+		d, dro, err := parent()
+		switch {
+		case err != nil:
+			return pathKey{}, false
+		case !d:
+			k.errno = unix.ENOENT
+		case dro:
+			k.errno = unix.EROFS
+		default:
+			return pathKey{}, false // made
+		}
+		return k, true
+	}
+	// there: a create of it fails with EEXIST; a write to it on a
+	// read-only mount with EROFS, but a directory opened for writing
+	// fails with EISDIR, and a device or fifo opened for writing is
+	// not written to the mount
+	if excl || !writes || !ro || mode != unix.S_IFREG && mode != unix.S_IFDIR && mode != unix.S_IFLNK ||
+		isOpen && mode == unix.S_IFDIR {
+		return pathKey{}, false
+	}
+	k.errno = unix.EROFS
 	return k, true
 }
 
+// danglesIntoProc says whether the symlink at p points into /proc.
+func danglesIntoProc(root int, p string) bool {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(root, strings.TrimPrefix(p, "/"), &how)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	var b [unix.PathMax]byte
+	n, err := unix.Readlinkat(fd, "", b[:])
+	if err != nil {
+		return true
+	}
+	t := string(b[:n])
+	return t == "/proc" || strings.HasPrefix(t, "/proc/")
+}
+
 // lookIn resolves p in the root root (symlinks and .. kept inside it) and
-// says whether it exists and is on a read-only mount; err is set when it
-// can't be told (a failure other than a missing name).
-func lookIn(root int, p string, nofollowLast bool) (exists, ro bool, err error) {
+// says whether it exists, whether it is on a read-only mount and its
+// type; err is set when it can't be told (a failure other than a missing
+// name: ENOTDIR, ELOOP, EACCES, ...).
+func lookIn(root int, p string, nofollowLast bool) (exists, ro bool, mode uint32, err error) {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
 	if nofollowLast {
 		how.Flags |= unix.O_NOFOLLOW
 	}
-	rel := strings.TrimPrefix(p, "/")
+	rel := strings.TrimLeft(p, "/")
 	if rel == "" {
 		rel = "."
 	}
 	fd, err := unix.Openat2(root, rel, &how)
 	if errors.Is(err, unix.ENOENT) {
-		return false, false, nil
+		return false, false, 0, nil
 	}
 	if err != nil {
-		return false, false, err
+		return false, false, 0, err
 	}
 	defer unix.Close(fd)
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(fd, &st); err != nil {
-		return true, false, err
+		return true, false, 0, err
 	}
-	return true, st.Flags&unix.ST_RDONLY != 0, nil
+	var sb unix.Stat_t
+	if err := unix.Fstat(fd, &sb); err != nil {
+		return true, false, 0, err
+	}
+	return true, st.Flags&unix.ST_RDONLY != 0, sb.Mode & unix.S_IFMT, nil
 }
 
 // readMem reads the caller's memory at addr into b: the bytes read (a
@@ -245,17 +334,8 @@ func readMem(pid int, addr uint64, b []byte) int {
 		return 0
 	}
 	defer mem.Close()
-	total := 0
-	for total < len(b) {
-		// up to the page's end first: the next page may be unmapped
-		chunk := min(len(b)-total, 4096-int((addr+uint64(total))%4096))
-		n, err := mem.ReadAt(b[total:total+chunk], int64(addr)+int64(total))
-		total += n
-		if err != nil || n < chunk {
-			break
-		}
-	}
-	return total
+	n, _ := mem.ReadAt(b, int64(addr))
+	return n
 }
 
 // PathRefusals is the file list of a path-watching listener (ListenOptions
