@@ -41,6 +41,7 @@ func cmdLearn(g *global, args []string) (int, error) {
 	code, err := runSandbox(g, "learn", rest, recording{
 		observe: func(c *container.Created) (func(int), error) { return run.Observe(c.CgroupV2Dir(), c.Pid) },
 		calls:   run.RecordCalls(),
+		files:   run.RecordFiles(),
 		names:   run.NamesFrom})
 	if err := run.Finish(err); err != nil {
 		return code, err

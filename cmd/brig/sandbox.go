@@ -37,6 +37,7 @@ func cmdSandbox(g *global, args []string) (int, error) {
 type recording struct {
 	observe func(*container.Created) (func(int), error)
 	calls   func(*recorder.Listener)
+	files   bool // with calls: the listener records the files used too
 	names   func(func() map[netip.Addr][]string)
 }
 
@@ -67,5 +68,6 @@ func runSandbox(g *global, cmdName string, args []string, rec recording) (int, e
 		return 0, err
 	}
 	runOpts.Warn, runOpts.Observe, runOpts.RecordCalls, runOpts.AnsweredNames = g.logw.Warn, rec.observe, rec.calls, rec.names
+	runOpts.RecordFiles = rec.files
 	return sandbox.Run(g.store(), o, runOpts)
 }

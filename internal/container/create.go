@@ -62,6 +62,9 @@ type CreateOptions struct {
 	// call the profile allows too (brig learn without eBPF), and is given
 	// that listener before the container is created.
 	RecordCalls func(*recorder.Listener)
+	// RecordFiles, with RecordCalls, has the listener record the files
+	// the program uses too (brig learn --profile-out without root).
+	RecordFiles bool
 	// DieWithParent kills the container's process if this brig dies.
 	DieWithParent bool
 	// Keep: run leaves the container when it ends (runc run --keep).

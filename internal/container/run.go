@@ -43,7 +43,7 @@ func Run(store state.Store, o CreateOptions, detach bool) (int, error) {
 			}
 			return -1, errors.New("--report-denials: the config has no linux.seccomp profile")
 		}
-		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, recorder.ListenOptions{Calls: o.RecordCalls != nil, Connects: o.OnConnect,
+		if rec, err = recorder.Listen(o.Spec.Linux.Seccomp, recorder.ListenOptions{Calls: o.RecordCalls != nil, Files: o.RecordFiles, Connects: o.OnConnect,
 			Paths: o.WatchPaths != nil && o.ReportDenials}); err != nil {
 			return -1, fmt.Errorf("seccomp listener: %w", err)
 		}

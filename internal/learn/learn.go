@@ -486,7 +486,7 @@ type Session struct {
 	FilesOut  string
 	DefaultRO []string
 	Home      string
-	files     *recorder.Files
+	files     fileRecord
 	// names are the sandbox's DNS answers, by address (nil: none).
 	names func() map[netip.Addr][]string
 	// LandlockOut, when set (learning by annotation), is where the
@@ -500,6 +500,15 @@ type Session struct {
 
 // source records the calls: the eBPF recorder (recorder.Recorder), or,
 // where eBPF can't be used, brig's seccomp listener (recorder.Listener).
+// fileRecord is what records the files a run uses: fanotify's
+// recorder.Files as root, the seccomp listener's recorder.ListenerFiles
+// without.
+type fileRecord interface {
+	Snapshot() (map[string]recorder.Access, bool)
+	Start() time.Time
+	Close()
+}
+
 type source interface {
 	Armed() bool
 	Snapshot() (*recorder.Recording, error)
@@ -602,6 +611,25 @@ func (s *Session) AttachFiles(pid int) error {
 	s.files = f
 	s.mu.Unlock()
 	return nil
+}
+
+// listenerFiles is the file record of the seccomp listener the session
+// learns through, if it keeps one.
+func (s *Session) listenerFiles() *recorder.ListenerFiles {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.rec.(*recorder.Listener); ok {
+		return l.Files()
+	}
+	return nil
+}
+
+// FilesFrom has the session take the files used from the seccomp
+// listener's record (brig learn --profile-out without root).
+func (s *Session) FilesFrom(f *recorder.ListenerFiles) {
+	s.mu.Lock()
+	s.files = f
+	s.mu.Unlock()
 }
 
 // AttachRoot keeps a handle on the root directory of the container whose

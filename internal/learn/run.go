@@ -84,8 +84,6 @@ func Start(o Options) (*Run, error) {
 	return r, nil
 }
 
-var errNoFanotify = errors.New("--profile-out: the files used are recorded with fanotify, which needs root (learn the seccomp profile alone, or run as root)")
-
 // chooseRecorder checks --recorder against what this process may do.
 func chooseRecorder(o Options) (string, error) {
 	if runtime.GOARCH != "amd64" {
@@ -98,9 +96,6 @@ func chooseRecorder(o Options) (string, error) {
 		if ebpf == nil {
 			return "ebpf", nil
 		}
-		if o.FilesOut != "" {
-			return "", errNoFanotify
-		}
 		o.Warn(fmt.Sprintf("learn: %v: recording through brig's seccomp listener instead; every system call waits for brig, so the command runs slower", ebpf))
 		return "seccomp", nil
 	case "ebpf":
@@ -109,9 +104,6 @@ func chooseRecorder(o Options) (string, error) {
 		}
 		return "ebpf", nil
 	case "seccomp":
-		if o.FilesOut != "" && os.Geteuid() != 0 {
-			return "", errNoFanotify
-		}
 		return "seccomp", nil
 	}
 	return "", fmt.Errorf("--recorder %q: want ebpf or seccomp", o.Recorder)
@@ -124,6 +116,13 @@ func (r *Run) RecordCalls() func(*recorder.Listener) {
 		return nil
 	}
 	return r.sess.Listen
+}
+
+// RecordFiles says whether the listener records the files used (with
+// --profile-out and the seccomp recorder, without root: fanotify's mount
+// marks need CAP_SYS_ADMIN).
+func (r *Run) RecordFiles() bool {
+	return r.mode == "seccomp" && r.o.FilesOut != "" && os.Geteuid() != 0
 }
 
 // NamesFrom is handed the sandbox's record of its DNS answers (with
@@ -139,7 +138,13 @@ func (r *Run) Observe(cgroupDir string, pid int) (func(code int), error) {
 	} else if err := r.sess.Attach(cgroupDir, pid); err != nil {
 		return nil, err
 	}
-	if r.o.FilesOut != "" {
+	switch {
+	case r.o.FilesOut == "":
+	case r.RecordFiles():
+		if f := r.sess.listenerFiles(); f != nil {
+			r.sess.FilesFrom(f)
+		}
+	default:
 		if err := r.sess.AttachFiles(pid); err != nil {
 			return nil, err
 		}

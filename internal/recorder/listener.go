@@ -52,8 +52,10 @@ type Listener struct {
 	pathsArmed     bool
 	refused        map[pathKey]int
 	refusedDropped int
-	wg             sync.WaitGroup
-	closed         bool
+	// files: the files the program uses (ListenOptions.Files)
+	files  *ListenerFiles
+	wg     sync.WaitGroup
+	closed bool
 }
 
 type denial struct {
@@ -70,6 +72,10 @@ type ListenOptions struct {
 	// the profile allows (x86-64 and x32; IPv4 and IPv6), as it is made,
 	// and whether the socket is a TCP (stream) one.
 	Connects func(dst netip.AddrPort, stream bool)
+	// Files, with Calls: the files the program opens, executes and
+	// writes are recorded too (Files; brig learn --profile-out without
+	// root, see listenfiles.go).
+	Files bool
 	// Paths: the path-taking calls the profile allows are looked at too,
 	// for a file list without root (PathRefusals; see paths.go).
 	Paths bool
@@ -111,6 +117,9 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 	l := &Listener{Path: filepath.Join(dir, "listener.sock"), dir: dir, eval: eval, calls: calls, connects: o.Connects,
 		denied: map[string]*denial{}, rec: Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}},
 		paths: o.Paths, refused: map[pathKey]int{}}
+	if o.Files && calls {
+		l.files = newListenerFiles()
+	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: l.Path, Net: "unix"})
 	if err != nil {
 		os.RemoveAll(dir)
@@ -209,6 +218,9 @@ func (l *Listener) serve(fd int) {
 		case action == unix.SECCOMP_RET_ALLOW || action == unix.SECCOMP_RET_LOG:
 			if l.calls {
 				l.note(fd, &n)
+			}
+			if l.files != nil && l.Armed() {
+				l.files.record(fd, &n)
 			}
 			if l.connects != nil {
 				l.connect(fd, &n)

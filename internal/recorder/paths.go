@@ -128,60 +128,60 @@ func (l *Listener) watchPath(fd int, n *seccompNotif) {
 	l.refused[k]++
 }
 
-// predict reads the call's path and says whether the sandbox will refuse
-// it, and how: the kernel's order of checks, as far as a missing name and
-// a read-only mount go. Anything it can't tell is left out.
-func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
+// pathArgs is a path-taking call's path (absolute, in the caller's view,
+// as given: not cleaned) and flags, read from the caller.
+type pathArgs struct {
+	raw    string
+	flags  uint64
+	isOpen bool
+}
+
+// readPathArgs reads the call's path and flags from the caller; false
+// when the call is left out (its path unreadable, empty or relative to a
+// directory gone, an O_PATH open, openat2 with its own resolve rules).
+func readPathArgs(fd int, n *seccompNotif, pc pathCall) (pathArgs, bool) {
 	pid := int(n.Pid)
 	pathArg, dirArg := argIndex(pc.reg), argIndex(pc.dir)
 	if pathArg < 0 {
-		return pathKey{}, false
+		return pathArgs{}, false
 	}
-	var flags uint64
+	var a pathArgs
 	if f, ok := flagsArg[pc.name]; ok {
-		flags = n.Args[f.i]
+		a.flags = n.Args[f.i]
 	}
-	isOpen := flagsArg[pc.name].open || pc.name == "openat2"
+	a.isOpen = flagsArg[pc.name].open || pc.name == "openat2"
 	if pc.name == "openat2" {
 		// struct open_how: flags, mode, resolve (u64 each); a caller's
 		// own resolve rules (RESOLVE_IN_ROOT, _BENEATH, ...) are not
 		// followed here: such a call is left out
 		var b [24]byte
 		if readMem(pid, n.Args[2], b[:]) != len(b) {
-			return pathKey{}, false
+			return pathArgs{}, false
 		}
-		flags = *(*uint64)(unsafe.Pointer(&b[0]))
+		a.flags = *(*uint64)(unsafe.Pointer(&b[0]))
 		if *(*uint64)(unsafe.Pointer(&b[16])) != 0 {
-			return pathKey{}, false
+			return pathArgs{}, false
 		}
 	}
-	if isOpen && flags&unix.O_PATH != 0 {
-		return pathKey{}, false // an O_PATH open neither reads nor writes
+	if a.isOpen && a.flags&unix.O_PATH != 0 {
+		return pathArgs{}, false // an O_PATH open neither reads nor writes
 	}
-	// writes: the file's content or attributes (open for writing or
-	// truncating, creat, truncate, chmod, chown); makes: a new name
-	writes := pc.write && !creates[pc.name] && !inDir[pc.name] ||
-		isOpen && (flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0)
-	makes := creates[pc.name] || pc.name == "creat" || isOpen && flags&unix.O_CREAT != 0
-	excl := creates[pc.name] || isOpen && flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL
-	nofollowLast := nofollow[pc.name] || excl || isOpen && flags&unix.O_NOFOLLOW != 0 ||
-		!isOpen && flags&unix.AT_SYMLINK_NOFOLLOW != 0
 	// PATH_MAX: a longer path fails (ENAMETOOLONG) without the sandbox
 	var buf [unix.PathMax]byte
 	got := readMem(pid, n.Args[pathArg], buf[:])
 	// the read is trusted only if the call is still the one notified
 	if got <= 0 || !notifValid(fd, n.ID) {
-		return pathKey{}, false
+		return pathArgs{}, false
 	}
 	end := strings.IndexByte(string(buf[:got]), 0)
 	if end <= 0 {
-		return pathKey{}, false // unterminated, or empty (AT_EMPTY_PATH: the fd itself)
+		return pathArgs{}, false // unterminated, or empty (AT_EMPTY_PATH: the fd itself)
 	}
-	raw := string(buf[:end])
+	a.raw = string(buf[:end])
 	// The lookups take the path as the kernel does (a symlink then ..
-	// is followed, a trailing slash asks for a directory); the report
-	// names it cleaned.
-	if !filepath.IsAbs(raw) {
+	// is followed, a trailing slash asks for a directory); reports and
+	// records name it cleaned.
+	if !filepath.IsAbs(a.raw) {
 		base := fmt.Sprintf("/proc/%d/cwd", pid)
 		if dirArg >= 0 {
 			if dfd := int32(n.Args[dirArg]); dfd != unix.AT_FDCWD {
@@ -190,10 +190,31 @@ func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
 		}
 		dir, err := os.Readlink(base)
 		if err != nil || !filepath.IsAbs(dir) || strings.HasSuffix(dir, " (deleted)") {
-			return pathKey{}, false // a bad or removed directory: not the sandbox's doing
+			return pathArgs{}, false // a bad or removed directory: not the sandbox's doing
 		}
-		raw = dir + "/" + raw
+		a.raw = dir + "/" + a.raw
 	}
+	return a, true
+}
+
+// predict reads the call's path and says whether the sandbox will refuse
+// it, and how: the kernel's order of checks, as far as a missing name and
+// a read-only mount go. Anything it can't tell is left out.
+func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
+	pid := int(n.Pid)
+	a, ok := readPathArgs(fd, n, pc)
+	if !ok {
+		return pathKey{}, false
+	}
+	raw, flags, isOpen := a.raw, a.flags, a.isOpen
+	// writes: the file's content or attributes (open for writing or
+	// truncating, creat, truncate, chmod, chown); makes: a new name
+	writes := pc.write && !creates[pc.name] && !inDir[pc.name] ||
+		isOpen && (flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0)
+	makes := creates[pc.name] || pc.name == "creat" || isOpen && flags&unix.O_CREAT != 0
+	excl := creates[pc.name] || isOpen && flags&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL
+	nofollowLast := nofollow[pc.name] || excl || isOpen && flags&unix.O_NOFOLLOW != 0 ||
+		!isOpen && flags&unix.AT_SYMLINK_NOFOLLOW != 0
 	k := pathKey{path: filepath.Clean(raw), call: pc.name, write: writes || makes || inDir[pc.name]}
 	for _, skip := range []string{"/proc", "/sys", "/dev"} {
 		if k.path == skip || strings.HasPrefix(k.path, skip+"/") {

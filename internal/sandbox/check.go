@@ -68,7 +68,7 @@ func learnRecorder() string {
 		return "brig learn: recording is built for x86-64"
 	}
 	if err := recorder.Supported(); err != nil {
-		return "brig learn: through brig's seccomp listener (" + err.Error() + "): every system call waits for brig, slower; --profile-out needs root"
+		return "brig learn: through brig's seccomp listener (" + err.Error() + "): every system call waits for brig, slower; --profile-out's files from the same listener"
 	}
 	return "brig learn: eBPF recorder (about 10 % while it runs); --recorder seccomp works without root, slower"
 }

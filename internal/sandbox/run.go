@@ -45,6 +45,9 @@ type RunOptions struct {
 	// RecordCalls, with Observe, is brig learn's seccomp recorder: it is
 	// handed brig's listener, which records every call the profile allows.
 	RecordCalls func(*recorder.Listener)
+	// RecordFiles, with RecordCalls: the listener records the files the
+	// command uses too (brig learn --profile-out without root).
+	RecordFiles bool
 	// AnsweredNames, with --allow-net, is handed the fence's record of
 	// the names its DNS responder answered, by address (brig learn).
 	AnsweredNames func(func() map[netip.Addr][]string)
@@ -397,7 +400,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		NewSession:    true, // no terminal of its own: no controlling one either
 		// no cpuset limit: no cpuset cgroup (about 4 ms of a run, cgroup.Options)
 		CpusetIfLimited: true,
-		Observe:         r.Observe, RecordCalls: r.RecordCalls}
+		Observe:         r.Observe, RecordCalls: r.RecordCalls, RecordFiles: r.RecordFiles}
 	if r.Observe != nil && s.Linux != nil && s.Linux.Seccomp != nil {
 		// What the base profile denies is never recorded (seccomp acts
 		// first): it is reported at exit, as --report-denials does.

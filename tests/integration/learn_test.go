@@ -97,7 +97,6 @@ func TestLearnWithoutRoot(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--profile-out", filepath.Join(dir, "s.yaml")}, "--profile-out: the files used are recorded with fanotify, which needs root"},
 		{[]string{"--recorder", "ebpf"}, "--recorder ebpf: recording needs root"},
 		{[]string{"--recorder", "strace"}, `--recorder "strace": want ebpf or seccomp`},
 		{[]string{"--security-opt", "seccomp=unconfined"}, "brig learn --recorder seccomp: the sandbox has no seccomp profile to record through"},
@@ -556,47 +555,81 @@ func TestLearnAnnotationPodman(t *testing.T) {
 // TestLearnFiles: --profile-out writes a `brig run --profile` file with the
 // host paths the workload used, as tight as files: the replay works, and
 // what it was shown but never used is no longer there, nor writable where
-// it was only read. Created files make their directory writable.
+// it was only read. Created files make their directory writable. As root
+// fanotify records the files; without root brig's seccomp listener does,
+// from the opens and execs it is sent (a script's #! interpreter too).
 func TestLearnFiles(t *testing.T) {
-	needRecorder(t)
-	base := t.TempDir()
-	data, proj := filepath.Join(base, "data"), filepath.Join(base, "proj")
-	os.MkdirAll(data, 0o755)
-	os.MkdirAll(proj, 0o755)
+	t.Run("root", func(t *testing.T) {
+		needRecorder(t)
+		testLearnFiles(t, 0)
+	})
+	t.Run("rootless", func(t *testing.T) {
+		if data, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(data)) == "0" {
+			t.Skip("unprivileged user namespaces are disabled on this host")
+		}
+		testLearnFiles(t, rootlessUID)
+	})
+}
+
+func testLearnFiles(t *testing.T, uid int) {
+	base, err := os.MkdirTemp("", "brig-learn-files-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	os.Chmod(base, 0o755)
+	data, proj, tools := filepath.Join(base, "data"), filepath.Join(base, "proj"), filepath.Join(base, "tools")
+	for _, d := range []string{data, proj, tools} {
+		os.MkdirAll(d, 0o755)
+	}
 	os.WriteFile(filepath.Join(data, "used"), []byte("used\n"), 0o644)
 	os.WriteFile(filepath.Join(data, "unused"), []byte("secret\n"), 0o644)
 	os.WriteFile(filepath.Join(data, "run.sh"), []byte("#!/bin/sh\necho ran\n"), 0o755)
 	os.WriteFile(filepath.Join(proj, "log"), []byte("old\n"), 0o644)
-	work := "cat " + data + "/used; " + data + "/run.sh; echo more >> " + proj + "/log; echo made > " + proj + "/new"
+	// a script whose interpreter is outside the system directories: the
+	// kernel opens it, not the command
+	if sh, err := os.ReadFile("/bin/sh"); err != nil || os.WriteFile(filepath.Join(tools, "mysh"), sh, 0o755) != nil {
+		t.Fatalf("copy /bin/sh: %v", err)
+	}
+	os.WriteFile(filepath.Join(data, "tool.sh"), []byte("#!"+tools+"/mysh\necho tool\n"), 0o755)
+	filepath.Walk(base, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, uid, uid) })
+	work := "cat " + data + "/used; " + data + "/run.sh; " + data + "/tool.sh; echo more >> " + proj + "/log; echo made > " + proj + "/new"
+	learn := func(args ...string) result {
+		if uid == 0 {
+			return learnCmd(t, args...)
+		}
+		return learnAs(t, uid, base, args...)
+	}
 	prof, sb := filepath.Join(base, "p.json"), filepath.Join(base, "s.yaml")
-	r := learnCmd(t, "-o", prof, "--profile-out", sb, "--ro", data, "--rw", proj, "--", "sh", "-c", work)
-	if r.code != 0 || r.stdout != "used\nran\n" {
+	r := learn("-o", prof, "--profile-out", sb, "--ro", data, "--ro", tools, "--rw", proj, "--", "sh", "-c", work)
+	if r.code != 0 || r.stdout != "used\nran\ntool\n" {
 		t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
 	}
 	got, _ := os.ReadFile(sb)
-	for _, want := range []string{"seccomp=" + prof, "ro:\n    - " + data + "/run.sh\n    - " + data + "/used\n", "rw:\n    - " + proj + "\n"} {
+	for _, want := range []string{"seccomp=" + prof, "ro:\n    - " + data + "/run.sh\n    - " + data + "/tool.sh\n    - " + data + "/used\n    - " + tools + "/mysh\n",
+		"rw:\n    - " + proj + "\n"} {
 		contains(t, string(got), want, "the learned sandbox profile")
 	}
 	notContains(t, string(got), "unused", "a file the workload never used")
 	os.Remove(filepath.Join(proj, "new"))
 	// Replay with the profile alone: no flag but --profile.
-	r = sandbox(t, base, "--profile", sb, "--", "sh", "-c", work)
-	if r.code != 0 || r.stdout != "used\nran\n" {
-		t.Fatalf("replay: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	r = sandboxAs(t, uid, base, "--profile", sb, "--", "sh", "-c", work)
+	if r.code != 0 || r.stdout != "used\nran\ntool\n" {
+		t.Fatalf("replay: exit %d, stdout %q, stderr %s\nthe profile:\n%s", r.code, r.stdout, r.stderr, got)
 	}
 	for _, probe := range []struct{ name, cmd, control string }{
 		{"a file shown during learning, never used", "cat " + data + "/unused", "--ro"},
 		{"a file only read, written", "echo x >> " + data + "/used", "--rw"},
 	} {
-		r = sandbox(t, base, "--profile", sb, "--", "sh", "-c", probe.cmd)
+		r = sandboxAs(t, uid, base, "--profile", sb, "--", "sh", "-c", probe.cmd)
 		if r.code == 0 {
 			t.Errorf("%s: allowed under the learned profile", probe.name)
 		}
-		if c := sandbox(t, base, probe.control, data, "--", "sh", "-c", probe.cmd); c.code != 0 {
+		if c := sandboxAs(t, uid, base, probe.control, data, "--", "sh", "-c", probe.cmd); c.code != 0 {
 			t.Errorf("control (%s %s), %s: %s", probe.control, data, probe.name, c.stderr)
 		}
 	}
-	if r := learnCmd(t, "-o", prof, "--profile-out", "/no/such/dir/s.yaml", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "--profile-out") {
+	if r := learn("-o", prof, "--profile-out", "/no/such/dir/s.yaml", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "--profile-out") {
 		t.Errorf("--profile-out into a missing directory: exit %d: %s", r.code, r.stderr)
 	}
 }
