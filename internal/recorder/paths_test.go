@@ -1,9 +1,11 @@
 package recorder
 
 import (
+	"debug/elf"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -168,4 +170,110 @@ func TestReadMem(t *testing.T) {
 	if n != 4 || string(b[:3]) != "abc" {
 		t.Fatalf("readMem = %d bytes %q, want the 4 before the unmapped page", n, b[:min(n, 16)])
 	}
+}
+
+// TestListenerFiles: what an open, a create and an execve (of a script
+// and of an ELF program) will use, recorded as fanotify would mark it;
+// a missing file, a refused create, and a file off the host's mounts
+// are not.
+func TestListenerFiles(t *testing.T) {
+	valid := notifValid
+	notifValid = func(int, uint64) bool { return true }
+	defer func() { notifValid = valid }()
+	dir, ro := tree(t)
+	own := filepath.Join(dir, "own") // stands for a tmpfs of the container's own
+	for _, err := range []error{
+		os.Mkdir(own, 0o755),
+		os.WriteFile(filepath.Join(own, "f"), nil, 0o644),
+		os.WriteFile(filepath.Join(dir, "script"), []byte("#!"+dir+"/file\n"), 0o755),
+		os.Symlink(filepath.Join(dir, "file"), filepath.Join(dir, "alias")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keep [][]byte
+	str := func(s string) uint64 {
+		b := append([]byte(s), 0)
+		keep = append(keep, b)
+		return uint64(uintptr(unsafe.Pointer(&b[0])))
+	}
+	const cwd = uint64(0xffffffffffffff9c)
+	f := newListenerFiles()
+	f.once.Do(func() {}) // the mounts: / holds host files, own doesn't
+	f.mounts = []mountPoint{{own, false}, {"/", true}}
+	calls := []struct {
+		nr   int32
+		args [6]uint64
+	}{
+		{257, [6]uint64{cwd, str(dir + "/etc/shown"), unix.O_RDONLY}},
+		{257, [6]uint64{cwd, str(dir + "/missing"), unix.O_RDONLY}},
+		{257, [6]uint64{cwd, str(dir + "/made"), unix.O_WRONLY | unix.O_CREAT}},
+		{257, [6]uint64{cwd, str(dir + "/etc"), unix.O_RDONLY | unix.O_DIRECTORY}},
+		{257, [6]uint64{cwd, str(own + "/f"), unix.O_RDWR}},
+		{59, [6]uint64{str(dir + "/script")}},
+		{59, [6]uint64{str("/bin/sh")}},
+		{257, [6]uint64{cwd, str(dir + "/alias"), unix.O_RDONLY}},
+	}
+	if ro != "" {
+		calls = append(calls, struct {
+			nr   int32
+			args [6]uint64
+		}{257, [6]uint64{cwd, str(ro + "/new"), unix.O_WRONLY | unix.O_CREAT}})
+	}
+	for _, c := range calls {
+		n := seccompNotif{Pid: uint32(unix.Gettid()), Nr: c.nr, Arch: 0xc000003e, Args: c.args}
+		f.record(-1, &n)
+	}
+	runtime.KeepAlive(keep)
+	got, lost := f.Snapshot()
+	sh, _ := filepath.EvalSymlinks("/bin/sh")
+	want := map[string]Access{
+		dir + "/etc/shown": Read,
+		dir + "/made":      Read | Write | Created,
+		dir + "/etc":       Read | Dir,
+		dir + "/script":    Read | Exec,
+		dir + "/file":      Read | Exec, // the script's interpreter, then opened through alias
+		dir + "/alias":     Read,
+		sh:                 Read | Exec,
+	}
+	if interp := elfInterp(t, sh); interp != "" {
+		want[interp] = Read | Exec // as given, and where its links lead
+		real, _ := filepath.EvalSymlinks(interp)
+		want[real] = Read | Exec
+	}
+	if sh != "/bin/sh" {
+		want["/bin/sh"] = Read | Exec
+	}
+	if lost {
+		t.Error("lost: want false")
+	}
+	for p, a := range want {
+		if got[p] != a {
+			t.Errorf("%s: recorded %05b, want %05b", p, got[p], a)
+		}
+	}
+	for p, a := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s recorded (%05b): want it left out", p, a)
+		}
+	}
+}
+
+// elfInterp is the ELF program's PT_INTERP ("" for a static program).
+func elfInterp(t *testing.T, p string) string {
+	t.Helper()
+	e, err := elf.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, prog := range e.Progs {
+		if prog.Type == elf.PT_INTERP {
+			b := make([]byte, prog.Filesz)
+			prog.ReadAt(b, 0)
+			return strings.TrimRight(string(b), "\x00")
+		}
+	}
+	return ""
 }
