@@ -53,7 +53,9 @@ type Listener struct {
 	refused        map[pathKey]int
 	refusedDropped int
 	// files: the files the program uses (ListenOptions.Files)
-	files  *ListenerFiles
+	files *ListenerFiles
+	// root: the container's root, for the lookups of paths and files
+	root   *rootDir
 	wg     sync.WaitGroup
 	closed bool
 }
@@ -116,9 +118,9 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 	}
 	l := &Listener{Path: filepath.Join(dir, "listener.sock"), dir: dir, eval: eval, calls: calls, connects: o.Connects,
 		denied: map[string]*denial{}, rec: Recording{Calls: map[Call]bool{}, Args: map[int]map[uint64]bool{}},
-		paths: o.Paths, refused: map[pathKey]int{}}
+		paths: o.Paths, refused: map[pathKey]int{}, root: newRootDir()}
 	if o.Files && calls {
-		l.files = newListenerFiles()
+		l.files = newListenerFiles(l.root)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: l.Path, Net: "unix"})
 	if err != nil {
@@ -507,6 +509,7 @@ func (l *Listener) Close() {
 	}
 	l.closed = true
 	l.ln.Close()
+	l.root.close()
 	os.RemoveAll(l.dir)
 }
 

@@ -32,14 +32,15 @@ import (
 // the look and the call.
 type ListenerFiles struct {
 	start  time.Time
+	root   *rootDir
 	once   sync.Once
 	mounts []mountPoint // the container's mounts, deepest first
 	mu     sync.Mutex
 	use    map[string]Access
 }
 
-func newListenerFiles() *ListenerFiles {
-	return &ListenerFiles{start: time.Now(), use: map[string]Access{}}
+func newListenerFiles(root *rootDir) *ListenerFiles {
+	return &ListenerFiles{start: time.Now(), root: root, use: map[string]Access{}}
 }
 
 // opens are the calls whose use is recorded (what fanotify sees: opens
@@ -62,11 +63,10 @@ func (f *ListenerFiles) record(fd int, n *seccompNotif) {
 	}
 	pid := int(n.Pid)
 	f.once.Do(func() { f.mounts = hostFileMounts(pid) })
-	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	root, ok := f.root.get(pid)
+	if !ok {
 		return
 	}
-	defer unix.Close(root)
 	exec := pc.name == "execve" || pc.name == "execveat"
 	nofollowLast := a.isOpen && a.flags&unix.O_NOFOLLOW != 0 || pc.name == "execveat" && a.flags&unix.AT_SYMLINK_NOFOLLOW != 0
 	exists, _, mode, err := lookIn(root, a.raw, nofollowLast)

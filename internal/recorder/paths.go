@@ -1,12 +1,14 @@
 package recorder
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -80,6 +82,40 @@ var flagsArg = map[string]struct {
 var nofollow = map[string]bool{"lstat": true, "lchown": true, "readlink": true, "readlinkat": true,
 	"unlink": true, "unlinkat": true, "rmdir": true, "rename": true, "renameat": true, "renameat2": true}
 
+// rootDir is the handle on the container's root that lookups start from:
+// opened from the first caller's /proc/PID/root and kept (every process
+// of the container has that root; none may chroot, as brig run drops
+// CAP_SYS_CHROOT; opening it for every call cost a third of the look).
+type rootDir struct {
+	mu sync.Mutex
+	fd int // -1: not opened yet
+}
+
+func newRootDir() *rootDir { return &rootDir{fd: -1} }
+
+// get is the root of the container whose process pid is (opened once).
+func (r *rootDir) get(pid int) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd < 0 {
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, false
+		}
+		r.fd = fd
+	}
+	return r.fd, true
+}
+
+func (r *rootDir) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd >= 0 {
+		unix.Close(r.fd)
+		r.fd = -1
+	}
+}
+
 // notifValid says whether a notification is still pending (its caller
 // still waits in the call), so what was read from the caller is its.
 var notifValid = func(fd int, id uint64) bool {
@@ -115,7 +151,7 @@ func (l *Listener) watchPath(fd int, n *seccompNotif) {
 		l.pathsArmed = true
 	}
 	l.mu.Unlock()
-	k, ok := predict(fd, n, pc)
+	k, ok := predict(fd, n, pc, l.root)
 	if !ok {
 		return
 	}
@@ -166,14 +202,19 @@ func readPathArgs(fd int, n *seccompNotif, pc pathCall) (pathArgs, bool) {
 	if a.isOpen && a.flags&unix.O_PATH != 0 {
 		return pathArgs{}, false // an O_PATH open neither reads nor writes
 	}
-	// PATH_MAX: a longer path fails (ENAMETOOLONG) without the sandbox
+	// PATH_MAX: a longer path fails (ENAMETOOLONG) without the sandbox.
+	// Most paths are short: 256 bytes first, the rest only if needed.
 	var buf [unix.PathMax]byte
-	got := readMem(pid, n.Args[pathArg], buf[:])
+	got := readMem(pid, n.Args[pathArg], buf[:256])
+	end := bytes.IndexByte(buf[:got], 0)
+	if end < 0 && got == 256 {
+		got = 256 + readMem(pid, n.Args[pathArg]+256, buf[256:])
+		end = bytes.IndexByte(buf[:got], 0)
+	}
 	// the read is trusted only if the call is still the one notified
 	if got <= 0 || !notifValid(fd, n.ID) {
 		return pathArgs{}, false
 	}
-	end := strings.IndexByte(string(buf[:got]), 0)
 	if end <= 0 {
 		return pathArgs{}, false // unterminated, or empty (AT_EMPTY_PATH: the fd itself)
 	}
@@ -200,8 +241,7 @@ func readPathArgs(fd int, n *seccompNotif, pc pathCall) (pathArgs, bool) {
 // predict reads the call's path and says whether the sandbox will refuse
 // it, and how: the kernel's order of checks, as far as a missing name and
 // a read-only mount go. Anything it can't tell is left out.
-func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
-	pid := int(n.Pid)
+func predict(fd int, n *seccompNotif, pc pathCall, roots *rootDir) (pathKey, bool) {
 	a, ok := readPathArgs(fd, n, pc)
 	if !ok {
 		return pathKey{}, false
@@ -221,11 +261,10 @@ func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
 			return pathKey{}, false
 		}
 	}
-	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	root, ok := roots.get(int(n.Pid))
+	if !ok {
 		return pathKey{}, false
 	}
-	defer unix.Close(root)
 	parent := func() (exists, ro bool, err error) {
 		dir := strings.TrimRight(raw, "/")
 		if dir == "" {
@@ -252,6 +291,12 @@ func predict(fd int, n *seccompNotif, pc pathCall) (pathKey, bool) {
 			k.errno = unix.ENOENT
 		}
 		return k, true
+	}
+	if !writes && !makes {
+		// a lookup (most calls): only whether it is there matters
+		if there, err := present(root, raw, nofollowLast); err != nil || there {
+			return pathKey{}, false
+		}
 	}
 	exists, ro, mode, err := lookIn(root, raw, nofollowLast)
 	if err != nil {
@@ -315,6 +360,28 @@ func danglesIntoProc(root int, p string) bool {
 	return t == "/proc" || strings.HasPrefix(t, "/proc/")
 }
 
+// present says whether p is there in the root root (lookIn's first
+// answer alone: one openat2).
+func present(root int, p string, nofollowLast bool) (bool, error) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	if nofollowLast {
+		how.Flags |= unix.O_NOFOLLOW
+	}
+	rel := strings.TrimLeft(p, "/")
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(root, rel, &how)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unix.Close(fd)
+	return true, nil
+}
+
 // lookIn resolves p in the root root (symlinks and .. kept inside it) and
 // says whether it exists, whether it is on a read-only mount and its
 // type; err is set when it can't be told (a failure other than a missing
@@ -348,15 +415,26 @@ func lookIn(root int, p string, nofollowLast bool) (exists, ro bool, mode uint32
 }
 
 // readMem reads the caller's memory at addr into b: the bytes read (a
-// read that crosses into an unmapped page stops there).
+// read that crosses into an unmapped page stops there). One
+// process_vm_readv, its remote range split at each page boundary (the
+// call transfers whole ranges only: one crossing into an unmapped page
+// would fail entirely).
 func readMem(pid int, addr uint64, b []byte) int {
-	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	const page = 4096
+	var remote [unix.PathMax/page + 2]unix.RemoteIovec
+	n := 0
+	for off := 0; off < len(b) && n < len(remote); n++ {
+		size := min(len(b)-off, page-int((addr+uint64(off))%page))
+		remote[n] = unix.RemoteIovec{Base: uintptr(addr) + uintptr(off), Len: size}
+		off += size
+	}
+	local := []unix.Iovec{{Base: &b[0]}}
+	local[0].SetLen(len(b))
+	got, err := unix.ProcessVMReadv(pid, local, remote[:n], 0)
 	if err != nil {
 		return 0
 	}
-	defer mem.Close()
-	n, _ := mem.ReadAt(b, int64(addr))
-	return n
+	return got
 }
 
 // PathRefusals is the file list of a path-watching listener (ListenOptions

@@ -135,12 +135,14 @@ func TestPredict(t *testing.T) {
 		{"mkdir there", 83, [6]uint64{str(ro + "/d")}, true, want{unix.EROFS, ro + "/d"}},
 		{"unlink a missing name there (the mount is asked first)", 87, [6]uint64{str(ro + "/missing")}, true, want{unix.EROFS, ro + "/missing"}},
 	}
+	roots := newRootDir()
+	defer roots.close()
 	for _, c := range cases {
 		if c.root && ro == "" {
 			continue
 		}
 		n := seccompNotif{Pid: uint32(unix.Gettid()), Nr: c.nr, Arch: 0xc000003e, Args: c.args}
-		k, ok := predict(-1, &n, pathCalls[c.nr])
+		k, ok := predict(-1, &n, pathCalls[c.nr], roots)
 		got := want{}
 		if ok {
 			got = want{k.errno, k.path}
@@ -199,7 +201,9 @@ func TestListenerFiles(t *testing.T) {
 		return uint64(uintptr(unsafe.Pointer(&b[0])))
 	}
 	const cwd = uint64(0xffffffffffffff9c)
-	f := newListenerFiles()
+	roots := newRootDir()
+	defer roots.close()
+	f := newListenerFiles(roots)
 	f.once.Do(func() {}) // the mounts: / holds host files, own doesn't
 	f.mounts = []mountPoint{{own, false}, {"/", true}}
 	calls := []struct {
