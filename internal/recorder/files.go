@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,34 +73,22 @@ func WatchFiles(pid int) (*Files, error) {
 			f.mntns.Close()
 		}
 	}()
-	mounts, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	mounts, err := readMountInfo(pid)
 	if err != nil {
 		return nil, err
 	}
-	defer mounts.Close()
 	mask := uint64(unix.FAN_OPEN | unix.FAN_OPEN_EXEC | unix.FAN_MODIFY | unix.FAN_CLOSE_WRITE | unix.FAN_ONDIR)
-	sc := bufio.NewScanner(mounts)
 	marked := 0
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, x := range fields {
-			if x == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) || skippedFS[fields[sep+1]] && !(fields[sep+1] == "tmpfs" && fields[3] != "/") {
-			// (A bind of a directory of the host's tmpfs — its root is
-			// not the filesystem's — holds host files: recorded.)
+	for _, m := range mounts {
+		if !m.holdsHostFiles() {
 			continue
 		}
-		path := fmt.Sprintf("/proc/%d/root%s", pid, unescape(fields[4]))
+		path := fmt.Sprintf("/proc/%d/root%s", pid, m.point)
 		if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, mask, unix.AT_FDCWD, path); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				continue // covered by a later mount
 			}
-			return nil, fmt.Errorf("recording files: mark %s: %w", unescape(fields[4]), err)
+			return nil, fmt.Errorf("recording files: mark %s: %w", m.point, err)
 		}
 		marked++
 	}
@@ -110,6 +99,38 @@ func WatchFiles(pid int) (*Files, error) {
 	ok = true
 	go f.read()
 	return f, nil
+}
+
+// mountEntry is one line of a mountinfo: where it is mounted (unescaped),
+// the directory of its filesystem it shows, and the filesystem's type.
+type mountEntry struct{ point, root, fstype string }
+
+// holdsHostFiles says whether the mount shows host files (not the
+// container's own proc, sys, dev, tmpfs or cgroup mounts; a bind of a
+// directory of the host's tmpfs — its root is not the filesystem's —
+// holds host files).
+func (m mountEntry) holdsHostFiles() bool {
+	return !skippedFS[m.fstype] || m.fstype == "tmpfs" && m.root != "/"
+}
+
+// readMountInfo reads the mounts of pid's mount namespace, in order.
+func readMountInfo(pid int) ([]mountEntry, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mountEntry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
+			continue
+		}
+		out = append(out, mountEntry{point: unescape(fields[4]), root: fields[3], fstype: fields[sep+1]})
+	}
+	return out, sc.Err()
 }
 
 // unescape undoes mountinfo's octal escapes (\040 for a space...).

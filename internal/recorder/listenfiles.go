@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"bytes"
 	"debug/elf"
 	"fmt"
@@ -136,15 +135,7 @@ func (f *ListenerFiles) add(root int, p string, nofollowLast bool, use Access) {
 // file the kernel would open (the caller's view: d_path from outside its
 // mount namespace starts at that namespace's root).
 func realPath(root int, p string, nofollowLast bool) (string, bool) {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	if nofollowLast {
-		how.Flags |= unix.O_NOFOLLOW
-	}
-	rel := strings.TrimLeft(p, "/")
-	if rel == "" {
-		rel = "."
-	}
-	fd, err := unix.Openat2(root, rel, &how)
+	fd, err := openIn(root, p, pathFlags(nofollowLast))
 	if err != nil {
 		return "", false
 	}
@@ -159,8 +150,7 @@ func realPath(root int, p string, nofollowLast bool) (string, bool) {
 // interpreter records what the kernel opens to run the program at p: a
 // script's #! interpreter, an ELF program's dynamic loader.
 func (f *ListenerFiles) interpreter(root int, p string) {
-	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(root, strings.TrimLeft(p, "/"), &how)
+	fd, err := openIn(root, p, unix.O_RDONLY)
 	if err != nil {
 		return
 	}
@@ -208,29 +198,14 @@ type mountPoint struct {
 // each marked as Files would mark it (host files, or the container's
 // own: proc, sysfs, a tmpfs of its own...), deepest first.
 func hostFileMounts(pid int) []mountPoint {
-	data, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	mounts, err := readMountInfo(pid)
 	if err != nil {
 		return nil
 	}
-	defer data.Close()
+	// a later mount at the same place covers the earlier one
 	all := map[string]bool{}
-	sc := bufio.NewScanner(data)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, x := range fields {
-			if x == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
-			continue
-		}
-		// a later mount at the same place covers the earlier one; a
-		// bind of a directory of the host's tmpfs holds host files
-		fs := fields[sep+1]
-		all[unescape(fields[4])] = !skippedFS[fs] || fs == "tmpfs" && fields[3] != "/"
+	for _, m := range mounts {
+		all[m.point] = m.holdsHostFiles()
 	}
 	out := make([]mountPoint, 0, len(all))
 	for m, host := range all {

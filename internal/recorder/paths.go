@@ -345,8 +345,7 @@ func predict(fd int, n *seccompNotif, pc pathCall, roots *rootDir) (pathKey, boo
 
 // danglesIntoProc says whether the symlink at p points into /proc.
 func danglesIntoProc(root int, p string) bool {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(root, strings.TrimPrefix(p, "/"), &how)
+	fd, err := openIn(root, p, unix.O_PATH|unix.O_NOFOLLOW)
 	if err != nil {
 		return true
 	}
@@ -363,15 +362,7 @@ func danglesIntoProc(root int, p string) bool {
 // present says whether p is there in the root root (lookIn's first
 // answer alone: one openat2).
 func present(root int, p string, nofollowLast bool) (bool, error) {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	if nofollowLast {
-		how.Flags |= unix.O_NOFOLLOW
-	}
-	rel := strings.TrimLeft(p, "/")
-	if rel == "" {
-		rel = "."
-	}
-	fd, err := unix.Openat2(root, rel, &how)
+	fd, err := openIn(root, p, pathFlags(nofollowLast))
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil
 	}
@@ -382,20 +373,31 @@ func present(root int, p string, nofollowLast bool) (bool, error) {
 	return true, nil
 }
 
+// openIn opens p with flags in the root root: symlinks, .. and absolute
+// paths kept inside it, no /proc magic links.
+func openIn(root int, p string, flags int) (int, error) {
+	rel := strings.TrimLeft(p, "/")
+	if rel == "" {
+		rel = "."
+	}
+	how := unix.OpenHow{Flags: uint64(flags) | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	return unix.Openat2(root, rel, &how)
+}
+
+// pathFlags are the flags of an O_PATH look at a path.
+func pathFlags(nofollowLast bool) int {
+	if nofollowLast {
+		return unix.O_PATH | unix.O_NOFOLLOW
+	}
+	return unix.O_PATH
+}
+
 // lookIn resolves p in the root root (symlinks and .. kept inside it) and
 // says whether it exists, whether it is on a read-only mount and its
 // type; err is set when it can't be told (a failure other than a missing
 // name: ENOTDIR, ELOOP, EACCES, ...).
 func lookIn(root int, p string, nofollowLast bool) (exists, ro bool, mode uint32, err error) {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	if nofollowLast {
-		how.Flags |= unix.O_NOFOLLOW
-	}
-	rel := strings.TrimLeft(p, "/")
-	if rel == "" {
-		rel = "."
-	}
-	fd, err := unix.Openat2(root, rel, &how)
+	fd, err := openIn(root, p, pathFlags(nofollowLast))
 	if errors.Is(err, unix.ENOENT) {
 		return false, false, 0, nil
 	}
