@@ -210,6 +210,14 @@ func FromRecording(rec *recorder.Recording) (*Set, error) {
 		// clone is allowed for threads and forks.
 		s.addValue("clone", 0)
 	}
+	if s.Calls["fork"] || s.Calls["vfork"] || s.Values["clone"][0] {
+		// A fork is a fork: fork, vfork and clone without namespace
+		// flags make the same process, and libcs choose between them.
+		// Both recorders learn the three together (the seccomp one sees
+		// only the tasks they make: seccomp.Forks).
+		s.Calls["fork"], s.Calls["vfork"] = true, true
+		s.addValue("clone", 0)
+	}
 	s.AddRuntime()
 	sort.Strings(s.Unnamed)
 	return s, nil
@@ -498,8 +506,6 @@ type Session struct {
 	mu          sync.Mutex
 }
 
-// source records the calls: the eBPF recorder (recorder.Recorder), or,
-// where eBPF can't be used, brig's seccomp listener (recorder.Listener).
 // fileRecord is what records the files a run uses: fanotify's
 // recorder.Files as root, the seccomp listener's recorder.ListenerFiles
 // without.
@@ -509,6 +515,8 @@ type fileRecord interface {
 	Close()
 }
 
+// source records the calls: the eBPF recorder (recorder.Recorder), or,
+// where eBPF can't be used, brig's seccomp listener (recorder.Listener).
 type source interface {
 	Armed() bool
 	Snapshot() (*recorder.Recording, error)

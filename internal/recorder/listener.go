@@ -47,6 +47,7 @@ type Listener struct {
 	denied   map[string]*denial // by call name
 	rec      Recording
 	armed    bool
+	tasks    map[uint32]bool // the program's tasks seen, by host tid
 	// paths: the path-taking calls are watched (ListenOptions.Paths)
 	paths          bool
 	pathsArmed     bool
@@ -102,12 +103,14 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 	}
 	if o.Paths {
 		watch = append(watch, pathCallNames()...)
-		// An open or stat of a file is not interrupted by a signal; one
-		// waiting for brig would be (EINTR without SA_RESTART): once brig
-		// has the call, only a kill ends the wait (Linux 5.19).
-		if seccomp.KernelAtLeast(5, 19) && !slices.Contains(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv) {
-			sc.Flags = append(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv)
-		}
+	}
+	// A call waiting for brig's answer is interrupted by a signal and
+	// returns EINTR to a handler without SA_RESTART. Once brig has
+	// received the call, only a kill ends the wait (Linux 5.19); a call
+	// made while a signal is already pending still fails (README, "brig
+	// learn": dash's fork).
+	if seccomp.KernelAtLeast(5, 19) && !slices.Contains(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv) {
+		sc.Flags = append(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv)
 	}
 	if err := seccomp.ToNotify(sc, calls, watch...); err != nil {
 		return nil, err
@@ -285,6 +288,19 @@ func (l *Listener) note(fd int, n *seccompNotif) {
 			return
 		}
 		l.armed = true
+		l.tasks = map[uint32]bool{n.Pid: true}
+	}
+	if !l.tasks[n.Pid] {
+		// A task not seen before was made by a fork of the program's:
+		// the forks stay the kernel's (seccomp.Forks), so they are
+		// recorded from here, as a clone without namespace flags (learn
+		// allows fork and vfork with it).
+		l.tasks[n.Pid] = true
+		l.rec.Calls[Call{Arch: ArchX86_64, Nr: nrClone}] = true
+		if l.rec.Args[nrClone] == nil {
+			l.rec.Args[nrClone] = map[uint64]bool{}
+		}
+		l.rec.Args[nrClone][0] = true
 	}
 	if c.Nr > 0x3ff {
 		l.rec.Incomplete = appendOnce(l.rec.Incomplete, fmt.Sprintf("%s call %d (above 1023)", c.Arch, c.Nr))

@@ -27,6 +27,9 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
 	if !calls && len(watch) > 0 {
 		splitWatched(sc, watch)
 	}
+	if calls {
+		keepForks(sc)
+	}
 	rewrite := func(a specs.LinuxSeccompAction, conditional bool) bool {
 		switch a {
 		case specs.ActErrno:
@@ -41,11 +44,66 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
 	}
 	for i := range sc.Syscalls {
 		s := &sc.Syscalls[i]
+		if calls && onlyForks(*s) {
+			continue // keepForks: the kernel's
+		}
 		if rewrite(s.Action, len(s.Args) > 0) {
 			s.Action, s.ErrnoRet = specs.ActNotify, nil
 		}
 	}
 	return nil
+}
+
+// Forks are the calls whose allow rules stay the kernel's when every
+// call goes to the listener (ToNotify with calls): a call waiting for the
+// listener fails with EINTR when a signal is pending as it is made, in a
+// handler without SA_RESTART, where the kernel would restart a fork
+// (dash's and busybox's SIGCHLD handlers: "Cannot fork" while
+// learning). The listener learns of them from the tasks they make.
+var Forks = []string{"clone", "fork", "vfork"}
+
+// keepForks splits Forks out of the allow and log rules that name them,
+// so ToNotify leaves those as they are.
+func keepForks(sc *specs.LinuxSeccomp) {
+	var out []specs.LinuxSyscall
+	for _, r := range sc.Syscalls {
+		if r.Action != specs.ActAllow && r.Action != specs.ActLog {
+			out = append(out, r)
+			continue
+		}
+		var keep, forks []string
+		for _, n := range r.Names {
+			if slices.Contains(Forks, n) {
+				forks = append(forks, n)
+			} else {
+				keep = append(keep, n)
+			}
+		}
+		if len(keep) > 0 {
+			r2 := r
+			r2.Names = keep
+			out = append(out, r2)
+		}
+		if len(forks) > 0 {
+			r2 := r
+			r2.Names = forks
+			out = append(out, r2)
+		}
+	}
+	sc.Syscalls = out
+}
+
+// onlyForks says whether every name of an allow or log rule is a fork.
+func onlyForks(r specs.LinuxSyscall) bool {
+	if r.Action != specs.ActAllow && r.Action != specs.ActLog || len(r.Names) == 0 {
+		return false
+	}
+	for _, n := range r.Names {
+		if !slices.Contains(Forks, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // splitWatched makes the watched calls' allow and log rules notify rules,

@@ -11,7 +11,9 @@ import (
 // for a report (conditional ones keep their errno), every allowed and
 // denied call for learning; kill and trap stay the kernel's. The rewritten
 // profile still compiles, and its verdicts are "notify" exactly where the
-// listener is asked.
+// listener is asked. The forks stay the kernel's when learning (a fork
+// waiting for the listener fails with EINTR under a pending signal), with
+// their conditions: clone with a namespace flag is still not allowed.
 func TestToNotify(t *testing.T) {
 	errno := uint(unix.EACCES)
 	base := func() *specs.LinuxSeccomp {
@@ -19,7 +21,8 @@ func TestToNotify(t *testing.T) {
 			DefaultAction: specs.ActErrno,
 			Architectures: []specs.Arch{specs.ArchX86_64},
 			Syscalls: []specs.LinuxSyscall{
-				{Names: []string{"read", "write"}, Action: specs.ActAllow},
+				{Names: []string{"read", "fork", "write"}, Action: specs.ActAllow},
+				{Names: []string{"clone"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: unix.CLONE_NEWNS, Op: specs.OpMaskedEqual}}},
 				{Names: []string{"mkdir"}, Action: specs.ActErrno, ErrnoRet: &errno},
 				{Names: []string{"personality"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
 				{Names: []string{"getpid"}, Action: specs.ActLog},
@@ -32,14 +35,15 @@ func TestToNotify(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		calls bool
-		want  map[string]uint32 // call → verdict's action, personality with 8
+		want  map[string]uint32 // call → verdict's action, with 8 as the first argument
 	}{
 		{"report", false, map[string]uint32{
 			"read": unix.SECCOMP_RET_ALLOW, "mkdir": notify, "personality": unix.SECCOMP_RET_ERRNO,
 			"getpid": unix.SECCOMP_RET_LOG, "kexec_load": unix.SECCOMP_RET_KILL_PROCESS, "uname": unix.SECCOMP_RET_TRAP,
-			"chroot": notify}},
+			"chroot": notify, "fork": unix.SECCOMP_RET_ALLOW, "clone": notify}},
 		{"learn", true, map[string]uint32{
-			"read": notify, "mkdir": notify, "personality": notify,
+			"read": notify, "mkdir": notify, "personality": notify, "fork": unix.SECCOMP_RET_ALLOW,
+			"clone": notify, "clone without a namespace flag": unix.SECCOMP_RET_ALLOW,
 			"getpid": notify, "kexec_load": unix.SECCOMP_RET_KILL_PROCESS, "uname": unix.SECCOMP_RET_TRAP,
 			"chroot": notify}},
 	} {
@@ -60,9 +64,16 @@ func TestToNotify(t *testing.T) {
 				t.Fatal(err)
 			}
 			nrs := map[string]int32{"read": unix.SYS_READ, "mkdir": unix.SYS_MKDIR, "personality": unix.SYS_PERSONALITY,
-				"getpid": unix.SYS_GETPID, "kexec_load": unix.SYS_KEXEC_LOAD, "uname": unix.SYS_UNAME, "chroot": unix.SYS_CHROOT}
+				"getpid": unix.SYS_GETPID, "kexec_load": unix.SYS_KEXEC_LOAD, "uname": unix.SYS_UNAME, "chroot": unix.SYS_CHROOT,
+				"fork": unix.SYS_FORK, "clone": unix.SYS_CLONE, "clone without a namespace flag": unix.SYS_CLONE}
 			for call, want := range tc.want {
-				v, err := e.Verdict(AuditArchX86_64, nrs[call], [6]uint64{8})
+				arg := uint64(8)
+				if call == "clone" {
+					arg = unix.CLONE_NEWNS
+				} else if call == "clone without a namespace flag" {
+					arg = 0
+				}
+				v, err := e.Verdict(AuditArchX86_64, nrs[call], [6]uint64{arg})
 				if err != nil {
 					t.Fatal(err)
 				}

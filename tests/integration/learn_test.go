@@ -113,6 +113,34 @@ func TestLearnWithoutRoot(t *testing.T) {
 	}
 }
 
+// TestLearnForks: a shell that forks while its children end learns
+// through brig's seccomp listener as it runs without it. dash's and
+// busybox's SIGCHLD handlers have no SA_RESTART: a fork sent to the
+// listener while the signal was pending failed with EINTR ("Cannot
+// fork"); the forks now stay the kernel's, and are learned from the
+// tasks they make. The control: the same command in brig run.
+func TestLearnForks(t *testing.T) {
+	const work = `i=0; while [ $i -lt 150 ]; do (true) & i=$((i+1)); done; wait; echo done`
+	for _, sh := range [][]string{{"sh"}, {"/bin/busybox", "sh"}} {
+		dir := t.TempDir()
+		prof := filepath.Join(dir, "p.json")
+		cmd := append(append([]string{}, sh...), "-c", work)
+		if c := sandbox(t, dir, append([]string{"--"}, cmd...)...); c.code != 0 || c.stdout != "done\n" {
+			t.Fatalf("%v: the control: exit %d, stdout %q, stderr %s", sh, c.code, c.stdout, c.stderr)
+		}
+		for i := range 3 {
+			r := learnCmd(t, append([]string{"--recorder", "seccomp", "-o", prof, "--"}, cmd...)...)
+			if r.code != 0 || r.stdout != "done\n" {
+				t.Fatalf("%v, learn %d: exit %d, stdout %q, stderr %s", sh, i, r.code, r.stdout, r.stderr)
+			}
+		}
+		r := sandbox(t, dir, append([]string{"--security-opt", "seccomp=" + prof, "--"}, cmd...)...)
+		if r.code != 0 || r.stdout != "done\n" {
+			t.Errorf("%v: replay: exit %d, stdout %q, stderr %s", sh, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
 // The two recorders agree: the same workload learned with eBPF and with
 // brig's seccomp listener gives the same rules.
 func TestLearnRecordersAgree(t *testing.T) {
