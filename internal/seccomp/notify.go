@@ -65,16 +65,23 @@ var Forks = []string{"clone", "fork", "vfork"}
 // keepForks splits Forks out of the allow and log rules that name them,
 // so ToNotify leaves those as they are.
 func keepForks(sc *specs.LinuxSeccomp) {
+	sc.Syscalls = splitAllows(sc.Syscalls, Forks, func(r *specs.LinuxSyscall) {})
+}
+
+// splitAllows splits the names in names out of the allow and log rules
+// that name them with others, into a rule of their own that change
+// changes; the other rules stay as they are.
+func splitAllows(rules []specs.LinuxSyscall, names []string, change func(*specs.LinuxSyscall)) []specs.LinuxSyscall {
 	var out []specs.LinuxSyscall
-	for _, r := range sc.Syscalls {
+	for _, r := range rules {
 		if r.Action != specs.ActAllow && r.Action != specs.ActLog {
 			out = append(out, r)
 			continue
 		}
-		var keep, forks []string
+		var keep, moved []string
 		for _, n := range r.Names {
-			if slices.Contains(Forks, n) {
-				forks = append(forks, n)
+			if slices.Contains(names, n) {
+				moved = append(moved, n)
 			} else {
 				keep = append(keep, n)
 			}
@@ -84,13 +91,14 @@ func keepForks(sc *specs.LinuxSeccomp) {
 			r2.Names = keep
 			out = append(out, r2)
 		}
-		if len(forks) > 0 {
+		if len(moved) > 0 {
 			r2 := r
-			r2.Names = forks
+			r2.Names = moved
+			change(&r2)
 			out = append(out, r2)
 		}
 	}
-	sc.Syscalls = out
+	return out
 }
 
 // onlyForks says whether every name of an allow or log rule is a fork.
@@ -111,30 +119,14 @@ func onlyForks(r specs.LinuxSyscall) bool {
 func splitWatched(sc *specs.LinuxSeccomp, watch []string) {
 	allows := func(a specs.LinuxSeccompAction) bool { return a == specs.ActAllow || a == specs.ActLog }
 	named := map[string]bool{}
-	var out []specs.LinuxSyscall
 	for _, r := range sc.Syscalls {
-		var keep, moved []string
 		for _, n := range r.Names {
 			if slices.Contains(watch, n) {
 				named[n] = true
-				if allows(r.Action) {
-					moved = append(moved, n)
-					continue
-				}
 			}
-			keep = append(keep, n)
-		}
-		if len(keep) > 0 {
-			r2 := r
-			r2.Names = keep
-			out = append(out, r2)
-		}
-		if len(moved) > 0 {
-			r2 := r
-			r2.Names, r2.Action, r2.ErrnoRet = moved, specs.ActNotify, nil
-			out = append(out, r2)
 		}
 	}
+	out := splitAllows(sc.Syscalls, watch, func(r *specs.LinuxSyscall) { r.Action, r.ErrnoRet = specs.ActNotify, nil })
 	if allows(sc.DefaultAction) {
 		for _, n := range watch {
 			if !named[n] {
