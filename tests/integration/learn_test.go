@@ -615,11 +615,12 @@ func testLearnFiles(t *testing.T, uid int) {
 	os.WriteFile(filepath.Join(data, "run.sh"), []byte("#!/bin/sh\necho ran\n"), 0o755)
 	os.WriteFile(filepath.Join(proj, "log"), []byte("old\n"), 0o644)
 	// a script whose interpreter is outside the system directories: the
-	// kernel opens it, not the command
-	if sh, err := os.ReadFile("/bin/sh"); err != nil || os.WriteFile(filepath.Join(tools, "mysh"), sh, 0o755) != nil {
+	// kernel opens it, not the command (named sh: where /bin/sh is
+	// busybox, the copy runs the applet its name says)
+	if sh, err := os.ReadFile("/bin/sh"); err != nil || os.WriteFile(filepath.Join(tools, "sh"), sh, 0o755) != nil {
 		t.Fatalf("copy /bin/sh: %v", err)
 	}
-	os.WriteFile(filepath.Join(data, "tool.sh"), []byte("#!"+tools+"/mysh\necho tool\n"), 0o755)
+	os.WriteFile(filepath.Join(data, "tool.sh"), []byte("#!"+tools+"/sh\necho tool\n"), 0o755)
 	filepath.Walk(base, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, uid, uid) })
 	work := "cat " + data + "/used; " + data + "/run.sh; " + data + "/tool.sh; echo more >> " + proj + "/log; echo made > " + proj + "/new"
 	learn := func(args ...string) result {
@@ -634,7 +635,7 @@ func testLearnFiles(t *testing.T, uid int) {
 		t.Fatalf("learn: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
 	}
 	got, _ := os.ReadFile(sb)
-	for _, want := range []string{"seccomp=" + prof, "ro:\n    - " + data + "/run.sh\n    - " + data + "/tool.sh\n    - " + data + "/used\n    - " + tools + "/mysh\n",
+	for _, want := range []string{"seccomp=" + prof, "ro:\n    - " + data + "/run.sh\n    - " + data + "/tool.sh\n    - " + data + "/used\n    - " + tools + "/sh\n",
 		"rw:\n    - " + proj + "\n"} {
 		contains(t, string(got), want, "the learned sandbox profile")
 	}
