@@ -84,6 +84,7 @@ fuzz:
 	$(FUZZ) $(call fuzzn,500000) -fuzz FuzzParse ./internal/egress/
 	$(FUZZ) $(call fuzzn,80000) -fuzz FuzzCommandLine ./cmd/brig/
 	$(FUZZ) $(call fuzzn,500000) -fuzz FuzzGoBuildID ./internal/bootstrap/
+	$(FUZZ) $(call fuzzn,300000) -fuzz FuzzScanBTF ./internal/bpflsm/
 
 # The VM lane: the integration suite and the OCI conformance suite again in
 # a qemu guest running Debian's kernel with pure cgroup v2 and AppArmor

@@ -56,7 +56,7 @@ func FuzzCommandLine(f *testing.F) {
 		for _, dir := range []string{root, wd} {
 			ents, _ := os.ReadDir(dir)
 			for _, e := range ents {
-				if e.Name() == ".seccomp-cache" || (dir == wd && e.Name() == "config.json" && args[0] == "spec") {
+				if e.Name() == ".seccomp-cache" || e.Name() == ".bpflsm-cache" || (dir == wd && e.Name() == "config.json" && args[0] == "spec") {
 					continue
 				}
 				t.Errorf("%q left %s", args, filepath.Join(dir, e.Name()))

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"brig/internal/bpflsm"
 	"brig/internal/cgroup"
 	"brig/internal/egress"
 	"brig/internal/lsm"
@@ -42,6 +43,7 @@ func Check() []string {
 		yes(runtime.GOARCH == "amd64" && recorder.Supported() == nil, "--report lists files: paths not shown, writes refused by a read-only mount or Landlock (eBPF; as root)"),
 		yes(true, "read-only inside writable paths (--unprotect NAME to allow one): "+strings.Join(Protected, " ")+
 			"; and the hooks and config of the git directory a .git file names, of submodules, and core.hooksPath"),
+		guardCheck(),
 		yes(lsm.AppArmorEnabled(), "apparmor"),
 		yes(lsm.SELinuxEnabled(), "selinux"),
 	}
@@ -104,4 +106,14 @@ func Refuse(allowed []string) error {
 		return fmt.Errorf("user namespaces are disabled for unprivileged users here: brig can't make the sandbox's namespaces without root (add --allow-degraded namespaces to run confined by Landlock, seccomp, no_new_privs and rlimits only, or run as root)")
 	}
 	return nil
+}
+
+// guardCheck says whether the BPF LSM guard (guardInto) runs here.
+func guardCheck() string {
+	what := "protected names a writable path lacks can't be made there, protected links can't be replaced, " +
+		"and no sandboxed process can open another's memory through /proc (BPF LSM programs; not for -d)"
+	if err := bpflsm.Probe(); err != nil {
+		return "no   " + what + ": " + err.Error() + "; a protected path made during a run is named when it ends"
+	}
+	return "yes  " + what
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/bpflsm"
 )
 
 // Protected are the names, relative to the top of every writable path
@@ -46,6 +48,11 @@ type protection struct {
 	// symbolic link (a mount would follow it), with its target.
 	Missing bool
 	Link    string
+	// Ancestor: a directory between a writable root and a protected path,
+	// bound onto itself (writable) so that it is a mount point, which
+	// can't be renamed or removed: otherwise `mv .git x; mkdir .git`
+	// would leave the read-only binds behind with the old name.
+	Ancestor bool
 }
 
 // writableRoot is a writable bind: its host source, its place inside.
@@ -118,7 +125,90 @@ func protections(roots []writableRoot, unprotect []string) ([]protection, error)
 			}
 		}
 	}
-	return out, nil
+	return withAncestors(roots, out), nil
+}
+
+// withAncestors puts before the protections the existing directories
+// between each one and its writable root (shallowest first), but for
+// those a read-only protection already holds.
+func withAncestors(roots []writableRoot, ps []protection) []protection {
+	var anc []protection
+	seen := map[string]bool{}
+	for _, p := range ps {
+		top, ok := rootOf(roots, p.Host)
+		if !ok {
+			continue
+		}
+		for d := filepath.Dir(p.Host); d != top && strings.HasPrefix(d, top+"/"); d = filepath.Dir(d) {
+			if seen[d] || heldBy(ps, d) {
+				continue
+			}
+			seen[d] = true
+			if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
+				continue
+			}
+			dst, _ := inside(roots, d)
+			anc = append(anc, protection{Host: d, Dst: dst, Ancestor: true})
+		}
+	}
+	slices.SortStableFunc(anc, func(a, b protection) int {
+		return strings.Count(a.Host, "/") - strings.Count(b.Host, "/")
+	})
+	return append(anc, ps...)
+}
+
+// heldBy says whether a read-only protection holds d.
+func heldBy(ps []protection, d string) bool {
+	for _, p := range ps {
+		if !p.Missing && p.Link == "" && !p.Ancestor && (d == p.Host || strings.HasPrefix(d, p.Host+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// rootOf is the source of the deepest writable root that holds host.
+func rootOf(roots []writableRoot, host string) (string, bool) {
+	best := ""
+	for _, r := range roots {
+		if (host == r.Src || strings.HasPrefix(host, r.Src+"/")) && len(r.Src) > len(best) {
+			best = r.Src
+		}
+	}
+	return best, best != ""
+}
+
+// guardEntries are the directory entries the BPF LSM guard keeps as they
+// are: each missing protected path (as an entry of its parent, or, where
+// the parent is missing too, as a sub-entry of the parent's name, which
+// may be made as a directory only), and each protected link.
+func guardEntries(ps []protection) []bpflsm.Entry {
+	var out []bpflsm.Entry
+	ok := func(names ...string) bool {
+		for _, n := range names {
+			if len(n) > bpflsm.MaxName {
+				return false
+			}
+		}
+		return true
+	}
+	for _, p := range ps {
+		if !p.Missing && p.Link == "" {
+			continue
+		}
+		parent, base := filepath.Dir(p.Host), filepath.Base(p.Host)
+		if fi, err := os.Stat(parent); err == nil && fi.IsDir() {
+			if ok(base) {
+				out = append(out, bpflsm.Entry{Dir: parent, Name: base})
+			}
+			continue
+		}
+		grand, pbase := filepath.Dir(parent), filepath.Base(parent)
+		if fi, err := os.Stat(grand); err == nil && fi.IsDir() && p.Missing && ok(base, pbase) {
+			out = append(out, bpflsm.Entry{Dir: grand, Name: pbase, MkdirOnly: true}, bpflsm.Entry{Dir: grand, Name: pbase, Sub: base})
+		}
+	}
+	return out
 }
 
 // mkdirAs makes dir, owned as like is.
@@ -139,6 +229,9 @@ func mkdirAs(dir, like string) {
 func (p protection) mount() (specs.Mount, bool) {
 	if p.Missing || p.Link != "" {
 		return specs.Mount{}, false
+	}
+	if p.Ancestor {
+		return bind(p.Host, p.Dst, false), true
 	}
 	return bind(p.Host, p.Dst, true), true
 }

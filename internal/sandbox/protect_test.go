@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,23 +50,25 @@ func TestProtections(t *testing.T) {
 		held      []string // mounted read-only (relative to the root)
 		watched   []string // missing or links: watched, not mounted
 		notHeld   []string
+		pinned    []string // bound writable onto themselves, shallowest first
 	}{
 		{name: "repository", entries: []string{".git/hooks/", ".git/config", ".git/HEAD", ".bashrc", "src/main.go"},
-			held: []string{".git/hooks", ".git/config", ".bashrc"}, watched: []string{".envrc", ".vscode"}, notHeld: []string{"src", ".git"}},
+			held: []string{".git/hooks", ".git/config", ".bashrc"}, watched: []string{".envrc", ".vscode"}, notHeld: []string{"src", ".git"}, pinned: []string{".git"}},
 		{name: "hooks made when missing", entries: []string{".git/config", ".git/HEAD"},
-			held: []string{".git/hooks", ".git/config"}},
+			held: []string{".git/hooks", ".git/config"}, pinned: []string{".git"}},
 		{name: "worktree", entries: []string{"main/.git/hooks/", "main/.git/config", "main/.git/worktrees/wt/commondir=../..",
 			"main/.git/worktrees/wt/HEAD", "wt/.git=gitdir: ../main/.git/worktrees/wt"},
-			held: []string{"main/.git/hooks", "main/.git/config"}},
+			held: []string{"main/.git/hooks", "main/.git/config"}, pinned: []string{"main/.git/worktrees", "main/.git/worktrees/wt"}},
 		{name: "submodules", entries: []string{".git/hooks/", ".git/config", ".git/modules/lib/HEAD", ".git/modules/lib/hooks/",
 			".git/modules/lib/config", ".git/modules/lib/modules/deep/HEAD", ".git/modules/lib/modules/deep/config"},
-			held: []string{".git/modules/lib/hooks", ".git/modules/lib/config", ".git/modules/lib/modules/deep/config", ".git/modules/lib/modules/deep/hooks"}},
+			held:   []string{".git/modules/lib/hooks", ".git/modules/lib/config", ".git/modules/lib/modules/deep/config", ".git/modules/lib/modules/deep/hooks"},
+			pinned: []string{".git", ".git/modules", ".git/modules/lib", ".git/modules/lib/modules", ".git/modules/lib/modules/deep"}},
 		{name: "hooksPath", entries: []string{".git/hooks/", ".git/HEAD", ".git/config=[core]\n\thooksPath = .husky/_\n", ".husky/_/pre-commit"},
-			held: []string{".husky/_", ".git/config"}},
+			held: []string{".husky/_", ".git/config"}, pinned: []string{".git", ".husky"}},
 		{name: "linked hooks", entries: []string{".git/config", ".githooks/pre-commit", ".git/hooks -> ../.githooks"},
-			held: []string{".githooks"}, watched: []string{".git/hooks"}},
+			held: []string{".githooks"}, watched: []string{".git/hooks"}, pinned: []string{".git"}},
 		{name: "unprotect one", entries: []string{".git/hooks/", ".git/config", ".bashrc"}, unprotect: []string{".git/hooks"},
-			held: []string{".git/config", ".bashrc"}, notHeld: []string{".git/hooks"}},
+			held: []string{".git/config", ".bashrc"}, notHeld: []string{".git/hooks"}, pinned: []string{".git"}},
 		{name: "unprotect all", entries: []string{".git/hooks/", ".git/config", ".bashrc"}, unprotect: []string{"all"},
 			notHeld: []string{".git/hooks", ".git/config", ".bashrc"}},
 	} {
@@ -87,8 +90,21 @@ func TestProtections(t *testing.T) {
 			}
 			held := map[string]bool{}
 			watched := map[string]bool{}
-			for _, p := range ps {
+			var pinned []string
+			for i, p := range ps {
 				rel, _ := filepath.Rel(dir, p.Host)
+				if p.Ancestor {
+					pinned = append(pinned, rel)
+					if m, ok := p.mount(); !ok || m.Destination != p.Host || slices.Contains(m.Options, "ro") {
+						t.Errorf("%s: mount %+v, want a writable bind over itself", rel, m)
+					}
+					for _, q := range ps[:i] {
+						if !q.Ancestor {
+							t.Errorf("%s: bound after %s, which it holds or may hold", rel, q.Host)
+						}
+					}
+					continue
+				}
 				if m, ok := p.mount(); ok {
 					held[rel] = true
 					if m.Destination != p.Host || !slices.Contains(m.Options, "ro") {
@@ -113,7 +129,39 @@ func TestProtections(t *testing.T) {
 					t.Errorf("%s held, want it writable", n)
 				}
 			}
+			if !slices.Equal(pinned, tc.pinned) {
+				t.Errorf("pinned %q, want %q", pinned, tc.pinned)
+			}
 		})
+	}
+}
+
+// TestGuardEntries: what the BPF LSM guard keeps: a missing protected
+// path as an entry of its parent, or, its parent missing too, the
+// parent's name (a directory only) and the sub-entry; a protected link.
+func TestGuardEntries(t *testing.T) {
+	dir := tree(t, ".git/hooks/", ".git/config", ".claude/", ".envrc -> elsewhere", "src/")
+	ps, err := protections([]writableRoot{{dir, dir}}, []string{".bash_login", ".bash_logout", ".zshenv", ".zprofile", ".zlogin", ".idea",
+		".npmrc", ".ssh", ".gitconfig", ".gitmodules", ".bash_profile", ".profile", ".zshrc", ".bashrc", ".claude/settings.local.json", ".git/config"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range guardEntries(ps) {
+		rel, _ := filepath.Rel(dir, e.Dir)
+		got[fmt.Sprintf("%s|%s|%s|%v", rel, e.Name, e.Sub, e.MkdirOnly)] = true
+	}
+	want := []string{
+		".|.vscode||false", ".|.envrc||false", ".claude|settings.json||false",
+		".|.config||true", ".|.config|git|false", ".git|config.worktree||false",
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no entry %s; got %v", w, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d entries %v, want %d", len(got), got, len(want))
 	}
 }
 

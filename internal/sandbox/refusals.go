@@ -140,7 +140,9 @@ func readOnly(m *specs.Mount) bool {
 // p, if one does.
 func protectedName(prot []protection, p string) (string, bool) {
 	for _, pr := range prot {
-		if pr.Missing || !under(p, []string{pr.Dst}) {
+		// what holds p, or a missing one whose making p would begin (a
+		// parent the BPF LSM guard lets be made as a directory only)
+		if pr.Ancestor || (!under(p, []string{pr.Dst}) && !(pr.Missing && under(pr.Dst, []string{p}))) {
 			continue
 		}
 		switch {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"brig/internal/bpflsm"
 	"brig/internal/cgroup"
 	"brig/internal/cli"
 	"brig/internal/container"
@@ -409,6 +410,9 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	if rep != nil {
 		reportInto(rep, &co, o, watch, r.ReportFiles)
 	}
+	if !r.Detach {
+		guardInto(&co, watch, !o.AllowPtrace, filepath.Join(store.Root, bpflsm.CacheDirName))
+	}
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the
 		// sandbox's root, removed with it.
@@ -441,4 +445,41 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		return 1, err
 	}
 	return code, nil
+}
+
+// guardInto has the BPF LSM programs (internal/bpflsm) refuse, for the
+// run, what no mount can: making the missing protected paths, replacing
+// the protected links, and (noAttach) one sandboxed process opening
+// another's memory through /proc. Where they can't load (without root,
+// or without the BPF LSM) the run goes on without them: `brig run
+// --check` says so, and a protected path made during the run is named
+// when it ends. A run in the background (-d) outlives the brig command
+// that would hold them, so it has none.
+func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, cacheDir string) {
+	entries := guardEntries(prot)
+	if (len(entries) == 0 && !noAttach) || bpflsm.Supported() != nil {
+		return
+	}
+	observe := co.Observe
+	co.Observe = func(c *container.Created) (func(int), error) {
+		done := func(int) {}
+		if observe != nil {
+			var err error
+			if done, err = observe(c); err != nil {
+				return nil, err
+			}
+		}
+		dir := c.CgroupPaths[""]
+		if dir == "" {
+			return done, nil
+		}
+		g, err := bpflsm.Attach(bpflsm.Rules{Cgroup: dir, Entries: entries, NoAttach: noAttach, CacheDir: cacheDir})
+		if err != nil {
+			return done, nil
+		}
+		return func(code int) {
+			g.Close()
+			done(code)
+		}, nil
+	}
 }

@@ -198,7 +198,7 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 	for _, p := range watch {
 		if m, ok := p.mount(); ok {
 			mounts = append(mounts, m)
-			held[m.Destination] = true
+			held[m.Destination] = !p.Ancestor
 		}
 	}
 	for _, t := range o.Tmpfs {

@@ -107,7 +107,7 @@ func leftIn(root string) []string {
 	ents, _ := os.ReadDir(root)
 	var left []string
 	for _, e := range ents {
-		if e.Name() != ".seccomp-cache" {
+		if e.Name() != ".seccomp-cache" && e.Name() != ".bpflsm-cache" {
 			left = append(left, e.Name())
 		}
 	}

