@@ -164,6 +164,15 @@ func Attach(r Rules) (g *Guard, err error) {
 			g = nil
 		}
 	}()
+	// A program that does nothing first: where the kernel refuses LSM
+	// programs (EPERM from a host's own policy), that is all it costs.
+	first := "ptrace_access_check"
+	if len(keys) > 0 {
+		first = entryHooks[0].hook
+	}
+	if err := g.loadAttach(first, info.funcs["bpf_lsm_"+first], asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}, false); err != nil {
+		return nil, err
+	}
 	cg, err := os.Open(r.Cgroup)
 	if err != nil {
 		return nil, fmt.Errorf("bpf lsm: cgroup: %w", err)
@@ -501,6 +510,9 @@ func (g *Guard) loadAttach(hook string, btfID uint32, insns asm.Instructions, at
 	defer runtime.KeepAlive(code)
 	defer runtime.KeepAlive(license)
 	defer runtime.KeepAlive(log)
+	if err == unix.EPERM {
+		return fmt.Errorf("bpf lsm: load the %s program: %w", hook, err)
+	}
 	if err != nil {
 		// Again with the verifier's log, to say why.
 		attr.logLevel, attr.logSize, attr.logBuf = 1, uint32(len(log)), uint64(uintptr(unsafe.Pointer(&log[0])))
