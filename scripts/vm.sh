@@ -208,6 +208,9 @@ mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs shm /dev/shm
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+# The BPF filesystem, as systemd mounts it: brig keeps its LSM programs
+# pinned there (internal/bpflsm).
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 if [ -f /etc/selinux/policy.33 ]; then
 	# The policy, then enforcing: the kernel's own domain (this init, brig,
 	# the tests) is permissive in it; containers' domains are not.

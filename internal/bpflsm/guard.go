@@ -30,10 +30,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"unsafe"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 )
@@ -92,33 +90,18 @@ func Probe() error {
 	if err != nil {
 		return err
 	}
-	dir := "/sys/fs/cgroup"
-	var fs unix.Statfs_t
-	if unix.Statfs(dir, &fs) != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
-		dir = "/sys/fs/cgroup/unified" // a hybrid host's
-	}
-	g := &Guard{}
-	defer g.Close()
-	cg, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("no cgroup v2: %w", err)
-	}
-	defer cg.Close()
-	m, err := g.newMap(ebpf.MapSpec{Name: "brig_lsm_cgroup", Type: ebpf.CGroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		return err
-	}
-	if err := m.Put(uint32(0), uint32(cg.Fd())); err != nil {
-		return fmt.Errorf("no cgroup v2: %w", err)
-	}
-	return g.loadAttach("ptrace_access_check", info.funcs["bpf_lsm_ptrace_access_check"], attachProgram(m.FD()), false)
+	o := &objects{}
+	defer o.close()
+	return o.load("ptrace_access_check", info.funcs["bpf_lsm_ptrace_access_check"], asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}, false)
 }
 
-// Guard is the programs of one run; Close detaches them.
+// Guard is one run's place in the programs: its cgroup's entries; Close
+// takes them out (and detaches the programs, where they are the run's
+// own).
 type Guard struct {
-	maps  []*ebpf.Map
-	progs []int // program fds
-	links []int // link fds
+	obj  *objects
+	cgid uint64
+	keys []key
 }
 
 // The hooks of the entry program, and where in each one's arguments the
@@ -140,8 +123,9 @@ var entryHooks = []struct {
 // The struct members the entry program reads.
 var fields = []string{"path.dentry", "dentry.d_inode", "dentry.d_parent", "dentry.d_name", "qstr.name", "inode.i_ino", "inode.i_sb", "super_block.s_dev"}
 
-// Attach loads and attaches the programs r needs: nothing when it has
-// neither entries nor NoAttach.
+// Attach has the programs refuse r to the tasks of r.Cgroup: the
+// programs brig keeps attached (shared.go), or, where they can't be kept,
+// programs of the run's own.
 func Attach(r Rules) (g *Guard, err error) {
 	if len(r.Entries) == 0 && !r.NoAttach {
 		return &Guard{}, nil
@@ -149,7 +133,12 @@ func Attach(r Rules) (g *Guard, err error) {
 	if err := Supported(); err != nil {
 		return nil, err
 	}
-	keys, err := entryKeys(r.Entries)
+	var st unix.Stat_t
+	if err := unix.Stat(r.Cgroup, &st); err != nil {
+		return nil, fmt.Errorf("bpf lsm: cgroup: %w", err)
+	}
+	// A cgroup's ID is its directory's inode number.
+	keys, err := entryKeys(r.Entries, st.Ino)
 	if err != nil {
 		return nil, err
 	}
@@ -157,68 +146,45 @@ func Attach(r Rules) (g *Guard, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g = &Guard{}
+	obj, err := sharedObjects(info, r.CacheDir, r.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	g = &Guard{obj: obj, cgid: st.Ino}
 	defer func() {
 		if err != nil {
 			g.Close()
 			g = nil
 		}
 	}()
-	// A program that does nothing first: where the kernel refuses LSM
-	// programs (EPERM from a host's own policy), that is all it costs.
-	first := "ptrace_access_check"
-	if len(keys) > 0 {
-		first = entryHooks[0].hook
-	}
-	if err := g.loadAttach(first, info.funcs["bpf_lsm_"+first], asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}, false); err != nil {
-		return nil, err
-	}
-	cg, err := os.Open(r.Cgroup)
-	if err != nil {
-		return nil, fmt.Errorf("bpf lsm: cgroup: %w", err)
-	}
-	defer cg.Close()
-	cgroup, err := g.newMap(ebpf.MapSpec{Name: "brig_lsm_cgroup", Type: ebpf.CGroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		return nil, err
-	}
-	if err := cgroup.Put(uint32(0), uint32(cg.Fd())); err != nil {
-		return nil, fmt.Errorf("bpf lsm: cgroup %s: %w", r.Cgroup, err)
-	}
-	if len(keys) > 0 {
-		entries, err := g.newMap(ebpf.MapSpec{Name: "brig_lsm_names", Type: ebpf.Hash, KeySize: keySize, ValueSize: 1, MaxEntries: uint32(len(keys))})
-		if err != nil {
+	// The entries first, then the cgroup's flags that turn them on.
+	for k, v := range keys {
+		g.keys = append(g.keys, k)
+		if err := obj.put(obj.names, k[:], v); err != nil {
 			return nil, err
 		}
-		for k, v := range keys {
-			if err := entries.Put(k[:], v); err != nil {
-				return nil, fmt.Errorf("bpf lsm: %w", err)
-			}
-		}
-		off := offsets{
-			pathDentry: info.members["path.dentry"], dInode: info.members["dentry.d_inode"], dParent: info.members["dentry.d_parent"],
-			dName: info.members["dentry.d_name"] + info.members["qstr.name"], iIno: info.members["inode.i_ino"],
-			iSb: info.members["inode.i_sb"], sDev: info.members["super_block.s_dev"],
-		}
-		for _, h := range entryHooks {
-			if err := g.load(h.hook, info.funcs["bpf_lsm_"+h.hook], entryProgram(cgroup.FD(), entries.FD(), off, h.pairs, h.hook == "path_mkdir")); err != nil {
-				return nil, err
-			}
-		}
+	}
+	var flags uint8
+	if len(keys) > 0 {
+		flags |= flagEntries
 	}
 	if r.NoAttach {
-		if err := g.load("ptrace_access_check", info.funcs["bpf_lsm_ptrace_access_check"], attachProgram(cgroup.FD())); err != nil {
-			return nil, err
-		}
+		flags |= flagNoAttach
+	}
+	if err := obj.put(obj.guarded, g.cgid, flags); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
-// A key: the directory's inode (u64) and device (u32, the kernel's
-// s_dev: mountinfo's major:minor), four bytes of zero, the name and the
-// sub-name, each NUL-padded. The value: denyAll or mkdirOnly.
+// A key: the run's cgroup ID (u64), the directory's inode (u64) and
+// device (u32, the kernel's s_dev: mountinfo's major:minor), four bytes
+// of zero, the name and the sub-name, each NUL-padded. The value: denyAll
+// or mkdirOnly.
 const (
-	nameAt  = 16
+	inoAt   = 8
+	devAt   = 16
+	nameAt  = 24
 	subAt   = nameAt + maxName + 1
 	keySize = subAt + maxName + 1
 
@@ -230,7 +196,7 @@ type key [keySize]byte
 
 // entryKeys makes the map's keys and values, finding each directory's
 // inode and its filesystem's device.
-func entryKeys(es []Entry) (map[key]uint8, error) {
+func entryKeys(es []Entry, cgid uint64) (map[key]uint8, error) {
 	keys := map[key]uint8{}
 	devs := map[uint64]uint32{} // mount ID → s_dev
 	for _, e := range es {
@@ -258,8 +224,9 @@ func entryKeys(es []Entry) (map[key]uint8, error) {
 			devs[st.Mnt_id] = dev
 		}
 		var k key
-		binary.NativeEndian.PutUint64(k[0:], st.Ino)
-		binary.NativeEndian.PutUint32(k[8:], dev)
+		binary.NativeEndian.PutUint64(k[0:], cgid)
+		binary.NativeEndian.PutUint64(k[inoAt:], st.Ino)
+		binary.NativeEndian.PutUint32(k[devAt:], dev)
 		copy(k[nameAt:], e.Name)
 		copy(k[subAt:], e.Sub)
 		v := uint8(denyAll)
@@ -301,28 +268,43 @@ type offsets struct {
 	pathDentry, dInode, dParent, dName, iIno, iSb, sDev uint32
 }
 
-// Stack of the entry program: the key at fp-keyAt, a scratch word below.
+// Stack of the entry program: the key at fp-keyAt, a scratch word below,
+// the task's cgroup ID below that.
 const (
 	keyAt     = (keySize + 7) / 8 * 8
 	scratchAt = keyAt + 8
+	cgroupAt  = scratchAt + 8
 )
 
-// entryProgram refuses (EACCES) the hook to a task of the cgroup when a
-// (directory, entry) pair of its arguments is in the names map: as (the
-// directory, the entry's name), or as (the directory's parent, the
+// The flags of a guarded cgroup.
+const (
+	flagEntries  = 1 // it has entries
+	flagNoAttach = 2 // no ptrace-attach access
+)
+
+// entryProgram refuses (EACCES) the hook to a task of a cgroup guarded
+// with entries when a (directory, entry) pair of its arguments is in the
+// names map with the cgroup's ID: as (the directory, the entry's name),
+// or as (the directory's parent, the
 // directory's name, the entry's name). mkdir is the hook mkdirOnly
 // entries allow. Each read goes through bpf_probe_read_kernel, whose
 // failure leaves zeros: a key no entry has.
 //
 // Registers: r6 the hook's arguments, r7 the directory's dentry, r8 an
 // inode, r9 the entry's name.
-func entryProgram(cgroup, names int, off offsets, pairs [][2]int, mkdir bool) asm.Instructions {
+func entryProgram(guarded, names int, off offsets, pairs [][2]int, mkdir bool) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMapPtr(asm.R1, cgroup),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnCurrentTaskUnderCgroup.Call(),
-		asm.JNE.Imm(asm.R0, 1, "allow"),
+		asm.FnGetCurrentCgroupId.Call(),
+		asm.StoreMem(asm.R10, -cgroupAt, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, guarded),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -cgroupAt),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "allow"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Byte),
+		asm.And.Imm(asm.R1, flagEntries),
+		asm.JEq.Imm(asm.R1, 0, "allow"),
 	}
 	// read copies n bytes from the kernel address in r3 plus add to fp-at.
 	read := func(at int16, n int32, add uint32) asm.Instructions {
@@ -338,20 +320,23 @@ func entryProgram(cgroup, names int, off offsets, pairs [][2]int, mkdir bool) as
 	pointer := func(add uint32) asm.Instructions {
 		return append(read(scratchAt, 8, add), asm.LoadMem(asm.R3, asm.R10, -scratchAt, asm.DWord))
 	}
+	// zero zeroes the key and puts the cgroup's ID first.
 	zero := func() (out asm.Instructions) {
-		for i := int16(0); i < keyAt; i += 8 {
+		for i := int16(8); i < keyAt; i += 8 {
 			out = append(out, asm.StoreImm(asm.R10, -keyAt+i, 0, asm.DWord))
 		}
-		return out
+		return append(out,
+			asm.LoadMem(asm.R1, asm.R10, -cgroupAt, asm.DWord),
+			asm.StoreMem(asm.R10, -keyAt, asm.R1, asm.DWord))
 	}
 	// inode puts the inode and device of the dentry in r3 into the key.
 	inode := func() asm.Instructions {
 		out := pointer(off.dInode)
 		out = append(out, asm.Mov.Reg(asm.R8, asm.R3))
-		out = append(out, read(keyAt, 8, off.iIno)...)
+		out = append(out, read(keyAt-inoAt, 8, off.iIno)...)
 		out = append(out, asm.Mov.Reg(asm.R3, asm.R8))
 		out = append(out, pointer(off.iSb)...)
-		return append(out, read(keyAt-8, 4, off.sDev)...)
+		return append(out, read(keyAt-devAt, 4, off.sDev)...)
 	}
 	// str copies the string at r3 into the key at at.
 	str := func(at int) asm.Instructions {
@@ -396,7 +381,8 @@ func entryProgram(cgroup, names int, off offsets, pairs [][2]int, mkdir bool) as
 		insns = append(insns, look(l2)...)
 		// (the directory's parent, the directory's name, the entry)
 		insns = append(insns, zero()...)
-		insns[len(insns)-keyAt/8] = insns[len(insns)-keyAt/8].WithSymbol(l2)
+		n := len(zero())
+		insns[len(insns)-n] = insns[len(insns)-n].WithSymbol(l2)
 		insns = append(insns, asm.Mov.Reg(asm.R3, asm.R7))
 		insns = append(insns, pointer(off.dParent)...)
 		insns = append(insns, inode()...)
@@ -421,31 +407,27 @@ func entryProgram(cgroup, names int, off offsets, pairs [][2]int, mkdir bool) as
 const ptraceModeAttach = 0x02
 
 // attachProgram refuses (EPERM) ptrace_access_check in PTRACE_MODE_ATTACH
-// to a task of the cgroup.
-func attachProgram(cgroup int) asm.Instructions {
+// to a task of a cgroup guarded with flagNoAttach.
+func attachProgram(guarded int) asm.Instructions {
 	return asm.Instructions{
 		asm.LoadMem(asm.R6, asm.R1, 8, asm.DWord), // mode
 		asm.And.Imm(asm.R6, ptraceModeAttach),
 		asm.JEq.Imm(asm.R6, 0, "allow"),
-		asm.LoadMapPtr(asm.R1, cgroup),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnCurrentTaskUnderCgroup.Call(),
-		asm.JNE.Imm(asm.R0, 1, "allow"),
+		asm.FnGetCurrentCgroupId.Call(),
+		asm.StoreMem(asm.R10, -8, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, guarded),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "allow"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Byte),
+		asm.And.Imm(asm.R1, flagNoAttach),
+		asm.JEq.Imm(asm.R1, 0, "allow"),
 		asm.Mov.Imm(asm.R0, -int32(unix.EPERM)),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("allow"),
 		asm.Return(),
 	}
-}
-
-// newMap makes a map the guard frees on close.
-func (g *Guard) newMap(spec ebpf.MapSpec) (*ebpf.Map, error) {
-	m, err := ebpf.NewMap(&spec)
-	if err != nil {
-		return nil, fmt.Errorf("bpf lsm: map: %w", err)
-	}
-	g.maps = append(g.maps, m)
-	return m, nil
 }
 
 // progLoadAttr is union bpf_attr for BPF_PROG_LOAD, up to attach_btf_id
@@ -485,13 +467,9 @@ type rawTracepointAttr struct {
 	_      uint32
 }
 
-// load loads a program for the hook whose BTF ID is btfID and attaches it.
-func (g *Guard) load(hook string, btfID uint32, insns asm.Instructions) error {
-	return g.loadAttach(hook, btfID, insns, true)
-}
-
-// loadAttach loads a program, and attaches it if attach.
-func (g *Guard) loadAttach(hook string, btfID uint32, insns asm.Instructions, attach bool) error {
+// load loads a program for the hook whose BTF ID is btfID, and attaches
+// it if attach.
+func (o *objects) load(hook string, btfID uint32, insns asm.Instructions, attach bool) error {
 	var buf bytes.Buffer
 	// In the host's order: the hosts brig is built for are little-endian.
 	if err := insns.Marshal(&buf, binary.LittleEndian); err != nil {
@@ -527,7 +505,7 @@ func (g *Guard) loadAttach(hook string, btfID uint32, insns asm.Instructions, at
 		}
 		return fmt.Errorf("bpf lsm: load the %s program: %w", hook, err)
 	}
-	g.progs = append(g.progs, fd)
+	o.progs = append(o.progs, fd)
 	if !attach {
 		return nil
 	}
@@ -536,7 +514,7 @@ func (g *Guard) loadAttach(hook string, btfID uint32, insns asm.Instructions, at
 	if err != nil {
 		return fmt.Errorf("bpf lsm: attach the %s program: %w", hook, err)
 	}
-	g.links = append(g.links, link)
+	o.links = append(o.links, link)
 	return nil
 }
 
@@ -548,27 +526,20 @@ func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
 	return int(fd), nil // the kernel makes BPF fds close-on-exec
 }
 
-// Close detaches the programs and frees the maps. Each detach waits for
-// an RCU grace period: the links go at once, side by side.
+// Close takes the run's entries out of the programs' maps (detaching
+// the programs where they are the run's own).
 func (g *Guard) Close() error {
-	if g == nil {
+	if g == nil || g.obj == nil {
 		return nil
 	}
-	var wg sync.WaitGroup
-	for _, l := range g.links {
-		wg.Add(1)
-		go func() { defer wg.Done(); unix.Close(l) }()
+	g.obj.guarded.Delete(g.cgid)
+	for _, k := range g.keys {
+		g.obj.names.Delete(k[:])
 	}
-	wg.Wait()
-	for _, p := range g.progs {
-		unix.Close(p)
-	}
-	for _, m := range g.maps {
-		m.Close()
-	}
-	g.links, g.progs, g.maps = nil, nil, nil
+	g.obj.close()
+	g.obj = nil
 	return nil
 }
 
-// Active says whether the guard holds any program.
-func (g *Guard) Active() bool { return g != nil && len(g.links) > 0 }
+// Active says whether the guard holds the run's entries.
+func (g *Guard) Active() bool { return g != nil && g.obj != nil }

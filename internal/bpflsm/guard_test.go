@@ -15,7 +15,7 @@ import (
 // name and sub-name; a bad name is an error naming it.
 func TestEntryKeys(t *testing.T) {
 	dir := t.TempDir()
-	keys, err := entryKeys([]Entry{{Dir: dir, Name: ".bashrc"}, {Dir: dir, Name: ".claude", MkdirOnly: true}, {Dir: dir, Name: ".claude", Sub: "settings.json"}})
+	keys, err := entryKeys([]Entry{{Dir: dir, Name: ".bashrc"}, {Dir: dir, Name: ".claude", MkdirOnly: true}, {Dir: dir, Name: ".claude", Sub: "settings.json"}}, 77)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +27,13 @@ func TestEntryKeys(t *testing.T) {
 		t.Fatalf("%d keys, want 3", len(keys))
 	}
 	for k, v := range keys {
-		if ino := binary.NativeEndian.Uint64(k[0:]); ino != st.Ino {
+		if cg := binary.NativeEndian.Uint64(k[0:]); cg != 77 {
+			t.Errorf("cgroup %d, want 77", cg)
+		}
+		if ino := binary.NativeEndian.Uint64(k[inoAt:]); ino != st.Ino {
 			t.Errorf("inode %d, want %d", ino, st.Ino)
 		}
-		if dev := binary.NativeEndian.Uint32(k[8:]); uint64(dev) != uint64(unix.Major(st.Dev))<<20|uint64(unix.Minor(st.Dev)) {
+		if dev := binary.NativeEndian.Uint32(k[devAt:]); uint64(dev) != uint64(unix.Major(st.Dev))<<20|uint64(unix.Minor(st.Dev)) {
 			t.Errorf("device %#x, want %d:%d", dev, unix.Major(st.Dev), unix.Minor(st.Dev))
 		}
 		name := strings.TrimRight(string(k[nameAt:subAt]), "\x00")
@@ -44,7 +47,7 @@ func TestEntryKeys(t *testing.T) {
 		}
 	}
 	for _, e := range []Entry{{Dir: dir, Name: "a/b"}, {Dir: dir, Name: ".."}, {Dir: dir, Name: strings.Repeat("x", 32)}, {Dir: dir, Name: "a", Sub: "b/c"}, {Dir: filepath.Join(dir, "missing"), Name: "a"}} {
-		if _, err := entryKeys([]Entry{e}); err == nil {
+		if _, err := entryKeys([]Entry{e}, 1); err == nil {
 			t.Errorf("%+v: no error", e)
 		}
 	}

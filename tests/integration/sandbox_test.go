@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -542,12 +543,68 @@ kill $pid
 		}
 	}
 	notContains(t, r.stderr, "was created", "the run's warning: nothing was")
+	// The programs stay attached for the next runs (pinned); each run
+	// takes its entries out when it ends.
+	if n := guardEntries(t); n != 0 {
+		t.Errorf("%d guard entries left after the runs", n)
+	}
+	// A brig killed before it takes them out: the next run prunes them,
+	// once its sandbox is deleted (the cgroup is gone).
+	root := sandboxRoot(t)
+	bg := exec.Command(brigBin, "--root", root, "run", "--name", "killed", "--rw", dir, "--", "sleep", "60")
+	if err := bg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command(brigBin, "--root", root, "delete", "--force", "killed").Run() })
+	for i := 0; i < 100 && guardEntries(t) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if guardEntries(t) == 0 {
+		t.Fatal("the background run's entries never appeared")
+	}
+	bg.Process.Kill()
+	bg.Wait()
+	if out, err := exec.Command(brigBin, "--root", root, "delete", "--force", "killed").CombinedOutput(); err != nil {
+		t.Fatalf("delete: %v: %s", err, out)
+	}
+	if guardEntries(t) == 0 {
+		t.Fatal("the killed run's entries were taken out: the kill came too late to test pruning")
+	}
+	sandbox(t, dir, "--rw", dir, "--", "true")
+	if n := guardEntries(t); n != 0 {
+		t.Errorf("%d guard entries left after a run that should have pruned the killed run's", n)
+	}
 	ctl := t.TempDir()
 	r = sandbox(t, ctl, "--rw", ctl, "--unprotect", "all", "--allow-ptrace", "--", "sh", "-c", probe)
 	for _, want := range []string{"vscode-made", "envrc-made", "symlink-made", "renamed-in", "hardlink-made",
 		"claude-dir-made", "claude-settings-made", "claude-moved-in", "config-link-made", "other-made", "mem-opened"} {
 		contains(t, r.stdout, want, "the control, --unprotect all --allow-ptrace")
 	}
+}
+
+// guardEntries counts the entries in the pinned guard's maps (the
+// cgroups guarded and their names).
+func guardEntries(t *testing.T) int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/sys/fs/bpf/brig-lsm-*")
+	if len(dirs) != 1 {
+		t.Fatalf("pinned guard directories: %v, want one", dirs)
+	}
+	n := 0
+	for _, name := range []string{"cgroups", "names"} {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dirs[0], name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k []byte
+		next := make([]byte, m.KeySize())
+		for err := m.NextKey(nil, next); err == nil; err = m.NextKey(k, next) {
+			k = append(k[:0], next...)
+			n++
+		}
+		m.Close()
+	}
+	return n
 }
 
 // ptraceProbe forks a child and tries, from the parent, what one
