@@ -541,5 +541,19 @@ func (g *Guard) Close() error {
 	return nil
 }
 
+// Keep leaves the run's entries in the pinned programs' maps and closes
+// the guard's fds: for a run that outlives brig (brig run -d). The next
+// guarded run takes them out once the cgroup is gone. It says false, and
+// does nothing, where the programs are the run's own (they would come off
+// their hooks when brig exits): Close them.
+func (g *Guard) Keep() bool {
+	if g == nil || g.obj == nil || !g.obj.pinned {
+		return false
+	}
+	g.obj.close()
+	g.obj = nil
+	return true
+}
+
 // Active says whether the guard holds the run's entries.
 func (g *Guard) Active() bool { return g != nil && g.obj != nil }

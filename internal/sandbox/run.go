@@ -410,9 +410,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	if rep != nil {
 		reportInto(rep, &co, o, watch, r.ReportFiles)
 	}
-	if !r.Detach {
-		guardInto(&co, watch, !o.AllowPtrace, filepath.Join(store.Root, bpflsm.CacheDirName))
-	}
+	guardInto(&co, watch, !o.AllowPtrace, filepath.Join(store.Root, bpflsm.CacheDirName), r.Detach)
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the
 		// sandbox's root, removed with it.
@@ -453,9 +451,11 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 // another's memory through /proc. Where they can't load (without root,
 // or without the BPF LSM) the run goes on without them: `brig run
 // --check` says so, and a protected path made during the run is named
-// when it ends. A run in the background (-d) outlives the brig command
-// that would hold them, so it has none.
-func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, cacheDir string) {
+// when it ends. A run in the background (-d) outlives the brig command:
+// it keeps its entries where the programs are pinned (then the next
+// guarded run after its deletion takes them out), and has none
+// otherwise.
+func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, cacheDir string, detach bool) {
 	entries := guardEntries(prot)
 	if (len(entries) == 0 && !noAttach) || bpflsm.Supported() != nil {
 		return
@@ -478,7 +478,9 @@ func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, ca
 			return done, nil
 		}
 		return func(code int) {
-			g.Close()
+			if !detach || !g.Keep() {
+				g.Close()
+			}
 			done(code)
 		}, nil
 	}

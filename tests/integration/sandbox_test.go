@@ -548,9 +548,40 @@ kill $pid
 	if n := guardEntries(t); n != 0 {
 		t.Errorf("%d guard entries left after the runs", n)
 	}
+	// In the background (-d), the sandbox outlives brig: its entries stay
+	// until it is deleted (and the next run prunes them).
+	root := sandboxRoot(t)
+	d := exec.Command(brigBin, "--root", root, "run", "-d", "--name", "bg", "--rw", dir, "--", "sh", "-c",
+		"sleep 0.5; mkdir .idea 2>/dev/null && touch bg-made || touch bg-refused; sleep 60")
+	d.Dir = dir
+	if out, err := d.CombinedOutput(); err != nil {
+		t.Fatalf("run -d: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(brigBin, "--root", root, "delete", "--force", "bg").Run() })
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "bg-refused")); err == nil {
+			break
+		}
+		if _, err := os.Stat(filepath.Join(dir, "bg-made")); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bg-refused")); err != nil {
+		t.Errorf("run -d: the protected name was not refused in the background (.idea made: %v)", fileExists(filepath.Join(dir, ".idea")))
+	}
+	if out, err := exec.Command(brigBin, "--root", root, "delete", "--force", "bg").CombinedOutput(); err != nil {
+		t.Fatalf("delete: %v: %s", err, out)
+	}
+	if guardEntries(t) == 0 {
+		t.Error("run -d: its entries were gone before it was")
+	}
+	sandbox(t, dir, "--", "true")
+	if n := guardEntries(t); n != 0 {
+		t.Errorf("%d guard entries left after the deleted background run and another", n)
+	}
 	// A brig killed before it takes them out: the next run prunes them,
 	// once its sandbox is deleted (the cgroup is gone).
-	root := sandboxRoot(t)
 	bg := exec.Command(brigBin, "--root", root, "run", "--name", "killed", "--rw", dir, "--", "sleep", "60")
 	if err := bg.Start(); err != nil {
 		t.Fatal(err)
@@ -580,6 +611,11 @@ kill $pid
 		"claude-dir-made", "claude-settings-made", "claude-moved-in", "config-link-made", "other-made", "mem-opened"} {
 		contains(t, r.stdout, want, "the control, --unprotect all --allow-ptrace")
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // guardEntries counts the entries in the pinned guard's maps (the
