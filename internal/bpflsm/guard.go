@@ -17,8 +17,11 @@
 //     the process's own threads are not asked): EPERM.
 //
 // It needs root (CAP_BPF and CAP_MAC_ADMIN), cgroup v2 for the sandbox
-// (the programs ask bpf_current_task_under_cgroup), and "bpf" among the
-// kernel's active LSMs. Each program costs every other process of the host
+// (the programs match the task's own cgroup v2 ID, not its ancestors':
+// the sandbox can make no cgroup below its own, whose directory belongs
+// to root outside), and "bpf" among the kernel's active LSMs. Names are
+// compared byte for byte: on a filesystem that folds case, another
+// spelling of a protected name is not refused. Each program costs every other process of the host
 // one helper call per hook it passes.
 package bpflsm
 
@@ -86,6 +89,14 @@ func Probe() error {
 	if err := Supported(); err != nil {
 		return err
 	}
+	var v2 bool
+	for _, d := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var fs unix.Statfs_t
+		v2 = v2 || (unix.Statfs(d, &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC)
+	}
+	if !v2 {
+		return errors.New("no cgroup v2 hierarchy: the programs tell a sandbox's processes by their cgroup v2")
+	}
 	info, err := readKernelBTF([]string{"bpf_lsm_ptrace_access_check"}, nil)
 	if err != nil {
 		return err
@@ -146,7 +157,7 @@ func Attach(r Rules) (g *Guard, err error) {
 	if err != nil {
 		return nil, err
 	}
-	obj, err := sharedObjects(info, r.CacheDir, r.Cgroup)
+	obj, err := sharedObjects(info, r.Cgroup)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +168,11 @@ func Attach(r Rules) (g *Guard, err error) {
 			g = nil
 		}
 	}()
-	// The entries first, then the cgroup's flags that turn them on.
+	// The cgroup first (with no flags: prune finds its entries by it if
+	// brig is killed), the entries, then the flags that turn them on.
+	if err := obj.put(obj.guarded, g.cgid, uint8(0)); err != nil {
+		return nil, err
+	}
 	for k, v := range keys {
 		g.keys = append(g.keys, k)
 		if err := obj.put(obj.names, k[:], v); err != nil {

@@ -114,29 +114,40 @@ func layoutDir(info *btfInfo) string {
 	return filepath.Join(bpffs, "brig-lsm-"+hex.EncodeToString(h.Sum(nil))[:16])
 }
 
-// sharedObjects gives the pinned objects, pinning them first if no run
-// has; without a BPF filesystem, objects of the run's own.
-func sharedObjects(info *btfInfo, lockDir, cgroup string) (*objects, error) {
+// Pinnable says whether the programs can be kept attached (pinned) for
+// runs that outlive brig.
+func Pinnable() bool {
 	var fs unix.Statfs_t
-	if unix.Statfs(bpffs, &fs) != nil || fs.Type != unix.BPF_FS_MAGIC {
+	return unix.Statfs(bpffs, &fs) == nil && fs.Type == unix.BPF_FS_MAGIC
+}
+
+// sharedObjects gives the pinned objects, pinning them first if no run
+// has; without a BPF filesystem, objects of the run's own. One lock for
+// the host (the BPF filesystem's root) orders the runs of every state
+// root.
+func sharedObjects(info *btfInfo, cgroup string) (*objects, error) {
+	if !Pinnable() {
 		return ownObjects(info)
 	}
-	if lockDir != "" {
-		if err := os.MkdirAll(lockDir, 0o700); err == nil {
-			if l, err := os.OpenFile(filepath.Join(lockDir, "lock"), os.O_RDWR|os.O_CREATE, 0o600); err == nil {
-				defer l.Close()
-				unix.Flock(int(l.Fd()), unix.LOCK_EX)
-			}
-		}
+	lock, err := unix.Open(bpffs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("bpf lsm: %w", err)
+	}
+	defer unix.Close(lock)
+	if err := unix.Flock(lock, unix.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("bpf lsm: lock %s: %w", bpffs, err)
 	}
 	dir := layoutDir(info)
-	if o, err := openPinned(dir); err == nil {
+	o, err := openPinned(dir)
+	if err == nil {
 		o.prune(cgroup)
 		return o, nil
 	}
+	if !errors.Is(err, errIncomplete) && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
 	os.RemoveAll(dir) // incomplete: a run that died while pinning
-	o, err := ownObjects(info)
-	if err != nil {
+	if o, err = ownObjects(info); err != nil {
 		return nil, err
 	}
 	if err := o.pin(dir); err != nil {
@@ -144,13 +155,23 @@ func sharedObjects(info *btfInfo, lockDir, cgroup string) (*objects, error) {
 		return o, nil // the run's own, then
 	}
 	o.pinned = true
-	// Other layouts' objects (another brig, or one before): unpinned,
-	// their programs come off their hooks.
+	// Other layouts' objects (another brig, or one before) that no live
+	// run uses: unpinned, their programs come off their hooks.
 	if old, _ := filepath.Glob(filepath.Join(bpffs, "brig-lsm-*")); len(old) > 0 {
 		for _, d := range old {
-			if d != dir {
-				os.RemoveAll(d)
+			if d == dir {
+				continue
 			}
+			if other, err := openPinned(d); err == nil {
+				other.prune(cgroup)
+				var id uint64
+				unused := other.guarded.NextKey(nil, &id) != nil
+				other.close()
+				if !unused {
+					continue
+				}
+			}
+			os.RemoveAll(d)
 		}
 	}
 	return o, nil
@@ -189,19 +210,35 @@ func (o *objects) pin(dir string) error {
 	return nil
 }
 
-// openPinned opens the maps of a complete directory.
+var errIncomplete = errors.New("bpf lsm: pinned objects incomplete")
+
+// openPinned opens the maps of a complete directory, and holds its links
+// for the run (so that an unpinning doesn't take them off their hooks
+// under it).
 func openPinned(dir string) (o *objects, err error) {
-	for _, n := range linkNames() {
-		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
-			return nil, err
-		}
+	if _, err := os.Lstat(dir); err != nil {
+		return nil, err
 	}
 	o = &objects{pinned: true}
+	defer func() {
+		if err != nil {
+			o.close()
+		}
+	}()
+	for _, n := range linkNames() {
+		fd, err := objGet(filepath.Join(dir, n))
+		if errors.Is(err, unix.ENOENT) {
+			return nil, errIncomplete
+		}
+		if err != nil {
+			return nil, err
+		}
+		o.links = append(o.links, fd)
+	}
 	if o.guarded, err = ebpf.LoadPinnedMap(filepath.Join(dir, "cgroups"), nil); err != nil {
 		return nil, err
 	}
 	if o.names, err = ebpf.LoadPinnedMap(filepath.Join(dir, "names"), nil); err != nil {
-		o.guarded.Close()
 		return nil, err
 	}
 	return o, nil
@@ -290,6 +327,22 @@ func (o *objects) close() {
 		}
 	}
 	o.links, o.progs, o.guarded, o.names = nil, nil, nil, nil
+}
+
+// objGet opens the object pinned at path (BPF_OBJ_GET).
+func objGet(path string) (int, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return -1, err
+	}
+	attr := struct {
+		pathname uint64
+		fd       uint32
+		flags    uint32
+	}{pathname: uint64(uintptr(unsafe.Pointer(p)))}
+	fd, err := bpf(unix.BPF_OBJ_GET, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	runtime.KeepAlive(p)
+	return fd, err
 }
 
 // objPin pins fd at path (BPF_OBJ_PIN).

@@ -53,6 +53,7 @@ type protection struct {
 	// can't be renamed or removed: otherwise `mv .git x; mkdir .git`
 	// would leave the read-only binds behind with the old name.
 	Ancestor bool
+	Root     string // its writable root (the host source)
 }
 
 // writableRoot is a writable bind: its host source, its place inside.
@@ -82,7 +83,8 @@ func protections(roots []writableRoot, unprotect []string) ([]protection, error)
 			return // not writable in the sandbox: nothing to protect
 		}
 		seen[host] = true
-		p := protection{Host: host, Dst: dst, Name: name}
+		top, _ := rootOf(roots, host)
+		p := protection{Host: host, Dst: dst, Name: name, Root: top}
 		fi, err := os.Lstat(host)
 		switch {
 		case err != nil:
@@ -117,7 +119,15 @@ func protections(roots []writableRoot, unprotect []string) ([]protection, error)
 			if !slices.Contains(unprotect, ".git/config") {
 				add(filepath.Join(gd, "config"), "")
 				add(filepath.Join(gd, "config.worktree"), "")
+				// commondir sends git to another directory's config and
+				// hooks (a worktree's names its repository's)
+				add(filepath.Join(gd, "commondir"), "")
 			}
+		}
+		// A .git file names the git directory: pointed elsewhere, it
+		// would bring other hooks and config.
+		if fi, err := os.Lstat(filepath.Join(r.Src, ".git")); err == nil && fi.Mode().IsRegular() && !slices.Contains(unprotect, ".git/config") {
+			add(filepath.Join(r.Src, ".git"), "")
 		}
 		for _, name := range Protected {
 			if !slices.Contains(unprotect, name) {
@@ -129,32 +139,45 @@ func protections(roots []writableRoot, unprotect []string) ([]protection, error)
 }
 
 // withAncestors puts before the protections the existing directories
-// between each one and its writable root (shallowest first), but for
-// those a read-only protection already holds.
+// between each read-only one and its writable root (shallowest first),
+// but for those a read-only protection already holds: bound onto
+// themselves, they can't be moved away. A symbolic link on the way to a
+// protected path (a dotfile manager's `.claude -> dotfiles/claude`) is
+// watched as a protected link: replacing it would replace what the path
+// names.
 func withAncestors(roots []writableRoot, ps []protection) []protection {
-	var anc []protection
+	var anc, links []protection
 	seen := map[string]bool{}
 	for _, p := range ps {
 		top, ok := rootOf(roots, p.Host)
 		if !ok {
 			continue
 		}
+		held := !p.Missing && p.Link == ""
 		for d := filepath.Dir(p.Host); d != top && strings.HasPrefix(d, top+"/"); d = filepath.Dir(d) {
 			if seen[d] || heldBy(ps, d) {
 				continue
 			}
-			seen[d] = true
-			if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
+			fi, err := os.Lstat(d)
+			if err != nil {
 				continue
 			}
 			dst, _ := inside(roots, d)
-			anc = append(anc, protection{Host: d, Dst: dst, Ancestor: true})
+			switch {
+			case fi.Mode()&os.ModeSymlink != 0:
+				seen[d] = true
+				target, _ := os.Readlink(d)
+				links = append(links, protection{Host: d, Dst: dst, Name: p.Name, Link: target})
+			case fi.IsDir() && held:
+				seen[d] = true
+				anc = append(anc, protection{Host: d, Dst: dst, Ancestor: true, Root: top})
+			}
 		}
 	}
 	slices.SortStableFunc(anc, func(a, b protection) int {
-		return strings.Count(a.Host, "/") - strings.Count(b.Host, "/")
+		return strings.Count(a.Dst, "/") - strings.Count(b.Dst, "/")
 	})
-	return append(anc, ps...)
+	return append(append(anc, ps...), links...)
 }
 
 // heldBy says whether a read-only protection holds d.
@@ -197,14 +220,21 @@ func guardEntries(ps []protection) []bpflsm.Entry {
 			continue
 		}
 		parent, base := filepath.Dir(p.Host), filepath.Base(p.Host)
-		if fi, err := os.Stat(parent); err == nil && fi.IsDir() {
+		if fi, err := os.Lstat(parent); err == nil && fi.IsDir() {
 			if ok(base) {
 				out = append(out, bpflsm.Entry{Dir: parent, Name: base})
+			}
+			// And as a sub-entry of the parent's name, in case the parent
+			// is moved away and made again (it is no mount point: only
+			// the ancestors of read-only paths are). (Where the parent is
+			// the writable root, a mount point, the entry is never met.)
+			if grand := filepath.Dir(parent); p.Missing && ok(base, filepath.Base(parent)) && grand != parent {
+				out = append(out, bpflsm.Entry{Dir: grand, Name: filepath.Base(parent), Sub: base})
 			}
 			continue
 		}
 		grand, pbase := filepath.Dir(parent), filepath.Base(parent)
-		if fi, err := os.Stat(grand); err == nil && fi.IsDir() && p.Missing && ok(base, pbase) {
+		if fi, err := os.Lstat(grand); err == nil && fi.IsDir() && p.Missing && ok(base, pbase) {
 			out = append(out, bpflsm.Entry{Dir: grand, Name: pbase, MkdirOnly: true}, bpflsm.Entry{Dir: grand, Name: pbase, Sub: base})
 		}
 	}

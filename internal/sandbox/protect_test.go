@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/bpflsm"
 )
 
 // tree makes files (a trailing / makes a directory; "a -> b" a link)
@@ -154,6 +156,8 @@ func TestGuardEntries(t *testing.T) {
 	want := []string{
 		".|.vscode||false", ".|.envrc||false", ".claude|settings.json||false",
 		".|.config||true", ".|.config|git|false", ".git|config.worktree||false",
+		// a missing path's parent moved away and made again
+		".|.claude|settings.json|false", ".|.git|config.worktree|false", "..|" + filepath.Base(dir) + "|.vscode|false",
 	}
 	for _, w := range want {
 		if !got[w] {
@@ -208,6 +212,70 @@ func TestBuildProtects(t *testing.T) {
 		}
 		if m := s.Mounts[i]; m.Source != tc.src || !slices.Contains(m.Options, "ro") {
 			t.Errorf("%s: %+v", tc.dst, m)
+		}
+	}
+}
+
+// TestProtectionsLinkedParent: a link on the way to a protected path is
+// watched as a protected link (replacing it replaces what the path
+// names), not bound.
+func TestProtectionsLinkedParent(t *testing.T) {
+	dir := tree(t, "dotfiles/claude/settings.json", ".claude -> dotfiles/claude", ".git/hooks/", ".git/config", ".git/commondir=../x", "wt/.git=gitdir: ../.git")
+	ps, err := protections([]writableRoot{{dir, dir}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]protection{}
+	for _, p := range ps {
+		rel, _ := filepath.Rel(dir, p.Host)
+		got[rel] = p
+	}
+	if p, ok := got[".claude"]; !ok || p.Link != "dotfiles/claude" || p.Ancestor {
+		t.Errorf(".claude: %+v, want a watched link", p)
+	}
+	if p, ok := got[".git/commondir"]; !ok || p.Missing || p.Link != "" {
+		t.Errorf(".git/commondir: %+v, want it held read-only", p)
+	}
+	if _, ok := guardEntryFor(guardEntries(ps), dir, ".claude"); !ok {
+		t.Errorf("no guard entry for the link .claude: %+v", guardEntries(ps))
+	}
+	// A work tree whose .git is a file: the file is held read-only.
+	wt := filepath.Join(dir, "wt")
+	ps, err = protections([]writableRoot{{wt, wt}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := false
+	for _, p := range ps {
+		if p.Host == filepath.Join(wt, ".git") && !p.Missing && p.Link == "" {
+			held = true
+		}
+	}
+	if !held {
+		t.Errorf("the .git file is not held: %+v", ps)
+	}
+}
+
+func guardEntryFor(es []bpflsm.Entry, dir, name string) (bpflsm.Entry, bool) {
+	for _, e := range es {
+		if e.Dir == dir && e.Name == name && e.Sub == "" {
+			return e, true
+		}
+	}
+	return bpflsm.Entry{}, false
+}
+
+// TestCoveredInside: an ancestor bind is left out where another mount
+// lies between its writable root and it.
+func TestCoveredInside(t *testing.T) {
+	roots := []writableRoot{{"/p", "/p"}}
+	ms := []specs.Mount{bind("/p", "/p", false), bind("/elsewhere", "/p/data", true)}
+	for _, tc := range []struct {
+		dst  string
+		want bool
+	}{{"/p/.git", false}, {"/p/data", true}, {"/p/data/cfg", true}, {"/p/database", false}} {
+		if got := coveredInside(ms, roots, protection{Host: tc.dst, Dst: tc.dst, Ancestor: true, Root: "/p"}); got != tc.want {
+			t.Errorf("%s: covered %v, want %v", tc.dst, got, tc.want)
 		}
 	}
 }

@@ -142,7 +142,7 @@ func protectedName(prot []protection, p string) (string, bool) {
 	for _, pr := range prot {
 		// what holds p, or a missing one whose making p would begin (a
 		// parent the BPF LSM guard lets be made as a directory only)
-		if pr.Ancestor || (!under(p, []string{pr.Dst}) && !(pr.Missing && under(pr.Dst, []string{p}))) {
+		if pr.Ancestor || (!under(p, []string{pr.Dst}) && !(pr.Missing && p == filepath.Dir(pr.Dst))) {
 			continue
 		}
 		switch {

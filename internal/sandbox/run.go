@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"brig/internal/bpflsm"
 	"brig/internal/cgroup"
@@ -410,7 +413,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 	if rep != nil {
 		reportInto(rep, &co, o, watch, r.ReportFiles)
 	}
-	guardInto(&co, watch, !o.AllowPtrace, filepath.Join(store.Root, bpflsm.CacheDirName), r.Detach)
+	guardInto(&co, watch, !o.AllowPtrace, filepath.Join(store.Root, bpflsm.CacheDirName), r.Detach, r.Warn)
 	if r.Detach {
 		// In the background: no stdin; output to a log file beside the
 		// sandbox's root, removed with it.
@@ -454,10 +457,11 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 // when it ends. A run in the background (-d) outlives the brig command:
 // it keeps its entries where the programs are pinned (then the next
 // guarded run after its deletion takes them out), and has none
-// otherwise.
-func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, cacheDir string, detach bool) {
+// otherwise. A kernel that refuses LSM programs (EPERM) is said by
+// --check, not by every run; any other failure is warned.
+func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, cacheDir string, detach bool, warn func(string)) {
 	entries := guardEntries(prot)
-	if (len(entries) == 0 && !noAttach) || bpflsm.Supported() != nil {
+	if (len(entries) == 0 && !noAttach) || bpflsm.Supported() != nil || (detach && !bpflsm.Pinnable()) {
 		return
 	}
 	observe := co.Observe
@@ -475,6 +479,9 @@ func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, ca
 		}
 		g, err := bpflsm.Attach(bpflsm.Rules{Cgroup: dir, Entries: entries, NoAttach: noAttach, CacheDir: cacheDir})
 		if err != nil {
+			if !errors.Is(err, unix.EPERM) && warn != nil {
+				warn(fmt.Sprintf("%v: the run goes on without the BPF LSM guard (brig run --check)", err))
+			}
 			return done, nil
 		}
 		return func(code int) {

@@ -195,7 +195,14 @@ func build(o *Options, rootDir string) (*specs.Spec, []protection, error) {
 		return nil, nil, err
 	}
 	held := map[string]bool{}
+	before := len(mounts) // the mounts asked for: those a protection can lie under
 	for _, p := range watch {
+		if coveredInside(mounts[:before], roots, p) {
+			// another mount (a -v volume, --ro) lies between its root and
+			// it: the sandbox doesn't see the host's path there, and a bind
+			// of it would replace that mount
+			continue
+		}
 		if m, ok := p.mount(); ok {
 			mounts = append(mounts, m)
 			held[m.Destination] = !p.Ancestor
@@ -412,6 +419,24 @@ func capName(c string) string {
 		c = "CAP_" + c
 	}
 	return c
+}
+
+// coveredInside says whether a mount other than p's writable root's own
+// holds p's place, at or below that root.
+func coveredInside(ms []specs.Mount, roots []writableRoot, p protection) bool {
+	rootDst := ""
+	for _, r := range roots {
+		if r.Src == p.Root {
+			rootDst = r.Dst
+		}
+	}
+	for _, m := range ms {
+		d := filepath.Clean(m.Destination)
+		if d != rootDst && strings.HasPrefix(d, rootDst+"/") && (p.Dst == d || strings.HasPrefix(p.Dst, d+"/")) {
+			return true
+		}
+	}
+	return false
 }
 
 func bind(src, dst string, ro bool) specs.Mount {

@@ -492,6 +492,32 @@ mv .git .git-moved 2>/dev/null && echo gitdir-moved || echo gitdir-move-denied
 	}
 }
 
+// TestSandboxProtectedAncestors: the directories between a writable path
+// and a protected one are bound onto themselves so that they can't be
+// moved away — but not where another mount lies there (a read-only
+// volume stays what it was), and a link on the way is watched, not
+// bound (replacing it is refused with the guard, reported without).
+func TestSandboxProtectedAncestors(t *testing.T) {
+	p, vol := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(p, ".git/hooks"), 0o755)
+	os.WriteFile(filepath.Join(p, ".git/config"), nil, 0o644)
+	os.WriteFile(filepath.Join(vol, "from-volume"), nil, 0o644)
+	os.MkdirAll(filepath.Join(p, "dotfiles/claude"), 0o755)
+	os.WriteFile(filepath.Join(p, "dotfiles/claude/settings.json"), []byte("{}"), 0o644)
+	os.Symlink("dotfiles/claude", filepath.Join(p, ".claude"))
+	r := sandbox(t, p, "--rw", p, "-v", vol+":"+p+"/.git:ro", "--", "sh", "-c",
+		`ls .git; touch .git/x 2>/dev/null && echo volume-written || echo volume-read-only
+rm .claude 2>/dev/null && echo link-removed || echo link-kept`)
+	contains(t, r.stdout, "from-volume", "the read-only volume over .git")
+	contains(t, r.stdout, "volume-read-only", "the read-only volume over .git")
+	if guardActive(t) {
+		contains(t, r.stdout, "link-kept", "a link on the way to a protected path, with the guard")
+	} else {
+		contains(t, r.stdout, "link-removed", "a link on the way to a protected path, without the guard")
+		contains(t, r.stderr, "/.claude (a link) was replaced", "the run's warning")
+	}
+}
+
 // guardActive says whether `brig run --check` finds the BPF LSM guard
 // usable here (root, the BPF LSM active, its programs allowed).
 func guardActive(t *testing.T) bool {
