@@ -116,16 +116,8 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 	if filesRootless && runtime.GOARCH == "amd64" && recorder.Supported() != nil && co.ReportDenials {
 		co.WatchPaths = func(l *recorder.Listener) { watched = l }
 	}
-	observe := co.Observe
 	spec := co.Spec
-	co.Observe = func(c *container.Created) (func(int), error) {
-		done := func(int) {}
-		if observe != nil {
-			var err error
-			if done, err = observe(c); err != nil {
-				return nil, err
-			}
-		}
+	addObserver(co, func(c *container.Created) func(int) {
 		// Without the file recorder the other layers still report, and
 		// the report says its file list is missing.
 		var refusals *recorder.Refusals
@@ -183,6 +175,26 @@ func reportInto(rep *report.Report, co *container.CreateOptions, o *Options, pro
 			if landlocked != nil {
 				landlocked()
 			}
+		}
+	})
+}
+
+// addObserver has co.Observe call next too, after the observer it has:
+// once the container is created, and their ends when it has ended (next's
+// first).
+func addObserver(co *container.CreateOptions, next func(c *container.Created) func(code int)) {
+	prev := co.Observe
+	co.Observe = func(c *container.Created) (func(int), error) {
+		done := func(int) {}
+		if prev != nil {
+			var err error
+			if done, err = prev(c); err != nil {
+				return nil, err
+			}
+		}
+		end := next(c)
+		return func(code int) {
+			end(code)
 			done(code)
 		}, nil
 	}
@@ -464,31 +476,22 @@ func guardInto(co *container.CreateOptions, prot []protection, noAttach bool, ca
 	if (len(entries) == 0 && !noAttach) || bpflsm.Supported() != nil || (detach && !bpflsm.Pinnable()) {
 		return
 	}
-	observe := co.Observe
-	co.Observe = func(c *container.Created) (func(int), error) {
-		done := func(int) {}
-		if observe != nil {
-			var err error
-			if done, err = observe(c); err != nil {
-				return nil, err
-			}
-		}
+	addObserver(co, func(c *container.Created) func(int) {
 		dir := c.CgroupPaths[""]
 		if dir == "" {
-			return done, nil
+			return func(int) {}
 		}
 		g, err := bpflsm.Attach(bpflsm.Rules{Cgroup: dir, Entries: entries, NoAttach: noAttach, CacheDir: cacheDir})
 		if err != nil {
 			if !errors.Is(err, unix.EPERM) && warn != nil {
 				warn(fmt.Sprintf("%v: the run goes on without the BPF LSM guard (brig run --check)", err))
 			}
-			return done, nil
+			return func(int) {}
 		}
-		return func(code int) {
+		return func(int) {
 			if !detach || !g.Keep() {
 				g.Close()
 			}
-			done(code)
-		}, nil
-	}
+		}
+	})
 }
