@@ -5,13 +5,14 @@
 // names a writable path lacks (.bashrc, .git, ...) would be creatable;
 // and a process may open /proc/PID/mem of a sibling with the same
 // credentials, which seccomp can't see (it is an open). Two kinds of
-// program, attached for one run to the kernel's LSM hooks, refuse them to
-// the tasks of the sandbox's cgroup alone:
+// program on the kernel's LSM hooks, attached once and shared by every
+// run (shared.go), refuse them to the tasks of the cgroups guarded:
 //
 //   - path_mknod, path_mkdir, path_symlink, path_link, path_rename,
-//     path_unlink, path_rmdir: a directory entry in the rule set, (the
-//     directory's device and inode, the name), can't be made, removed or
-//     renamed to or from: EACCES. open(O_CREAT) goes through path_mknod.
+//     path_unlink, path_rmdir: a directory entry in the run's entries,
+//     (the directory's device and inode, the name), can't be made,
+//     removed or renamed to or from: EACCES. open(O_CREAT) goes through
+//     path_mknod.
 //   - ptrace_access_check: no access in PTRACE_MODE_ATTACH to another
 //     process (ptrace, /proc/PID/mem, process_vm_readv, pidfd_getfd;
 //     the process's own threads are not asked): EPERM.
@@ -21,8 +22,7 @@
 // the sandbox can make no cgroup below its own, whose directory belongs
 // to root outside), and "bpf" among the kernel's active LSMs. Names are
 // compared byte for byte: on a filesystem that folds case, another
-// spelling of a protected name is not refused. Each program costs every other process of the host
-// one helper call per hook it passes.
+// spelling of a protected name is not refused.
 package bpflsm
 
 import (
