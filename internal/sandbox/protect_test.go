@@ -236,6 +236,10 @@ func TestProtectionsLinkedParent(t *testing.T) {
 	if p, ok := got[".git/commondir"]; !ok || p.Missing || p.Link != "" {
 		t.Errorf(".git/commondir: %+v, want it held read-only", p)
 	}
+	// a refusal there names the flag that lets it go
+	if name, _ := protectedName(ps, filepath.Join(dir, ".git/commondir")); name != ".git/config" {
+		t.Errorf("commondir: --unprotect %s, want .git/config", name)
+	}
 	if _, ok := guardEntryFor(guardEntries(ps), dir, ".claude"); !ok {
 		t.Errorf("no guard entry for the link .claude: %+v", guardEntries(ps))
 	}
@@ -253,6 +257,9 @@ func TestProtectionsLinkedParent(t *testing.T) {
 	}
 	if !held {
 		t.Errorf("the .git file is not held: %+v", ps)
+	}
+	if name, _ := protectedName(ps, filepath.Join(wt, ".git")); name != ".git/config" {
+		t.Errorf("the .git file: --unprotect %s, want .git/config", name)
 	}
 }
 

@@ -150,7 +150,8 @@ func protectedName(prot []protection, p string) (string, bool) {
 			return pr.Name, true
 		case filepath.Base(pr.Dst) == "hooks" || strings.Contains(pr.Dst, "/hooks/"):
 			return ".git/hooks", true
-		case strings.HasPrefix(filepath.Base(pr.Dst), "config"):
+		case strings.HasPrefix(filepath.Base(pr.Dst), "config"), filepath.Base(pr.Dst) == "commondir", filepath.Base(pr.Dst) == ".git":
+			// what sends git elsewhere goes with its config
 			return ".git/config", true
 		}
 		return "all", true
