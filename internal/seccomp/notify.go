@@ -28,7 +28,7 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
 		splitWatched(sc, watch)
 	}
 	if calls {
-		keepForks(sc)
+		keepKernels(sc)
 	}
 	rewrite := func(a specs.LinuxSeccompAction, conditional bool) bool {
 		switch a {
@@ -44,8 +44,8 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
 	}
 	for i := range sc.Syscalls {
 		s := &sc.Syscalls[i]
-		if calls && onlyForks(*s) {
-			continue // keepForks: the kernel's
+		if calls && onlyKept(*s) {
+			continue // keepKernels: the kernel's
 		}
 		if rewrite(s.Action, len(s.Args) > 0) {
 			s.Action, s.ErrnoRet = specs.ActNotify, nil
@@ -54,18 +54,46 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
 	return nil
 }
 
-// Forks are the calls whose allow rules stay the kernel's when every
-// call goes to the listener (ToNotify with calls): a call waiting for the
-// listener fails with EINTR when a signal is pending as it is made, in a
-// handler without SA_RESTART, where the kernel would restart a fork
-// (dash's and busybox's SIGCHLD handlers: "Cannot fork" while
-// learning). The listener learns of them from the tasks they make.
+// Kept are the calls whose allow rules stay the kernel's when every
+// call goes to the listener (ToNotify with calls). A call waiting for
+// the listener, until the listener has received it, is interrupted by
+// a signal: in a handler without SA_RESTART it returns EINTR without
+// having run. Programs expect that of few calls, and of these not at
+// all:
+//   - the forks (Forks): dash's and busybox's SIGCHLD handlers made
+//     "Cannot fork" while learning, where the kernel would restart a
+//     fork. The listener learns of them from the tasks they make.
+//   - the signal mask and the return from a handler, made exactly
+//     where signals are expected: busybox sh blocks every signal with
+//     sigprocmask, saving the mask it had, before it waits for a child
+//     in sigsuspend with that mask. A sigprocmask answered EINTR left
+//     the saved mask "every signal", and the shell waited for ever.
+//     A sigreturn answered EINTR would go on past the handler's
+//     trampoline. Learned profiles allow these always (learn's
+//     RuntimeCalls), so the recording loses nothing.
+var Kept = append(append([]string{}, Forks...), "rt_sigprocmask", "rt_sigreturn", "sigprocmask", "sigreturn")
+
+// Forks are the forking calls among Kept.
 var Forks = []string{"clone", "fork", "vfork"}
 
-// keepForks splits Forks out of the allow and log rules that name them,
+// keepKernels splits Kept out of the allow and log rules that name them,
 // so ToNotify leaves those as they are.
-func keepForks(sc *specs.LinuxSeccomp) {
-	sc.Syscalls = splitAllows(sc.Syscalls, Forks, func(r *specs.LinuxSyscall) {})
+// Where the default allows, those no rule names get an allow rule of
+// their own (the default becomes the listener's).
+func keepKernels(sc *specs.LinuxSeccomp) {
+	sc.Syscalls = splitAllows(sc.Syscalls, Kept, func(r *specs.LinuxSyscall) {})
+	if sc.DefaultAction != specs.ActAllow && sc.DefaultAction != specs.ActLog {
+		return
+	}
+	var free []string
+	for _, n := range Kept {
+		if !slices.ContainsFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool { return slices.Contains(r.Names, n) }) {
+			free = append(free, n)
+		}
+	}
+	if len(free) > 0 {
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: free, Action: sc.DefaultAction})
+	}
 }
 
 // splitAllows splits the names in names out of the allow and log rules
@@ -101,13 +129,13 @@ func splitAllows(rules []specs.LinuxSyscall, names []string, change func(*specs.
 	return out
 }
 
-// onlyForks says whether every name of an allow or log rule is a fork.
-func onlyForks(r specs.LinuxSyscall) bool {
+// onlyKept says whether every name of an allow or log rule is in Kept.
+func onlyKept(r specs.LinuxSyscall) bool {
 	if r.Action != specs.ActAllow && r.Action != specs.ActLog || len(r.Names) == 0 {
 		return false
 	}
 	for _, n := range r.Names {
-		if !slices.Contains(Forks, n) {
+		if !slices.Contains(Kept, n) {
 			return false
 		}
 	}

@@ -11,9 +11,10 @@ import (
 // for a report (conditional ones keep their errno), every allowed and
 // denied call for learning; kill and trap stay the kernel's. The rewritten
 // profile still compiles, and its verdicts are "notify" exactly where the
-// listener is asked. The forks stay the kernel's when learning (a fork
-// waiting for the listener fails with EINTR under a pending signal), with
-// their conditions: clone with a namespace flag is still not allowed.
+// listener is asked. The forks and the signal mask stay the kernel's when
+// learning (a call waiting for the listener fails with EINTR under a
+// pending signal), with their conditions: clone with a namespace flag is
+// still not allowed. Where the default allows, they stay allowed.
 func TestToNotify(t *testing.T) {
 	errno := uint(unix.EACCES)
 	base := func() *specs.LinuxSeccomp {
@@ -21,7 +22,7 @@ func TestToNotify(t *testing.T) {
 			DefaultAction: specs.ActErrno,
 			Architectures: []specs.Arch{specs.ArchX86_64},
 			Syscalls: []specs.LinuxSyscall{
-				{Names: []string{"read", "fork", "write"}, Action: specs.ActAllow},
+				{Names: []string{"read", "fork", "rt_sigprocmask", "write"}, Action: specs.ActAllow},
 				{Names: []string{"clone"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: unix.CLONE_NEWNS, Op: specs.OpMaskedEqual}}},
 				{Names: []string{"mkdir"}, Action: specs.ActErrno, ErrnoRet: &errno},
 				{Names: []string{"personality"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
@@ -43,7 +44,7 @@ func TestToNotify(t *testing.T) {
 			"chroot": notify, "fork": unix.SECCOMP_RET_ALLOW, "clone": notify}},
 		{"learn", true, map[string]uint32{
 			"read": notify, "mkdir": notify, "personality": notify, "fork": unix.SECCOMP_RET_ALLOW,
-			"clone": notify, "clone without a namespace flag": unix.SECCOMP_RET_ALLOW,
+			"rt_sigprocmask": unix.SECCOMP_RET_ALLOW, "clone": notify, "clone without a namespace flag": unix.SECCOMP_RET_ALLOW,
 			"getpid": notify, "kexec_load": unix.SECCOMP_RET_KILL_PROCESS, "uname": unix.SECCOMP_RET_TRAP,
 			"chroot": notify}},
 	} {
@@ -65,7 +66,7 @@ func TestToNotify(t *testing.T) {
 			}
 			nrs := map[string]int32{"read": unix.SYS_READ, "mkdir": unix.SYS_MKDIR, "personality": unix.SYS_PERSONALITY,
 				"getpid": unix.SYS_GETPID, "kexec_load": unix.SYS_KEXEC_LOAD, "uname": unix.SYS_UNAME, "chroot": unix.SYS_CHROOT,
-				"fork": unix.SYS_FORK, "clone": unix.SYS_CLONE, "clone without a namespace flag": unix.SYS_CLONE}
+				"fork": unix.SYS_FORK, "rt_sigprocmask": unix.SYS_RT_SIGPROCMASK, "clone": unix.SYS_CLONE, "clone without a namespace flag": unix.SYS_CLONE}
 			for call, want := range tc.want {
 				arg := uint64(8)
 				if call == "clone" {
@@ -83,8 +84,29 @@ func TestToNotify(t *testing.T) {
 			}
 		})
 	}
+	// Where the default allows, the kept calls are the kernel's too; the
+	// rest goes to the listener.
+	sc := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
+	if err := ToNotify(sc, true); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := Compile(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := p.Evaluator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for nr, want := range map[int32]uint32{unix.SYS_RT_SIGPROCMASK: unix.SECCOMP_RET_ALLOW, unix.SYS_RT_SIGRETURN: unix.SECCOMP_RET_ALLOW,
+		unix.SYS_VFORK: unix.SECCOMP_RET_ALLOW, unix.SYS_READ: notify, unix.SYS_MKDIR: notify} {
+		if v, err := e.Verdict(AuditArchX86_64, nr, [6]uint64{}); err != nil || v&unix.SECCOMP_RET_ACTION_FULL != want {
+			t.Errorf("default allow, call %d: %s (%v), want %s", nr, ActionName(v), err, ActionName(want))
+		}
+	}
 	// A profile with an agent of its own can't have brig as its listener.
-	sc := base()
+	sc = base()
 	sc.Syscalls[0].Action = specs.ActNotify
 	if err := ToNotify(sc, true); err == nil {
 		t.Error("a profile that notifies an agent of its own was rewritten")

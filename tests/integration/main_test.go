@@ -114,6 +114,17 @@ func leftIn(root string) []string {
 	return left
 }
 
+// reap deletes, with brig delete --force, what a brig killed by its
+// test (a timeout) left in root: its state, rootfs and cgroups, and its
+// process, so that a later test doesn't trip over them.
+func reap(root string) {
+	for _, name := range leftIn(root) {
+		if !strings.HasPrefix(name, ".") {
+			exec.Command(brigBin, "--root", root, "delete", "--force", name).Run()
+		}
+	}
+}
+
 // env is one test's runtime: its own state root and bundle.
 type env struct {
 	t      *testing.T

@@ -40,6 +40,7 @@ func sandboxAs(t *testing.T, uid int, dir string, flagsAndCmd ...string) result 
 	cmd.Run()
 	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("brig run -- left state: %v", ents)
+		reap(root)
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
 }
