@@ -125,6 +125,24 @@ var RuntimeCalls = []string{
 	"sigaltstack", "tgkill", "write",
 }
 
+// PlumbingCalls are the file-descriptor and child-process plumbing that
+// shells and libcs make around every job: learned profiles allow them
+// whatever was recorded, as the engines' default profiles do (none
+// reaches anything but the caller's own fds and children). The reason
+// is the seccomp recorder (no root): a call waiting for its listener is
+// interrupted by a signal until the listener has received it, and
+// returns EINTR to a handler without SA_RESTART; a shell's SIGCHLD
+// handler has none, and its jobs end while it makes these very calls
+// ("Pipe call failed", a redirection's dup2 failing and the echo after
+// it writing to a closed fd). So the listener leaves them to the kernel
+// (recorder.Unwatched), and a profile can't depend on having seen them.
+//
+// rt_sigsuspend, a shell's wait for its jobs (the wait builtin), is one
+// too: whether a run makes it depends on whether a job is still running
+// when the script waits, so a learned profile without it made a replay
+// spin, refused, where the learning runs had found every job done.
+var PlumbingCalls = []string{"dup", "dup2", "dup3", "pipe", "pipe2", "rt_sigsuspend", "wait4", "waitid"}
+
 // runtimeValues are the argument values those calls use.
 var runtimeValues = map[string][]uint64{
 	"prctl": {unix.PR_SET_PDEATHSIG, unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS, unix.PR_CAPBSET_READ,
@@ -223,8 +241,11 @@ func FromRecording(rec *recorder.Recording) (*Set, error) {
 	return s, nil
 }
 
-// AddRuntime adds RuntimeCalls.
+// AddRuntime adds RuntimeCalls and PlumbingCalls.
 func (s *Set) AddRuntime() {
+	for _, n := range PlumbingCalls {
+		s.Calls[n] = true
+	}
 	for _, n := range RuntimeCalls {
 		if vs, ok := runtimeValues[n]; ok {
 			for _, v := range vs {

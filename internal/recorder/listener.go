@@ -84,6 +84,31 @@ type ListenOptions struct {
 	Paths bool
 }
 
+// Unwatched are the calls the listener leaves to the kernel when it
+// records every call (ListenOptions.Calls), besides seccomp.Kept: a
+// learned profile allows them whatever it records (learn.RuntimeCalls,
+// which every process's start makes: TestUnwatchedAreAlwaysAllowed), so
+// seeing them adds nothing. Leaving them out of the listener's way
+// matters twice:
+//   - they are most of a program's calls (read, write, openat, close,
+//     the stats, futex), each a round trip to brig when sent;
+//   - a call waiting for the listener, until brig has received it, is
+//     interrupted by a signal, and returns EINTR to a handler without
+//     SA_RESTART where the kernel would have restarted it or the call
+//     never fails so: dash's echo said "I/O error" when a background
+//     job ended during its write.
+//
+// Still sent: execve (the program's arms the recording), exit and
+// exit_group (a task first seen there was made by a fork: the forks are
+// the kernel's), mmap and prctl (their argument values are kept); and,
+// for a file list (Files), the opens; for path refusals (Paths), the
+// path-taking calls.
+var Unwatched = []string{
+	"capget", "capset", "chdir", "close", "dup", "dup2", "dup3", "epoll_ctl", "epoll_pwait", "faccessat2", "fcntl", "fstat", "fstatfs",
+	"futex", "getdents64", "getpid", "gettid", "madvise", "munmap", "nanosleep", "newfstatat", "openat", "pipe", "pipe2", "poll",
+	"read", "rt_sigsuspend", "sched_yield", "setgid", "setgroups", "setresgid", "setresuid", "setuid", "sigaltstack", "tgkill", "wait4", "waitid", "write",
+}
+
 // Listen compiles sc as it is, rewrites it in place for the listener
 // (seccomp.ToNotify) and starts listening at a socket it names in
 // sc.ListenerPath.
@@ -112,7 +137,15 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 	if seccomp.KernelAtLeast(5, 19) && !slices.Contains(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv) {
 		sc.Flags = append(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv)
 	}
-	if err := seccomp.ToNotify(sc, calls, watch...); err != nil {
+	var keep []string
+	if calls {
+		for _, n := range Unwatched {
+			if !(o.Files && opens[n]) && !(o.Paths && slices.Contains(pathCallNames(), n)) {
+				keep = append(keep, n)
+			}
+		}
+	}
+	if err := seccomp.ToNotify(sc, calls, keep, watch...); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "brig-seccomp-")

@@ -17,18 +17,28 @@ import (
 // (Evaluator on its compiled program), so the workload sees no
 // difference but the time the answer takes.
 //
+// keep, with calls, names more calls whose allow rules stay the
+// kernel's, besides Kept: what a recording needn't see (a learned
+// profile allows them whatever it records).
+//
 // watch names calls the listener must see even when allowed (a denial
 // report's connect, whose refusal by Landlock's port rule no layer
 // reports): their allow and log rules are split out as notify rules.
-func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
+func ToNotify(sc *specs.LinuxSeccomp, calls bool, keep []string, watch ...string) error {
 	if UsesNotify(sc) {
 		return errors.New("linux.seccomp sends calls to its own agent (SCMP_ACT_NOTIFY): brig can't be the listener too")
 	}
 	if !calls && len(watch) > 0 {
 		splitWatched(sc, watch)
 	}
+	var kept []string
 	if calls {
-		keepKernels(sc)
+		for _, n := range append(append([]string{}, Kept...), keep...) {
+			if !slices.Contains(watch, n) && !slices.Contains(kept, n) {
+				kept = append(kept, n)
+			}
+		}
+		keepKernels(sc, kept)
 	}
 	rewrite := func(a specs.LinuxSeccompAction, conditional bool) bool {
 		switch a {
@@ -44,7 +54,7 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, watch ...string) error {
 	}
 	for i := range sc.Syscalls {
 		s := &sc.Syscalls[i]
-		if calls && onlyKept(*s) {
+		if calls && onlyKept(*s, kept) {
 			continue // keepKernels: the kernel's
 		}
 		if rewrite(s.Action, len(s.Args) > 0) {
@@ -76,17 +86,17 @@ var Kept = append(append([]string{}, Forks...), "rt_sigprocmask", "rt_sigreturn"
 // Forks are the forking calls among Kept.
 var Forks = []string{"clone", "fork", "vfork"}
 
-// keepKernels splits Kept out of the allow and log rules that name them,
+// keepKernels splits kept out of the allow and log rules that name them,
 // so ToNotify leaves those as they are.
 // Where the default allows, those no rule names get an allow rule of
 // their own (the default becomes the listener's).
-func keepKernels(sc *specs.LinuxSeccomp) {
-	sc.Syscalls = splitAllows(sc.Syscalls, Kept, func(r *specs.LinuxSyscall) {})
+func keepKernels(sc *specs.LinuxSeccomp, kept []string) {
+	sc.Syscalls = splitAllows(sc.Syscalls, kept, func(r *specs.LinuxSyscall) {})
 	if sc.DefaultAction != specs.ActAllow && sc.DefaultAction != specs.ActLog {
 		return
 	}
 	var free []string
-	for _, n := range Kept {
+	for _, n := range kept {
 		if !slices.ContainsFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool { return slices.Contains(r.Names, n) }) {
 			free = append(free, n)
 		}
@@ -129,13 +139,13 @@ func splitAllows(rules []specs.LinuxSyscall, names []string, change func(*specs.
 	return out
 }
 
-// onlyKept says whether every name of an allow or log rule is in Kept.
-func onlyKept(r specs.LinuxSyscall) bool {
+// onlyKept says whether every name of an allow or log rule is in kept.
+func onlyKept(r specs.LinuxSyscall, kept []string) bool {
 	if r.Action != specs.ActAllow && r.Action != specs.ActLog || len(r.Names) == 0 {
 		return false
 	}
 	for _, n := range r.Names {
-		if !slices.Contains(Kept, n) {
+		if !slices.Contains(kept, n) {
 			return false
 		}
 	}

@@ -50,7 +50,7 @@ func TestToNotify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := base()
-			if err := ToNotify(sc, tc.calls); err != nil {
+			if err := ToNotify(sc, tc.calls, nil); err != nil {
 				t.Fatal(err)
 			}
 			p, _, err := Compile(sc)
@@ -86,9 +86,10 @@ func TestToNotify(t *testing.T) {
 	}
 	// Where the default allows, the kept calls are the kernel's too; the
 	// rest goes to the listener.
+	// So are those the caller keeps (write), unless watched (connect).
 	sc := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64},
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
-	if err := ToNotify(sc, true); err != nil {
+	if err := ToNotify(sc, true, []string{"write", "connect"}, "connect"); err != nil {
 		t.Fatal(err)
 	}
 	p, _, err := Compile(sc)
@@ -100,7 +101,8 @@ func TestToNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	for nr, want := range map[int32]uint32{unix.SYS_RT_SIGPROCMASK: unix.SECCOMP_RET_ALLOW, unix.SYS_RT_SIGRETURN: unix.SECCOMP_RET_ALLOW,
-		unix.SYS_VFORK: unix.SECCOMP_RET_ALLOW, unix.SYS_READ: notify, unix.SYS_MKDIR: notify} {
+		unix.SYS_VFORK: unix.SECCOMP_RET_ALLOW, unix.SYS_READ: notify, unix.SYS_MKDIR: notify,
+		unix.SYS_WRITE: unix.SECCOMP_RET_ALLOW, unix.SYS_CONNECT: notify} {
 		if v, err := e.Verdict(AuditArchX86_64, nr, [6]uint64{}); err != nil || v&unix.SECCOMP_RET_ACTION_FULL != want {
 			t.Errorf("default allow, call %d: %s (%v), want %s", nr, ActionName(v), err, ActionName(want))
 		}
@@ -108,7 +110,7 @@ func TestToNotify(t *testing.T) {
 	// A profile with an agent of its own can't have brig as its listener.
 	sc = base()
 	sc.Syscalls[0].Action = specs.ActNotify
-	if err := ToNotify(sc, true); err == nil {
+	if err := ToNotify(sc, true, nil); err == nil {
 		t.Error("a profile that notifies an agent of its own was rewritten")
 	}
 }
@@ -128,7 +130,7 @@ func TestToNotifyWatch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := tc.sc
-			if err := ToNotify(&sc, false, "connect"); err != nil {
+			if err := ToNotify(&sc, false, nil, "connect"); err != nil {
 				t.Fatal(err)
 			}
 			p, _, err := Compile(&sc)

@@ -173,6 +173,11 @@ func (d *containerd) crictl(args ...string) result {
 }
 
 func runCmd(cmd *exec.Cmd) result {
+	return runCmdFor(cmd, 90*time.Second)
+}
+
+// runCmdFor is runCmd with a limit of d.
+func runCmdFor(cmd *exec.Cmd, d time.Duration) result {
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan struct{})
@@ -182,7 +187,7 @@ func runCmd(cmd *exec.Cmd) result {
 	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(90 * time.Second):
+	case <-time.After(d):
 		cmd.Process.Kill()
 		<-done
 		return result{stdout: out.String(), stderr: errb.String() + "\n(timed out)", code: -1}

@@ -35,14 +35,14 @@ func sandboxAs(t *testing.T, uid int, dir string, flagsAndCmd ...string) result 
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 	}
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Run()
+	// A hung command fails its test (killed, and what it left deleted)
+	// rather than the whole run's timeout.
+	r := runCmdFor(cmd, 5*time.Minute)
 	if ents := leftIn(root); len(ents) != 0 {
 		t.Errorf("brig run -- left state: %v", ents)
 		reap(root)
 	}
-	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	return r
 }
 
 func TestSandboxDefaults(t *testing.T) {
