@@ -13,15 +13,20 @@ import (
 
 // setUser switches to process.user, keeping the permitted capabilities
 // across the uid change so they can be set exactly afterwards.
+//
+// The ids change on this thread only (raw system calls, as runc's do):
+// it is the locked thread that execs, and execve leaves only it, with
+// its credentials, as the capabilities and no_new_privs (per thread
+// too) already are. Go's setgroups, setresgid and setresuid change every
+// thread of the process, stopping each in turn: about 0.65 ms of every
+// container's start here, against a few µs.
 func setUser(u specs.User, userNS, bare bool) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keepcaps: %w", err)
 	}
-	groups := make([]int, 0, len(u.AdditionalGids))
-	for _, g := range u.AdditionalGids {
-		groups = append(groups, int(g))
-	}
-	if err := unix.Setgroups(groups); err != nil {
+	groups := make([]uint32, 0, len(u.AdditionalGids))
+	groups = append(groups, u.AdditionalGids...)
+	if err := threadSetgroups(groups); err != nil {
 		// A user namespace made without privilege has setgroups denied;
 		// without privilege and without namespaces, the caller's groups
 		// stay.
@@ -29,17 +34,29 @@ func setUser(u specs.User, userNS, bare bool) error {
 			return fmt.Errorf("process.user.additionalGids: setgroups: %w", err)
 		}
 	}
-	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("process.user.gid %d: %w", u.GID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("process.user.gid %d: %w", u.GID, e)
 	}
-	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("process.user.uid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("process.user.uid %d: %w", u.UID, e)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("keepcaps: %w", err)
 	}
 	if u.Umask != nil {
 		unix.Umask(int(*u.Umask))
+	}
+	return nil
+}
+
+// threadSetgroups is setgroups(2) on this thread only.
+func threadSetgroups(groups []uint32) error {
+	var p unsafe.Pointer
+	if len(groups) > 0 {
+		p = unsafe.Pointer(&groups[0])
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0); e != 0 {
+		return e
 	}
 	return nil
 }
