@@ -241,10 +241,16 @@ func FromRecording(rec *recorder.Recording) (*Set, error) {
 	return s, nil
 }
 
-// AddRuntime adds RuntimeCalls and PlumbingCalls.
+// AddRuntime adds RuntimeCalls and PlumbingCalls, and where 32-bit x86
+// calls were made, that ABI's own signal mask and handler return
+// (sigprocmask, sigreturn: the seccomp recorder leaves them to the
+// kernel, as it does rt_sigprocmask and rt_sigreturn).
 func (s *Set) AddRuntime() {
 	for _, n := range PlumbingCalls {
 		s.Calls[n] = true
+	}
+	if s.Archs[recorder.ArchX86] {
+		s.Calls["sigprocmask"], s.Calls["sigreturn"] = true, true
 	}
 	for _, n := range RuntimeCalls {
 		if vs, ok := runtimeValues[n]; ok {

@@ -109,6 +109,22 @@ var Unwatched = []string{
 	"read", "rt_sigsuspend", "sched_yield", "setgid", "setgroups", "setresgid", "setresuid", "setuid", "sigaltstack", "tgkill", "wait4", "waitid", "write",
 }
 
+// unwatched are the calls of Unwatched a listener with o leaves to the
+// kernel: none unless it records every call; with Files, not the opens
+// (they are the file list); with Paths, not the path-taking calls.
+func unwatched(o ListenOptions) []string {
+	if !o.Calls {
+		return nil
+	}
+	var keep []string
+	for _, n := range Unwatched {
+		if !(o.Files && opens[n]) && !(o.Paths && slices.Contains(pathCallNames(), n)) {
+			keep = append(keep, n)
+		}
+	}
+	return keep
+}
+
 // Listen compiles sc as it is, rewrites it in place for the listener
 // (seccomp.ToNotify) and starts listening at a socket it names in
 // sc.ListenerPath.
@@ -137,15 +153,7 @@ func Listen(sc *specs.LinuxSeccomp, o ListenOptions) (*Listener, error) {
 	if seccomp.KernelAtLeast(5, 19) && !slices.Contains(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv) {
 		sc.Flags = append(sc.Flags, specs.LinuxSeccompFlagWaitKillableRecv)
 	}
-	var keep []string
-	if calls {
-		for _, n := range Unwatched {
-			if !(o.Files && opens[n]) && !(o.Paths && slices.Contains(pathCallNames(), n)) {
-				keep = append(keep, n)
-			}
-		}
-	}
-	if err := seccomp.ToNotify(sc, calls, keep, watch...); err != nil {
+	if err := seccomp.ToNotify(sc, calls, unwatched(o), watch...); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "brig-seccomp-")
@@ -312,6 +320,15 @@ func (l *Listener) note(fd int, n *seccompNotif) {
 	if c.Arch != ArchX86 && c.Nr == nrConnect && l.Armed() {
 		dest, dest6, haveDest = connectDest(fd, n)
 	}
+	// A thread may make no call the listener sees (a Go runtime's make
+	// only the kernel's: futex, nanosleep, sigaltstack…), so the tasks
+	// seen don't tell every thread made. A process's exit_group, which
+	// every process that ends by itself makes, does: its other threads
+	// are still there (/proc/PID/status's Threads).
+	threads := false
+	if (c.Arch == ArchX86_64 || c.Arch == ArchX32) && c.Nr == unix.SYS_EXIT_GROUP || c.Arch == ArchX86 && c.Nr == nrX86ExitGroup {
+		threads = threadCount(int(n.Pid)) > 1
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.armed {
@@ -323,7 +340,7 @@ func (l *Listener) note(fd int, n *seccompNotif) {
 		l.armed = true
 		l.tasks = map[uint32]bool{n.Pid: true}
 	}
-	if !l.tasks[n.Pid] {
+	if !l.tasks[n.Pid] || threads {
 		// A task not seen before was made by a fork of the program's:
 		// the forks stay the kernel's (seccomp.Forks), so they are
 		// recorded from here, as a clone without namespace flags (learn
@@ -379,6 +396,25 @@ func (l *Listener) note(fd int, n *seccompNotif) {
 		l.rec.Args[nr] = map[uint64]bool{}
 	}
 	l.rec.Args[nr][v] = true
+}
+
+// nrX86ExitGroup is exit_group's number for 32-bit x86.
+const nrX86ExitGroup = 252
+
+// threadCount is the number of threads of the process pid belongs to,
+// 0 if it can't be read.
+func threadCount(pid int) int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // connect gives l.connects the destination of a connect(2) call.

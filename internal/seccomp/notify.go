@@ -4,6 +4,9 @@ import (
 	"errors"
 	"slices"
 
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -31,14 +34,16 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, keep []string, watch ...string
 	if !calls && len(watch) > 0 {
 		splitWatched(sc, watch)
 	}
-	var kept []string
+	leave := map[int]bool{}
+	keptAllow := map[string]bool{}
 	if calls {
+		var kept []string
 		for _, n := range append(append([]string{}, Kept...), keep...) {
 			if !slices.Contains(watch, n) && !slices.Contains(kept, n) {
 				kept = append(kept, n)
 			}
 		}
-		keepKernels(sc, kept)
+		leave, keptAllow = keepKernels(sc, kept)
 	}
 	rewrite := func(a specs.LinuxSeccompAction, conditional bool) bool {
 		switch a {
@@ -49,12 +54,27 @@ func ToNotify(sc *specs.LinuxSeccomp, calls bool, keep []string, watch ...string
 		}
 		return false
 	}
-	if rewrite(sc.DefaultAction, false) {
+	// An allowing default stays, when every call goes to the listener:
+	// as a notification it would make the calls above the highest one
+	// named ENOSYS (the compiler's rule for newer calls), which the
+	// profile allows. Every call the architectures have is named instead,
+	// in one notify rule at the end (after the profile's own, which
+	// decide first), but the kept ones.
+	if calls && (sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog) {
+		var names []string
+		for _, n := range callNames(sc) {
+			if !keptAllow[n] {
+				names = append(names, n)
+			}
+		}
+		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: names, Action: specs.ActNotify})
+		leave[len(sc.Syscalls)-1] = true
+	} else if rewrite(sc.DefaultAction, false) {
 		sc.DefaultAction, sc.DefaultErrnoRet = specs.ActNotify, nil
 	}
 	for i := range sc.Syscalls {
 		s := &sc.Syscalls[i]
-		if calls && onlyKept(*s, kept) {
+		if leave[i] {
 			continue // keepKernels: the kernel's
 		}
 		if rewrite(s.Action, len(s.Args) > 0) {
@@ -86,24 +106,129 @@ var Kept = append(append([]string{}, Forks...), "rt_sigprocmask", "rt_sigreturn"
 // Forks are the forking calls among Kept.
 var Forks = []string{"clone", "fork", "vfork"}
 
-// keepKernels splits kept out of the allow and log rules that name them,
-// so ToNotify leaves those as they are.
-// Where the default allows, those no rule names get an allow rule of
-// their own (the default becomes the listener's).
-func keepKernels(sc *specs.LinuxSeccomp, kept []string) {
-	sc.Syscalls = splitAllows(sc.Syscalls, kept, func(r *specs.LinuxSyscall) {})
-	if sc.DefaultAction != specs.ActAllow && sc.DefaultAction != specs.ActLog {
-		return
+// keepKernels makes the rules that leave the kept calls to the kernel,
+// where the profile allows them, and returns the indices of those rules
+// (ToNotify leaves them as they are). The compiler's order decides a
+// call's verdict: its conditional rules in profile order, then its first
+// unconditional rule that isn't the default's action, then the default.
+// So:
+//   - a kept call's conditional allow and log rules stay the kernel's,
+//     where they are (clone without namespace flags);
+//   - a kept call whose verdict without conditions is an allow (its first
+//     unconditional rule that isn't the default's, or an allowing
+//     default) leaves every unconditional rule, and one allow rule at the
+//     end gives it that verdict (the only unconditional rule left for
+//     it). Splitting rules in place would not do: once the default and
+//     the errno rules become notifications, a rule that was the default's
+//     (so no rule at all), or one behind an errno rule, would decide;
+//   - any other kept call stays as it was, and goes to the listener
+//     (a call the profile refuses).
+//
+// Calls no rule names get an allow rule only where libseccomp knows them
+// on this machine (the x86 names are not x86-64's).
+func keepKernels(sc *specs.LinuxSeccomp, kept []string) (leave map[int]bool, allowed map[string]bool) {
+	isAllow := func(a specs.LinuxSeccompAction) bool { return a == specs.ActAllow || a == specs.ActLog }
+	isDefault := func(r specs.LinuxSyscall) bool {
+		return len(r.Args) == 0 && r.Action == sc.DefaultAction && errnoEqual(r.ErrnoRet, sc.DefaultErrnoRet)
 	}
-	var free []string
-	for _, n := range kept {
-		if !slices.ContainsFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool { return slices.Contains(r.Names, n) }) {
-			free = append(free, n)
+	verdict := map[string]specs.LinuxSeccompAction{}
+	named := map[string]bool{}
+	for _, r := range sc.Syscalls {
+		for _, n := range r.Names {
+			named[n] = true
+			if _, ok := verdict[n]; !ok && len(r.Args) == 0 && !isDefault(r) && slices.Contains(kept, n) {
+				verdict[n] = r.Action
+			}
 		}
 	}
-	if len(free) > 0 {
-		sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: free, Action: sc.DefaultAction})
+	allows := func(n string) (specs.LinuxSeccompAction, bool) {
+		a, ok := verdict[n]
+		if !ok {
+			a = sc.DefaultAction
+		}
+		return a, isAllow(a) && (named[n] || knownNative(n))
 	}
+	var out []specs.LinuxSyscall
+	leave, allowed = map[int]bool{}, map[string]bool{}
+	for _, r := range sc.Syscalls {
+		var rest, moved []string
+		for _, n := range r.Names {
+			_, ok := allows(n)
+			switch {
+			case !slices.Contains(kept, n):
+				rest = append(rest, n)
+			case len(r.Args) > 0 && isAllow(r.Action):
+				moved = append(moved, n)
+			case len(r.Args) == 0 && ok:
+				// given by the allow rule at the end
+			default:
+				rest = append(rest, n)
+			}
+		}
+		if len(rest) > 0 {
+			r2 := r
+			r2.Names = rest
+			out = append(out, r2)
+		}
+		if len(moved) > 0 {
+			r2 := r
+			r2.Names = moved
+			leave[len(out)] = true
+			out = append(out, r2)
+		}
+	}
+	for _, act := range []specs.LinuxSeccompAction{specs.ActAllow, specs.ActLog} {
+		var names []string
+		for _, n := range kept {
+			if a, ok := allows(n); ok && a == act && !slices.Contains(names, n) {
+				names = append(names, n)
+				allowed[n] = true
+			}
+		}
+		if len(names) > 0 {
+			leave[len(out)] = true
+			out = append(out, specs.LinuxSyscall{Names: names, Action: act})
+		}
+	}
+	sc.Syscalls = out
+	return leave, allowed
+}
+
+// callNames are the names of every call the profile's architectures
+// (and this machine's) have, as libseccomp knows them.
+func callNames(sc *specs.LinuxSeccomp) []string {
+	libs := []libseccomp.ScmpArch{libseccomp.ArchNative}
+	if native, err := libseccomp.GetNativeArch(); err == nil {
+		libs[0] = native
+	}
+	for _, a := range sc.Architectures {
+		if x, ok := abiOf(a); ok {
+			libs = append(libs, x.lib)
+		}
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, lib := range libs {
+		for nr := 0; nr < 1024; nr++ {
+			if n, err := libseccomp.ScmpSyscall(nr).GetNameByArch(lib); err == nil && !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// errnoEqual says whether two errnoRet fields give the same errno
+// (unset is EPERM).
+func errnoEqual(a, b *uint) bool {
+	v := func(p *uint) uint {
+		if p == nil {
+			return uint(unix.EPERM)
+		}
+		return *p
+	}
+	return v(a) == v(b)
 }
 
 // splitAllows splits the names in names out of the allow and log rules
@@ -137,19 +262,6 @@ func splitAllows(rules []specs.LinuxSyscall, names []string, change func(*specs.
 		}
 	}
 	return out
-}
-
-// onlyKept says whether every name of an allow or log rule is in kept.
-func onlyKept(r specs.LinuxSyscall, kept []string) bool {
-	if r.Action != specs.ActAllow && r.Action != specs.ActLog || len(r.Names) == 0 {
-		return false
-	}
-	for _, n := range r.Names {
-		if !slices.Contains(kept, n) {
-			return false
-		}
-	}
-	return true
 }
 
 // splitWatched makes the watched calls' allow and log rules notify rules,

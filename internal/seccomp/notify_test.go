@@ -3,6 +3,8 @@ package seccomp
 import (
 	"testing"
 
+	libseccomp "github.com/seccomp/libseccomp-golang"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -148,6 +150,86 @@ func TestToNotifyWatch(t *testing.T) {
 				}
 				if got := v & unix.SECCOMP_RET_ACTION_FULL; got != want {
 					t.Errorf("call %d: %s, want %s", nr, ActionName(v), ActionName(want))
+				}
+			}
+		})
+	}
+}
+
+// Whatever ToNotify keeps, the kernel answers a call as the profile did,
+// or sends it to the listener (which answers as the profile did): never
+// otherwise. Checked over every call number below 460 with a few
+// argument values, for profiles where rule order decides (an allow rule
+// that was the default's, so no rule, before an errno rule; an errno rule
+// before an allow rule; conditional rules), a default allow and a default
+// errno, and brig's default profile; and the kept calls the profile
+// allows are the kernel's allow.
+func TestToNotifyKeepsVerdicts(t *testing.T) {
+	eacces := uint(unix.EACCES)
+	arches := []specs.Arch{specs.ArchX86_64}
+	keep := []string{"write", "read", "dup2", "pipe2", "close", "wait4"}
+	for _, tc := range []struct {
+		name    string
+		sc      *specs.LinuxSeccomp
+		allowed []string // kept calls the kernel must allow
+	}{
+		{"default allow, its allow rule before an errno rule", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: arches,
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"write", "read"}, Action: specs.ActAllow},
+				{Names: []string{"write", "mkdir"}, Action: specs.ActErrno},
+			}}, []string{"read", "close", "wait4"}},
+		{"default errno, an errno rule before an allow rule", &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: arches,
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"write"}, Action: specs.ActErrno, ErrnoRet: &eacces},
+				{Names: []string{"write", "read", "close"}, Action: specs.ActAllow},
+				{Names: []string{"dup2"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 2, Op: specs.OpLessEqual}}},
+				{Names: []string{"pipe2"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 8, Op: specs.OpEqualTo}}},
+				{Names: []string{"pipe2", "wait4"}, Action: specs.ActLog},
+			}}, []string{"read", "close", "wait4"}},
+		{"brig's default profile", DefaultProfile(nil, "amd64", true), []string{"read", "write", "close", "dup2", "pipe2", "wait4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig, _, err := Compile(tc.sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oe, err := orig.Evaluator()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := *tc.sc
+			sc.Syscalls = append([]specs.LinuxSyscall(nil), tc.sc.Syscalls...)
+			if err := ToNotify(&sc, true, keep); err != nil {
+				t.Fatal(err)
+			}
+			p, _, err := Compile(&sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := p.Evaluator()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for nr := int32(0); nr < 460; nr++ {
+				for _, a := range []uint64{0, 1, 2, 3, 8} {
+					args := [6]uint64{a, a, a}
+					want, err1 := oe.Verdict(AuditArchX86_64, nr, args)
+					got, err2 := e.Verdict(AuditArchX86_64, nr, args)
+					if err1 != nil || err2 != nil {
+						t.Fatal(err1, err2)
+					}
+					if got != want && got&unix.SECCOMP_RET_ACTION_FULL != unix.SECCOMP_RET_USER_NOTIF {
+						t.Errorf("call %d, arguments %d: %s, the profile said %s", nr, a, ActionName(got), ActionName(want))
+					}
+				}
+			}
+			for _, n := range tc.allowed {
+				nr, err := libseccomp.GetSyscallFromName(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, _ := e.Verdict(AuditArchX86_64, int32(nr), [6]uint64{}); v&unix.SECCOMP_RET_ACTION_FULL != unix.SECCOMP_RET_ALLOW && v&unix.SECCOMP_RET_ACTION_FULL != unix.SECCOMP_RET_LOG {
+					t.Errorf("%s, kept and allowed by the profile: %s", n, ActionName(v))
 				}
 			}
 		})

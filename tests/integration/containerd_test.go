@@ -180,6 +180,9 @@ func runCmd(cmd *exec.Cmd) result {
 func runCmdFor(cmd *exec.Cmd, d time.Duration) result {
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	// Once the command is killed, a process it left holding the output
+	// must not hold this up.
+	cmd.WaitDelay = 10 * time.Second
 	done := make(chan struct{})
 	if err := cmd.Start(); err != nil {
 		return result{stderr: err.Error(), code: -1}

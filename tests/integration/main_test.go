@@ -120,7 +120,7 @@ func leftIn(root string) []string {
 func reap(root string) {
 	for _, name := range leftIn(root) {
 		if !strings.HasPrefix(name, ".") {
-			exec.Command(brigBin, "--root", root, "delete", "--force", name).Run()
+			runCmdFor(exec.Command(brigBin, "--root", root, "delete", "--force", name), time.Minute)
 		}
 	}
 }
