@@ -73,5 +73,6 @@ func cmdExec(g *global, args []string) (int, error) {
 	return container.Exec(g.store(), container.ExecOptions{
 		ID: id, Process: proc, PidFile: *pidFile, ConsoleSocket: *consoleSocket, Detach: *detach,
 		PreserveFDs: *preserve, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Debug: g.logw.Debug,
 	})
 }

@@ -67,6 +67,9 @@ type Options struct {
 	Place func(pid int) error
 	// Setsid makes the child a session leader (for terminals).
 	Setsid bool
+	// Program: the child runs the init program SendProgram sends
+	// (internal/initprog) in C, and no Go runtime starts in it.
+	Program bool
 }
 
 // Process is a started container process.
@@ -157,6 +160,9 @@ func Start(o Options) (p *Process, err error) {
 	fmt.Fprintf(&msg, "clone %d\n", o.CloneFlags)
 	for _, t := range o.TimeOffsets {
 		fmt.Fprintf(&msg, "timeoff %s\n", t)
+	}
+	if o.Program {
+		msg.WriteString("program\n")
 	}
 	msg.WriteString("end\n")
 	if _, err := io.WriteString(parent, fmt.Sprintf("size %d\n", msg.Len())+msg.String()); err != nil {
@@ -270,6 +276,16 @@ func (p *Process) Send(v any) error {
 	data = append(data, '\n')
 	if _, err := p.conn.Write(data); err != nil {
 		return fmt.Errorf("send to init: %w", err)
+	}
+	return nil
+}
+
+// SendProgram sends the init program to a child started with
+// Options.Program: its length (u32, little-endian), then its bytes.
+func (p *Process) SendProgram(prog []byte) error {
+	b := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(prog)), uint32(len(prog)))
+	if _, err := p.conn.Write(append(b, prog...)); err != nil {
+		return fmt.Errorf("send init program: %w", err)
 	}
 	return nil
 }

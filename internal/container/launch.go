@@ -13,6 +13,7 @@ import (
 
 	"brig/internal/bootstrap"
 	"brig/internal/console"
+	"brig/internal/initprog"
 	"brig/internal/plan"
 	"brig/internal/protocol"
 )
@@ -31,6 +32,10 @@ type launch struct {
 	// Preserve is how many of the caller's fds (3, 4, ...) the init
 	// inherits, keeping their numbers: the only fds it inherits but stdio.
 	Preserve int
+	// Program is the init program (internal/initprog) the C init runs
+	// instead of the Go init, where Cfg can be one; GoInit says why not.
+	Program []byte
+	GoInit  error
 }
 
 // pass appends an fd to those passed with the config.
@@ -100,6 +105,8 @@ func decideExec(ep *plan.Exec, c *specs.Spec, id, bundle string, o ExecOptions, 
 	if o.Process.Terminal {
 		l.pass(protocol.FD{Kind: protocol.FDConsole})
 	}
+	l.Program, l.GoInit = initprog.Compile(l.Cfg)
+	l.Boot.Program = l.Program != nil
 	return l, nil
 }
 

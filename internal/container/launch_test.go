@@ -97,7 +97,7 @@ func TestDecideCreate(t *testing.T) {
 
 // TestDecideExec: exec differs from create — it makes no namespace, maps
 // no ids, starts no session, inherits no trees or parent pidfd, and is
-// marked as an exec.
+// marked as an exec; a process the C init can run gets its program.
 func TestDecideExec(t *testing.T) {
 	s := testSpec(false)
 	ep := &plan.Exec{Process: plan.Process{Spec: &specs.Process{Args: []string{"/bin/sh"}}}}
@@ -138,6 +138,10 @@ func TestDecideExec(t *testing.T) {
 			}
 			if !l.Cfg.Exec || l.Cfg.FifoPath != "" || l.Cfg.ID != "c1" {
 				t.Errorf("exec config %+v", l.Cfg)
+			}
+			// The C init runs a plain process; a terminal needs the Go init.
+			if (l.Program != nil) == tc.terminal || b.Program != (l.Program != nil) || (l.GoInit == nil) != (l.Program != nil) {
+				t.Errorf("init program %d bytes (bootstrap says %v), Go init because %v", len(l.Program), b.Program, l.GoInit)
 			}
 		})
 	}

@@ -211,6 +211,10 @@ func waitForward(pid int, sigs chan os.Signal) int {
 	}
 }
 
+// EnvInit set to "go" makes brig exec run the Go init even where the C
+// init program could (internal/initprog): for comparing the two.
+const EnvInit = "BRIG_INIT"
+
 // ExecOptions are exec's inputs.
 type ExecOptions struct {
 	ID            string
@@ -222,6 +226,8 @@ type ExecOptions struct {
 	Stdin         io.Reader
 	Stdout        io.Writer
 	Stderr        io.Writer
+	// Debug, if set, is told which init runs the process, and why.
+	Debug func(string)
 }
 
 // Exec runs a new process in a running container and, unless detached,
@@ -261,6 +267,16 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	if os.Getenv(EnvInit) == "go" {
+		l.Program, l.Boot.Program, l.GoInit = nil, false, fmt.Errorf("%s=go", EnvInit)
+	}
+	if o.Debug != nil {
+		if l.Program != nil {
+			o.Debug(fmt.Sprintf("exec: the C init runs a program of %d bytes", len(l.Program)))
+		} else {
+			o.Debug(fmt.Sprintf("exec: the Go init runs the process (%v)", l.GoInit))
+		}
+	}
 	bo := l.Boot
 	bo.Stdin, bo.Stdout, bo.Stderr = o.Stdin, o.Stdout, o.Stderr
 	cfg := l.Cfg
@@ -291,8 +307,10 @@ func Exec(store state.Store, o ExecOptions) (int, error) {
 			return -1, err
 		}
 	}
-	err = protocol.SendFiles(proc, passed)
-	if err == nil {
+	if l.Program != nil {
+		// The C init runs the program; it says nothing more unless it fails.
+		err = proc.SendProgram(l.Program)
+	} else if err = protocol.SendFiles(proc, passed); err == nil {
 		err = proc.Send(cfg)
 	}
 	if err != nil {

@@ -17,12 +17,15 @@
 //   5. if a PID or time namespace applies only to children, clone once with
 //      CLONE_PARENT, so the container's process is a direct child of the brig
 //      command that started us; the intermediate reports the pid and exits;
-//   6. return, and the Go runtime starts inside the namespaces.
+//   6. return, and the Go runtime starts inside the namespaces; or, when
+//      the message says "program", run the init program brig sends next
+//      (program.c), which ends in the container process's execve: no Go
+//      runtime starts at all.
 //
 // Protocol on the socket (lines, '\n'-terminated):
 //   parent -> child: "size <n>", then n bytes of lines: "cgroup <v1 dir>",
 //                    "join <type> <path>", "clone <flags>", "timeoff <line>",
-//                    "end"
+//                    "program", "end"
 //   child -> parent: "U" (maps please), parent answers "u";
 //                    "P <pid>" the final pid; or "E <message>" on failure.
 #define _GNU_SOURCE
@@ -42,6 +45,8 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "program.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -322,7 +327,7 @@ __attribute__((constructor(101))) static void brig_nsenter(void)
 
 	struct join joins[MAX_JOIN];
 	static char cgroups[MAX_CGROUPS][MAX_LINE];
-	int njoin = 0, ncgroup = 0, cloneflags = 0;
+	int njoin = 0, ncgroup = 0, cloneflags = 0, program = 0;
 	char timeoff[MAX_LINE] = "";
 	char line[MAX_LINE];
 
@@ -366,6 +371,8 @@ __attribute__((constructor(101))) static void brig_nsenter(void)
 			snprintf(cgroups[ncgroup++], MAX_LINE, "%s", line + 7);
 		} else if (strncmp(line, "clone ", 6) == 0) {
 			cloneflags = (int)strtol(line + 6, NULL, 10);
+		} else if (strcmp(line, "program") == 0) {
+			program = 1;
 		} else if (strncmp(line, "timeoff ", 8) == 0) {
 			size_t used = strlen(timeoff);
 			snprintf(timeoff + used, sizeof(timeoff) - used, "%s\n", line + 8);
@@ -454,5 +461,8 @@ __attribute__((constructor(101))) static void brig_nsenter(void)
 		int l = snprintf(msg, sizeof(msg), "P %d\n", getpid());
 		writeall(msg, (size_t)l);
 	}
-	// 6. Return: the Go runtime starts now, in the namespaces.
+	// 6. The init program, where brig compiled one; else return, and the
+	// Go runtime starts now, in the namespaces.
+	if (program)
+		brig_run_program(bootfd);
 }

@@ -1,0 +1,227 @@
+// Package initprog compiles what an exec'd process's init does (the
+// process layers, steps 9 and 11 of docs/ARCHITECTURE.md) into a program
+// of system calls, which the C half of brig's init (internal/nsenter,
+// program.c) runs without starting a Go runtime. The order of the steps
+// is decided here, in the brig command, from the same protocol.Config
+// the Go init (internal/initproc) would receive; the C side only carries
+// the calls out and names the step that failed.
+//
+// Compile refuses (and the Go init runs the process instead) anything the
+// program can't express yet: a terminal, passed fds, LSM exec labels,
+// Landlock, a NOTIFY filter, scheduling settings, CPU affinity, the
+// lesser mode without namespaces.
+//
+// The wire form, all integers little-endian: a sequence of ops, each
+//
+//	u16 code, u16 zero, u32 length, length bytes of arguments
+//
+// where an argument is a u32, a u64, a string (u32 length, then its bytes)
+// or a list of strings (u32 count, then the strings).
+package initprog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"brig/internal/caps"
+	"brig/internal/protocol"
+	"brig/internal/spec"
+)
+
+// Op is one step of a program. The numbers are program.c's.
+type Op uint16
+
+// The ops, in the order the init makes them.
+const (
+	OpSetpgid    Op = 1  // a process group of its own
+	OpCwdInside  Op = 2  // str cwd: chdir, and the result must be inside the root
+	OpLookPath   Op = 3  // str args[0], str PATH: the executable
+	OpHome       Op = 4  // u32 uid: HOME from /etc/passwd, added to the env
+	OpRlimit     Op = 5  // u32 resource, u64 soft, u64 hard, str field
+	OpCloseRange Op = 6  // u32 first: every fd from first on close-on-exec
+	OpSeccomp    Op = 7  // u64 flags, str instructions
+	OpBounding   Op = 8  // u64 kept: drop every other capability from the bounding set
+	OpUser       Op = 9  // u32 uid, u32 gid, u32 flags, u32 umask, u32 count, u32 gids...
+	OpCaps       Op = 10 // u64 effective, permitted, inheritable, ambient
+	OpChdir      Op = 11 // str cwd
+	OpNoNewPrivs Op = 12
+	OpExec       Op = 13 // strs args, strs env
+)
+
+// OpUser's flags.
+const (
+	UserTolerateSetgroups = 1 // setgroups may fail with EPERM (no groups asked, own user namespace)
+	UserUmask             = 2 // umask is set
+)
+
+// Compile is cfg's program, or why the Go init must run cfg instead.
+func Compile(cfg *protocol.Config) ([]byte, error) {
+	if err := supported(cfg); err != nil {
+		return nil, err
+	}
+	proc := cfg.Process
+	var p program
+	// 9. What can fail is checked first; the values are inherited across
+	// execve.
+	if !proc.Terminal {
+		p.op(OpSetpgid)
+	}
+	p.op(OpCwdInside, str(proc.Cwd))
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	home := false
+	for _, e := range proc.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+		home = home || strings.HasPrefix(e, "HOME=")
+	}
+	p.op(OpLookPath, str(proc.Args[0]), str(path))
+	if !home {
+		p.op(OpHome, u32(proc.User.UID))
+	}
+	var addressSpace []int
+	for i, r := range proc.Rlimits {
+		if r.Type == "RLIMIT_AS" { // last: see initproc's finalProcess
+			addressSpace = append(addressSpace, i)
+			continue
+		}
+		if err := p.rlimit(i, r); err != nil {
+			return nil, err
+		}
+	}
+	p.op(OpCloseRange, u32(uint32(3+cfg.PreserveFDs)))
+	early := cfg.Seccomp != nil && !proc.NoNewPrivileges
+	if early {
+		p.seccomp(cfg)
+	}
+	// 11. Credentials, capabilities, no_new_privs, seccomp, execve.
+	c := sets(cfg)
+	p.op(OpBounding, u64(mask(c.Bounding)))
+	var flags, umask uint32
+	if cfg.UserNS && len(proc.User.AdditionalGids) == 0 {
+		flags |= UserTolerateSetgroups
+	}
+	if proc.User.Umask != nil {
+		flags |= UserUmask
+		umask = *proc.User.Umask
+	}
+	user := [][]byte{u32(proc.User.UID), u32(proc.User.GID), u32(flags), u32(umask), u32(uint32(len(proc.User.AdditionalGids)))}
+	for _, g := range proc.User.AdditionalGids {
+		user = append(user, u32(g))
+	}
+	p.op(OpUser, user...)
+	p.op(OpCaps, u64(mask(c.Effective)), u64(mask(c.Permitted)), u64(mask(c.Inheritable)), u64(mask(c.Ambient)))
+	p.op(OpChdir, str(proc.Cwd))
+	if proc.NoNewPrivileges {
+		p.op(OpNoNewPrivs)
+	}
+	for _, i := range addressSpace {
+		if err := p.rlimit(i, proc.Rlimits[i]); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Seccomp != nil && !early {
+		p.seccomp(cfg)
+	}
+	p.op(OpExec, strs(proc.Args), strs(proc.Env))
+	return p.buf, nil
+}
+
+// supported says why cfg needs the Go init, or nil.
+func supported(cfg *protocol.Config) error {
+	proc := cfg.Process
+	switch {
+	case !cfg.Exec:
+		return errors.New("a new container")
+	case cfg.Bare:
+		return errors.New("no namespaces")
+	case proc == nil || len(proc.Args) == 0:
+		return errors.New("no process")
+	case proc.Terminal || cfg.Console != nil:
+		return errors.New("a terminal")
+	case len(cfg.FDs) > 0 || cfg.DieWithParent:
+		return errors.New("passed fds")
+	case proc.ApparmorProfile != "" || proc.SelinuxLabel != "":
+		return errors.New("an LSM exec label")
+	case cfg.Landlock != nil:
+		return errors.New("a Landlock rule set")
+	case cfg.Seccomp != nil && (cfg.Seccomp.Notify || len(cfg.Seccomp.Insns) == 0):
+		return errors.New("a seccomp listener")
+	case proc.IOPriority != nil || proc.Scheduler != nil || proc.ExecCPUAffinity != nil:
+		return errors.New("scheduling settings")
+	}
+	c := sets(cfg)
+	for _, set := range [][]capability.Cap{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+		for _, c := range set {
+			if c < 0 || c > 63 {
+				return fmt.Errorf("capability %d", c)
+			}
+		}
+	}
+	return nil
+}
+
+// sets are cfg's capabilities: none at all where it has no sets, as the
+// Go init.
+func sets(cfg *protocol.Config) *caps.Sets {
+	if cfg.Caps == nil {
+		return &caps.Sets{}
+	}
+	return cfg.Caps
+}
+
+type program struct{ buf []byte }
+
+func (p *program) op(code Op, args ...[]byte) {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	p.buf = binary.LittleEndian.AppendUint16(p.buf, uint16(code))
+	p.buf = binary.LittleEndian.AppendUint16(p.buf, 0)
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(n))
+	for _, a := range args {
+		p.buf = append(p.buf, a...)
+	}
+}
+
+func (p *program) rlimit(i int, r specs.POSIXRlimit) error {
+	res, ok := spec.Rlimits[r.Type]
+	if !ok {
+		return fmt.Errorf("process.rlimits[%d]: unknown %q", i, r.Type)
+	}
+	p.op(OpRlimit, u32(uint32(res)), u64(r.Soft), u64(r.Hard), str(fmt.Sprintf("process.rlimits[%d] %s", i, r.Type)))
+	return nil
+}
+
+func (p *program) seccomp(cfg *protocol.Config) {
+	p.op(OpSeccomp, u64(uint64(cfg.Seccomp.Flags)), str(string(cfg.Seccomp.Bytes())))
+}
+
+func mask(cs []capability.Cap) uint64 {
+	var m uint64
+	for _, c := range cs {
+		m |= 1 << uint(c)
+	}
+	return m
+}
+
+func u32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+
+func str(s string) []byte {
+	return append(binary.LittleEndian.AppendUint32(nil, uint32(len(s))), s...)
+}
+
+func strs(ss []string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(ss)))
+	for _, s := range ss {
+		b = append(b, str(s)...)
+	}
+	return b
+}

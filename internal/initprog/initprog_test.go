@@ -1,0 +1,152 @@
+package initprog
+
+import (
+	"encoding/binary"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"brig/internal/caps"
+	"brig/internal/lsm"
+	"brig/internal/protocol"
+	"brig/internal/seccomp/filter"
+)
+
+func execConfig() *protocol.Config {
+	return &protocol.Config{
+		Exec: true,
+		Process: &specs.Process{
+			Args: []string{"sh", "-c", "true"}, Cwd: "/", NoNewPrivileges: true,
+			Env:     []string{"PATH=/bin"},
+			Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_AS", Soft: 1, Hard: 2}, {Type: "RLIMIT_NOFILE", Soft: 3, Hard: 4}},
+		},
+		Caps:    &caps.Sets{Bounding: []capability.Cap{capability.CAP_KILL}, Effective: []capability.Cap{capability.CAP_KILL}},
+		Seccomp: &filter.Program{Insns: []unix.SockFilter{{Code: 6, K: 0x7fff0000}}},
+	}
+}
+
+// ops decodes a program into its op codes, checking the framing.
+func ops(t *testing.T, prog []byte) []Op {
+	t.Helper()
+	var out []Op
+	for len(prog) > 0 {
+		if len(prog) < 8 {
+			t.Fatalf("truncated op header: %x", prog)
+		}
+		n := int(binary.LittleEndian.Uint32(prog[4:]))
+		if len(prog) < 8+n {
+			t.Fatalf("op %d: %d bytes of arguments, %d left", binary.LittleEndian.Uint16(prog), n, len(prog)-8)
+		}
+		out = append(out, Op(binary.LittleEndian.Uint16(prog)))
+		prog = prog[8+n:]
+	}
+	return out
+}
+
+func TestCompileOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(c *protocol.Config)
+		want []Op
+	}{
+		{"no_new_privs: seccomp last, the address space after the ids",
+			func(c *protocol.Config) {},
+			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpRlimit, OpSeccomp, OpExec}},
+		{"without no_new_privs: seccomp while capabilities are held",
+			func(c *protocol.Config) { c.Process.NoNewPrivileges = false },
+			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpSeccomp, OpBounding, OpUser, OpCaps, OpChdir, OpRlimit, OpExec}},
+		{"HOME given, no seccomp, no limits",
+			func(c *protocol.Config) {
+				c.Process.Env = append(c.Process.Env, "HOME=/h")
+				c.Process.Rlimits, c.Seccomp = nil, nil
+			},
+			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpExec}},
+		{"no capability sets: every one empty",
+			func(c *protocol.Config) { c.Caps = nil },
+			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpRlimit, OpSeccomp, OpExec}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := execConfig()
+			tc.edit(c)
+			prog, err := Compile(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ops(t, prog); !slices.Equal(got, tc.want) {
+				t.Errorf("ops %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompileRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, why string
+		edit      func(c *protocol.Config)
+	}{
+		{"create", "a new container", func(c *protocol.Config) { c.Exec = false }},
+		{"bare", "no namespaces", func(c *protocol.Config) { c.Bare = true }},
+		{"terminal", "a terminal", func(c *protocol.Config) { c.Process.Terminal = true }},
+		{"console fd", "a terminal", func(c *protocol.Config) { c.Console = os.Stdin }},
+		{"parent pidfd", "passed fds", func(c *protocol.Config) { c.DieWithParent = true }},
+		{"apparmor", "LSM exec label", func(c *protocol.Config) { c.Process.ApparmorProfile = "p" }},
+		{"selinux", "LSM exec label", func(c *protocol.Config) { c.Process.SelinuxLabel = "l" }},
+		{"landlock", "Landlock", func(c *protocol.Config) { c.Landlock = &lsm.Landlock{} }},
+		{"notify", "seccomp listener", func(c *protocol.Config) { c.Seccomp.Notify = true }},
+		{"scheduler", "scheduling", func(c *protocol.Config) { c.Process.Scheduler = &specs.Scheduler{} }},
+		{"io priority", "scheduling", func(c *protocol.Config) { c.Process.IOPriority = &specs.LinuxIOPriority{} }},
+		{"affinity", "scheduling", func(c *protocol.Config) { c.Process.ExecCPUAffinity = &specs.CPUAffinity{} }},
+		{"no args", "no process", func(c *protocol.Config) { c.Process.Args = nil }},
+		{"unknown rlimit", "process.rlimits[1]", func(c *protocol.Config) { c.Process.Rlimits[1].Type = "RLIMIT_X" }},
+		{"capability above 63", "capability 64", func(c *protocol.Config) { c.Caps.Ambient = []capability.Cap{64} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := execConfig()
+			tc.edit(c)
+			prog, err := Compile(c)
+			if err == nil || !strings.Contains(err.Error(), tc.why) || prog != nil {
+				t.Errorf("Compile: %v (%d bytes), want a refusal naming %q", err, len(prog), tc.why)
+			}
+		})
+	}
+}
+
+// TestCompileValues checks the arguments of the ops whose values the C
+// side reads as integers.
+func TestCompileValues(t *testing.T) {
+	c := execConfig()
+	umask := uint32(0o027)
+	c.UserNS = true
+	c.Process.User = specs.User{UID: 7, GID: 8, Umask: &umask}
+	c.Caps.Ambient = []capability.Cap{capability.CAP_KILL, capability.CAP_NET_BIND_SERVICE}
+	prog, err := Compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[Op][]byte{}
+	for len(prog) > 0 {
+		n := int(binary.LittleEndian.Uint32(prog[4:]))
+		args[Op(binary.LittleEndian.Uint16(prog))] = prog[8 : 8+n]
+		prog = prog[8+n:]
+	}
+	u := args[OpUser]
+	word := func(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[4*i:]) }
+	if word(u, 0) != 7 || word(u, 1) != 8 || word(u, 2) != UserTolerateSetgroups|UserUmask || word(u, 3) != 0o027 || word(u, 4) != 0 || len(u) != 20 {
+		t.Errorf("OpUser arguments %x", u)
+	}
+	amb := binary.LittleEndian.Uint64(args[OpCaps][24:])
+	if amb != 1<<capability.CAP_KILL|1<<capability.CAP_NET_BIND_SERVICE {
+		t.Errorf("ambient mask %x", amb)
+	}
+	if b := binary.LittleEndian.Uint64(args[OpBounding]); b != 1<<capability.CAP_KILL {
+		t.Errorf("bounding mask %x", b)
+	}
+	if cr := binary.LittleEndian.Uint32(args[OpCloseRange]); cr != 3 {
+		t.Errorf("close_range from %d, want 3", cr)
+	}
+}

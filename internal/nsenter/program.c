@@ -1,0 +1,503 @@
+// program.c: brig's init without a Go runtime. The brig command compiles
+// what the init would do for an exec'd process (internal/initprog: the
+// order, every value) into a program of system calls; this file only
+// carries them out, in order, and names the step that failed. See
+// internal/initprog/initprog.go for the ops and their wire form.
+//
+// It runs in the constructor, in the container's process, once the
+// namespaces are joined and the cgroups entered, so the Go runtime never
+// starts: that start (about 4 ms of CPU here) and a second Go process's
+// page faults are most of what an init costs. A failure is sent to brig as
+// the protocol's error message (one line of JSON) and the process exits 1;
+// success is execve, which closes the socket (close-on-exec).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "program.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+enum {
+	OP_SETPGID = 1,
+	OP_CWD_INSIDE = 2,
+	OP_LOOKPATH = 3,
+	OP_HOME = 4,
+	OP_RLIMIT = 5,
+	OP_CLOSE_RANGE = 6,
+	OP_SECCOMP = 7,
+	OP_BOUNDING = 8,
+	OP_USER = 9,
+	OP_CAPS = 10,
+	OP_CHDIR = 11,
+	OP_NO_NEW_PRIVS = 12,
+	OP_EXEC = 13,
+};
+
+#define USER_TOLERATE_SETGROUPS 1
+#define USER_UMASK 2
+
+#define MAX_PROGRAM (1 << 20)
+
+static int sock = -1;
+
+static void sendall(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(sock, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+// fail sends {"type":"error","error":"..."} and exits. With errno set
+// (err != 0), ": <strerror>" follows the message, as Go's %w of an Errno.
+static void fail(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+static void fail(int err, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg) - 256, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n > (int)sizeof(msg) - 256)
+		n = (int)sizeof(msg) - 256;
+	if (err) {
+		// Go's Errno strings are lower case; glibc's are capitalised.
+		char e[200];
+		snprintf(e, sizeof(e), "%s", strerror(err));
+		if (e[0] >= 'A' && e[0] <= 'Z' && !(e[1] >= 'A' && e[1] <= 'Z'))
+			e[0] = (char)(e[0] - 'A' + 'a');
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", e);
+	}
+	// JSON: quotes, backslashes and control characters escaped.
+	static char line[4096 * 6 + 64];
+	size_t l = 0;
+	l += (size_t)snprintf(line, sizeof(line), "{\"type\":\"error\",\"error\":\"");
+	for (int i = 0; i < n && msg[i]; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c == '"' || c == '\\') {
+			line[l++] = '\\';
+			line[l++] = (char)c;
+		} else if (c < 0x20) {
+			l += (size_t)snprintf(line + l, sizeof(line) - l, "\\u%04x", c);
+		} else {
+			line[l++] = (char)c;
+		}
+	}
+	l += (size_t)snprintf(line + l, sizeof(line) - l, "\"}\n");
+	sendall(line, l);
+	_exit(1);
+}
+
+// The reader of one op's arguments.
+struct args {
+	const unsigned char *p, *end;
+	int op;
+};
+
+static uint32_t get_u32(struct args *a)
+{
+	if (a->end - a->p < 4)
+		fail(0, "init program: op %d: short argument", a->op);
+	uint32_t v = (uint32_t)a->p[0] | (uint32_t)a->p[1] << 8 | (uint32_t)a->p[2] << 16 | (uint32_t)a->p[3] << 24;
+	a->p += 4;
+	return v;
+}
+
+static uint64_t get_u64(struct args *a)
+{
+	uint64_t lo = get_u32(a);
+	return lo | (uint64_t)get_u32(a) << 32;
+}
+
+// get_bytes returns a NUL-terminated copy (the program's memory is kept
+// until execve, so nothing is freed).
+static char *get_bytes(struct args *a, size_t *len)
+{
+	uint32_t n = get_u32(a);
+	if ((size_t)(a->end - a->p) < n)
+		fail(0, "init program: op %d: short string", a->op);
+	char *s = malloc((size_t)n + 1);
+	if (s == NULL)
+		fail(ENOMEM, "init program");
+	memcpy(s, a->p, n);
+	s[n] = '\0';
+	a->p += n;
+	if (len)
+		*len = n;
+	return s;
+}
+
+static char *get_str(struct args *a) { return get_bytes(a, NULL); }
+
+static char **get_strs(struct args *a)
+{
+	uint32_t n = get_u32(a);
+	if (n > (uint32_t)(a->end - a->p) / 4)
+		fail(0, "init program: op %d: bad list", a->op);
+	char **v = calloc((size_t)n + 1, sizeof(char *));
+	if (v == NULL)
+		fail(ENOMEM, "init program");
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = get_str(a);
+	return v;
+}
+
+// The state ops share: the executable found, the environment.
+static char *exe_path;
+static char **env_extra; // HOME=, where the env had none
+
+static int executable(const char *p, int *err)
+{
+	struct stat st;
+	if (stat(p, &st) < 0) {
+		*err = errno;
+		return 0;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		*err = EISDIR;
+		return 0;
+	}
+	if ((st.st_mode & 0111) == 0) {
+		*err = EACCES;
+		return 0;
+	}
+	return 1;
+}
+
+static void lookpath(const char *name, const char *path)
+{
+	int err = 0;
+	if (strchr(name, '/') != NULL) {
+		if (!executable(name, &err))
+			fail(err, "process.args[0] \"%s\"", name);
+		exe_path = strdup(name);
+		return;
+	}
+	// As Go's filepath.Join(dir, name) for each entry of PATH ("" is ".").
+	char *list = strdup(path);
+	for (char *dir = list, *next; dir != NULL; dir = next) {
+		next = strchr(dir, ':');
+		if (next)
+			*next++ = '\0';
+		if (*dir == '\0')
+			dir = ".";
+		size_t dl = strlen(dir);
+		while (dl > 1 && dir[dl - 1] == '/')
+			dl--;
+		char *p = malloc(dl + strlen(name) + 2);
+		if (p == NULL)
+			fail(ENOMEM, "init program");
+		if (dl == 1 && dir[0] == '.')
+			strcpy(p, name); // filepath.Join(".", name) is name
+		else
+			sprintf(p, "%.*s/%s", (int)dl, dir, name);
+		if (executable(p, &err)) {
+			// A relative result is relative to the cwd, as Go's.
+			exe_path = p;
+			return;
+		}
+		free(p);
+	}
+	fail(0, "process.args[0] \"%s\": executable file not found in $PATH", name);
+}
+
+// home is the user's home in the container's /etc/passwd, else "/".
+static void home(uint32_t uid)
+{
+	const char *dir = "/";
+	char *found = NULL;
+	char want[16]; // as Go's strconv.FormatUint: the text must match
+	snprintf(want, sizeof(want), "%u", uid);
+	FILE *f = fopen("/etc/passwd", "re");
+	if (f != NULL) {
+		char *line = NULL;
+		size_t cap = 0;
+		while (getline(&line, &cap, f) > 0) {
+			line[strcspn(line, "\n")] = '\0';
+			char *field[7] = {0};
+			int n = 0;
+			for (char *s = line; n < 7;) {
+				field[n++] = s;
+				char *c = strchr(s, ':');
+				if (c == NULL)
+					break;
+				*c = '\0';
+				s = c + 1;
+			}
+			if (n < 6 || field[5][0] != '/')
+				continue;
+			if (strcmp(field[2], want) != 0)
+				continue;
+			found = strdup(field[5]);
+			break;
+		}
+		free(line);
+		fclose(f);
+	}
+	if (found)
+		dir = found;
+	env_extra = calloc(2, sizeof(char *));
+	if (env_extra == NULL || asprintf(&env_extra[0], "HOME=%s", dir) < 0)
+		fail(ENOMEM, "init program");
+}
+
+static void cwd_inside(const char *cwd)
+{
+	if (chdir(cwd) < 0) {
+		if (errno == ENOENT)
+			fail(0, "process.cwd \"%s\": does not exist in the container", cwd);
+		fail(errno, "process.cwd \"%s\"", cwd);
+	}
+	// getcwd gives "(unreachable)/..." (glibc: ENOENT) outside the root.
+	char buf[PATH_MAX];
+	if (syscall(SYS_getcwd, buf, sizeof(buf)) < 0 || buf[0] != '/')
+		fail(0, "process.cwd \"%s\": working directory is outside the container", cwd);
+}
+
+static void set_rlimit(uint32_t res, uint64_t soft, uint64_t hard, const char *field)
+{
+	struct rlimit64 r = {.rlim_cur = soft, .rlim_max = hard};
+	if (syscall(SYS_prlimit64, 0, res, &r, NULL) < 0) {
+		if (errno == EPERM)
+			fail(EPERM, "%s: raising the hard limit needs CAP_SYS_RESOURCE, which brig does not hold", field);
+		fail(errno, "%s", field);
+	}
+}
+
+static void load_seccomp(uint64_t flags, const char *insns, size_t len)
+{
+	if (len == 0 || len % 8 != 0 || len / 8 > 4096)
+		fail(0, "load seccomp filter: a program of %zu bytes", len);
+	struct sock_fprog prog = {.len = (unsigned short)(len / 8), .filter = (struct sock_filter *)(void *)insns};
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned long)flags, &prog);
+	if (r < 0)
+		fail(errno, "load seccomp filter");
+	if (r != 0)
+		fail(0, "load seccomp filter: thread %ld could not be synchronised", r);
+}
+
+// bounding drops every capability outside kept, where this process may
+// (CAP_SETPCAP effective), as moby/sys/capability's Apply(BOUNDING).
+static void bounding(uint64_t kept)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		fail(errno, "set bounding capabilities");
+	if (!(data[0].effective & (1U << CAP_SETPCAP)))
+		return;
+	for (int i = 0; i < 64; i++) {
+		if (prctl(PR_CAPBSET_READ, i, 0, 0, 0) < 0)
+			break; // past the kernel's last capability
+		if (kept & (1ULL << i))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) < 0 && errno != EINVAL)
+			fail(errno, "set bounding capabilities");
+	}
+}
+
+static void set_user(struct args *a)
+{
+	uint32_t uid = get_u32(a), gid = get_u32(a), flags = get_u32(a), umask_v = get_u32(a);
+	uint32_t n = get_u32(a);
+	if (n > 65536)
+		fail(0, "init program: %u groups", n);
+	gid_t *groups = calloc(n ? n : 1, sizeof(gid_t));
+	if (groups == NULL)
+		fail(ENOMEM, "init program");
+	for (uint32_t i = 0; i < n; i++)
+		groups[i] = get_u32(a);
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		fail(errno, "keepcaps");
+	// Raw calls: this thread only (glibc's wrappers would signal every
+	// thread, and there is only this one anyway).
+	if (syscall(SYS_setgroups, (size_t)n, groups) < 0) {
+		if (!((flags & USER_TOLERATE_SETGROUPS) && errno == EPERM && n == 0))
+			fail(errno, "process.user.additionalGids: setgroups");
+	}
+	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
+		fail(errno, "process.user.gid %u", gid);
+	if (syscall(SYS_setresuid, uid, uid, uid) < 0)
+		fail(errno, "process.user.uid %u", uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		fail(errno, "keepcaps");
+	if (flags & USER_UMASK)
+		umask((mode_t)umask_v);
+}
+
+static void set_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {
+		{.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
+		{.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+	};
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		fail(errno, "set capabilities");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		fail(errno, "set capabilities");
+	for (int i = 0; i < 64; i++) {
+		if (!(amb & (1ULL << i)))
+			continue;
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, 0, 0) < 0 && errno != EINVAL)
+			fail(errno, "set capabilities");
+	}
+}
+
+static void do_exec(char **argv, char **env)
+{
+	if (exe_path == NULL)
+		fail(0, "init program: exec before the executable was found");
+	size_t n = 0, m = 0;
+	while (env[n])
+		n++;
+	while (env_extra && env_extra[m])
+		m++;
+	char **envp = calloc(n + m + 1, sizeof(char *));
+	if (envp == NULL)
+		fail(ENOMEM, "init program");
+	memcpy(envp, env, n * sizeof(char *));
+	if (m)
+		memcpy(envp + n, env_extra, m * sizeof(char *));
+	syscall(SYS_execve, exe_path, argv, envp);
+	fail(errno, "exec %s", exe_path);
+}
+
+void brig_run_program(int fd)
+{
+	sock = fd;
+	unsigned char hdr[4];
+	size_t got = 0;
+	while (got < sizeof(hdr)) {
+		ssize_t r = read(sock, hdr + got, sizeof(hdr) - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			_exit(1); // brig is gone
+		got += (size_t)r;
+	}
+	size_t len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
+	if (len == 0 || len > MAX_PROGRAM)
+		fail(0, "init program of %zu bytes", len);
+	unsigned char *prog = malloc(len);
+	if (prog == NULL)
+		fail(ENOMEM, "init program");
+	for (got = 0; got < len;) {
+		ssize_t r = read(sock, prog + got, len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			_exit(1);
+		got += (size_t)r;
+	}
+	const unsigned char *p = prog, *end = prog + len;
+	while (p < end) {
+		if (end - p < 8)
+			fail(0, "init program: truncated op");
+		struct args a;
+		a.op = p[0] | p[1] << 8;
+		uint32_t alen = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+		p += 8;
+		if ((size_t)(end - p) < alen)
+			fail(0, "init program: op %d: truncated", a.op);
+		a.p = p;
+		a.end = p + alen;
+		p += alen;
+		switch (a.op) {
+		case OP_SETPGID:
+			if (setpgid(0, 0) < 0)
+				fail(errno, "setpgid");
+			break;
+		case OP_CWD_INSIDE:
+			cwd_inside(get_str(&a));
+			break;
+		case OP_LOOKPATH: {
+			char *name = get_str(&a);
+			lookpath(name, get_str(&a));
+			break;
+		}
+		case OP_HOME:
+			home(get_u32(&a));
+			break;
+		case OP_RLIMIT: {
+			uint32_t res = get_u32(&a);
+			uint64_t soft = get_u64(&a), hard = get_u64(&a);
+			set_rlimit(res, soft, hard, get_str(&a));
+			break;
+		}
+		case OP_CLOSE_RANGE:
+			if (syscall(SYS_close_range, get_u32(&a), ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+				fail(errno, "mark fds close-on-exec");
+			break;
+		case OP_SECCOMP: {
+			uint64_t flags = get_u64(&a);
+			size_t n;
+			char *insns = get_bytes(&a, &n);
+			load_seccomp(flags, insns, n);
+			break;
+		}
+		case OP_BOUNDING:
+			bounding(get_u64(&a));
+			break;
+		case OP_USER:
+			set_user(&a);
+			break;
+		case OP_CAPS: {
+			uint64_t eff = get_u64(&a), perm = get_u64(&a), inh = get_u64(&a);
+			set_caps(eff, perm, inh, get_u64(&a));
+			break;
+		}
+		case OP_CHDIR: {
+			char *cwd = get_str(&a);
+			if (chdir(cwd) < 0)
+				fail(errno, "process.cwd \"%s\"", cwd);
+			break;
+		}
+		case OP_NO_NEW_PRIVS:
+			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+				fail(errno, "no_new_privs");
+			break;
+		case OP_EXEC: {
+			char **argv = get_strs(&a);
+			do_exec(argv, get_strs(&a));
+			break;
+		}
+		default:
+			fail(0, "init program: unknown op %d", a.op);
+		}
+		if (a.p != a.end)
+			fail(0, "init program: op %d: %zu bytes left over", a.op, (size_t)(a.end - a.p));
+	}
+	fail(0, "init program: ended without exec");
+}
