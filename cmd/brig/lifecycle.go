@@ -75,7 +75,7 @@ func createFlags(fs *cli.Flags, o *container.CreateOptions) {
 
 // createOptions are the options of the container id, flags aside.
 func (g *global) createOptions(id string, o container.CreateOptions) container.CreateOptions {
-	o.ID, o.Systemd, o.Rootless, o.Warn = id, g.systemdCgroup, g.isRootless(), g.logw.Warn
+	o.ID, o.Systemd, o.Rootless, o.Warn, o.Debug = id, g.systemdCgroup, g.isRootless(), g.logw.Warn, g.logw.Debug
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
 	return o
 }

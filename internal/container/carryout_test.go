@@ -12,6 +12,7 @@ import (
 
 	"brig/internal/bootstrap"
 	"brig/internal/cgroup"
+	"brig/internal/cgroup/layout"
 	"brig/internal/netdev"
 	"brig/internal/plan"
 	"brig/internal/protocol"
@@ -134,6 +135,10 @@ func (p fakeInit) pid() int          { return 4242 }
 func (p fakeInit) startTime() uint64 { return 1 }
 func (p fakeInit) sendFiles(files []*os.File) error {
 	return p.j.step(fmt.Sprintf("sendFiles(%d)", len(files)))
+}
+func (p fakeInit) sendProgram(prog []byte) error { return p.j.step("sendProgram") }
+func (j *journal) cgroupLayout() ([]layout.Hierarchy, error) {
+	return []layout.Hierarchy{{Mountpoint: "/sys/fs/cgroup/pids", Options: "pids"}}, nil
 }
 func (p fakeInit) Send(v any) error {
 	if _, ok := v.(protocol.Reply); ok {

@@ -17,6 +17,7 @@ import (
 	"brig/internal/cgroup"
 	"brig/internal/hooks"
 	"brig/internal/idmap"
+	"brig/internal/initprog"
 	"brig/internal/plan"
 	"brig/internal/protocol"
 	"brig/internal/recorder"
@@ -44,6 +45,8 @@ type CreateOptions struct {
 	Spec *specs.Spec
 	// Warn receives warnings (capabilities the host can't grant...).
 	Warn func(string)
+	// Debug, if set, is told which init sets the container up, and why.
+	Debug func(string)
 	// ReportDenials makes run report the calls seccomp denied (see
 	// recorder.Listener).
 	ReportDenials bool
@@ -230,6 +233,22 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 	} else {
 		bo.Place = func(pid int) error { return settle(cg.Apply(pid)) }
 	}
+	// The C init sets the container up where it can: no Go runtime starts
+	// in it. It doesn't ask whether it is in its cgroup, so not where
+	// brig places it after the start.
+	var prog []byte
+	goInit := errors.New("the cgroup is placed after the start")
+	if bo.Place == nil {
+		prog, goInit = createProgram(fx, cfg, cg, noCgroup)
+	}
+	bo.Program = prog != nil
+	if o.Debug != nil {
+		if prog != nil {
+			o.Debug(fmt.Sprintf("create: the C init runs a program of %d bytes", len(prog)))
+		} else {
+			o.Debug(fmt.Sprintf("create: the Go init sets the container up (%v)", goInit))
+		}
+	}
 	if proc, err = fx.start(bo); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.ID, err)
 	}
@@ -248,11 +267,17 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 		}
 		c.Resctrl = &g
 	}
-	if err := proc.sendFiles(passed); err != nil {
-		return nil, err
-	}
-	if err := proc.Send(cfg); err != nil {
-		return nil, err
+	if prog != nil {
+		if err := proc.sendProgram(prog); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := proc.sendFiles(passed); err != nil {
+			return nil, err
+		}
+		if err := proc.Send(cfg); err != nil {
+			return nil, err
+		}
 	}
 	go state.WarmUp() // while this waits for the init
 	placed := func() (map[string]string, error) {
@@ -297,6 +322,23 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 	}
 	proc.done()
 	return &Created{Container: c}, nil
+}
+
+// createProgram compiles the C init's program for cfg, or says why the
+// Go init must set the container up.
+func createProgram(fx effects, cfg *protocol.Config, cg cgroupEffects, noCgroup bool) ([]byte, error) {
+	if os.Getenv(EnvInit) == "go" {
+		return nil, fmt.Errorf("%s=go", EnvInit)
+	}
+	hier, err := fx.cgroupLayout()
+	if err != nil {
+		return nil, fmt.Errorf("cgroup layout: %w", err)
+	}
+	paths := cg.Paths()
+	if noCgroup {
+		paths = map[string]string{}
+	}
+	return initprog.CompileCreate(cfg, initprog.Host{Hierarchies: hier, CgroupPaths: paths})
 }
 
 // handlers answer the init's requests until it is ready. placed waits

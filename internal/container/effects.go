@@ -1,15 +1,18 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"brig/internal/bootstrap"
 	"brig/internal/cgroup"
+	"brig/internal/cgroup/layout"
 	"brig/internal/netdev"
 	"brig/internal/plan"
 	"brig/internal/protocol"
@@ -37,6 +40,9 @@ type effects interface {
 	trees(ts []plan.HostTree) (map[int]*os.File, error)
 	open(l *launch, trees map[int]*os.File, consoleSocket string) (inherited, passed []*os.File, closeAll func(), err error)
 	start(o bootstrap.Options) (initEffects, error)
+	// cgroupLayout is the host's cgroup hierarchies, for the C init's
+	// program; openat2 must work (the C init resolves every path with it).
+	cgroupLayout() ([]layout.Hierarchy, error)
 	oomScoreAdj(pid, v int) error
 	writePidFile(path string, pid int) error
 	// moveNetDevices moves linux.netDevices into the network namespace
@@ -67,6 +73,8 @@ type initEffects interface {
 	pid() int
 	startTime() uint64
 	sendFiles(files []*os.File) error
+	// sendProgram sends the C init its program (bootstrap.Options.Program).
+	sendProgram(prog []byte) error
 	Placed() error
 	// Kill kills the init (and an intermediate child) and reaps them.
 	Kill()
@@ -170,6 +178,26 @@ func (p hostInit) startTime() uint64 {
 }
 
 func (p hostInit) sendFiles(files []*os.File) error { return protocol.SendFiles(p.Process, files) }
+
+func (p hostInit) sendProgram(prog []byte) error { return p.SendProgram(prog) }
+
+func (h machine) cgroupLayout() ([]layout.Hierarchy, error) {
+	if !openat2Works() {
+		return nil, errors.New("openat2 is not available")
+	}
+	return layout.Hierarchies()
+}
+
+// openat2Works says whether the kernel has openat2(2) and lets brig use
+// it (a seccomp profile around brig may refuse it).
+var openat2Works = sync.OnceValue(func() bool {
+	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+})
 
 func (p hostInit) done() {
 	p.Close()

@@ -59,16 +59,31 @@ const (
 	UserUmask             = 2 // umask is set
 )
 
-// Compile is cfg's program, or why the Go init must run cfg instead.
+// Compile is cfg's program (an exec'd process's), or why the Go init must
+// run cfg instead.
 func Compile(cfg *protocol.Config) ([]byte, error) {
+	if !cfg.Exec {
+		return nil, errors.New("a new container")
+	}
 	if err := supported(cfg); err != nil {
 		return nil, err
 	}
-	proc := cfg.Process
 	var p program
-	// 9. What can fail is checked first; the values are inherited across
-	// execve.
-	if !proc.Terminal {
+	if err := p.prepare(cfg); err != nil {
+		return nil, err
+	}
+	p.earlySeccomp(cfg)
+	if err := p.finish(cfg); err != nil {
+		return nil, err
+	}
+	return p.buf, nil
+}
+
+// prepare is step 9: what can fail is checked first; the values are
+// inherited across execve.
+func (p *program) prepare(cfg *protocol.Config) error {
+	proc := cfg.Process
+	if cfg.Exec && !proc.Terminal {
 		p.op(OpSetpgid)
 	}
 	p.op(OpCwdInside, str(proc.Cwd))
@@ -84,22 +99,30 @@ func Compile(cfg *protocol.Config) ([]byte, error) {
 	if !home {
 		p.op(OpHome, u32(proc.User.UID))
 	}
-	var addressSpace []int
 	for i, r := range proc.Rlimits {
 		if r.Type == "RLIMIT_AS" { // last: see initproc's finalProcess
-			addressSpace = append(addressSpace, i)
 			continue
 		}
 		if err := p.rlimit(i, r); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	p.op(OpCloseRange, u32(uint32(3+cfg.PreserveFDs)))
-	early := cfg.Seccomp != nil && !proc.NoNewPrivileges
-	if early {
+	return nil
+}
+
+// earlySeccomp loads the filter now where it can't wait: without
+// no_new_privs, loading needs CAP_SYS_ADMIN, still held.
+func (p *program) earlySeccomp(cfg *protocol.Config) {
+	if cfg.Seccomp != nil && !cfg.Process.NoNewPrivileges {
 		p.seccomp(cfg)
 	}
-	// 11. Credentials, capabilities, no_new_privs, seccomp, execve.
+}
+
+// finish is step 11: credentials, capabilities, no_new_privs, seccomp,
+// execve.
+func (p *program) finish(cfg *protocol.Config) error {
+	proc := cfg.Process
 	c := sets(cfg)
 	p.op(OpBounding, u64(mask(c.Bounding)))
 	var flags, umask uint32
@@ -120,24 +143,25 @@ func Compile(cfg *protocol.Config) ([]byte, error) {
 	if proc.NoNewPrivileges {
 		p.op(OpNoNewPrivs)
 	}
-	for _, i := range addressSpace {
-		if err := p.rlimit(i, proc.Rlimits[i]); err != nil {
-			return nil, err
+	for i, r := range proc.Rlimits {
+		if r.Type != "RLIMIT_AS" {
+			continue
+		}
+		if err := p.rlimit(i, r); err != nil {
+			return err
 		}
 	}
-	if cfg.Seccomp != nil && !early {
+	if cfg.Seccomp != nil && proc.NoNewPrivileges {
 		p.seccomp(cfg)
 	}
 	p.op(OpExec, strs(proc.Args), strs(proc.Env))
-	return p.buf, nil
+	return nil
 }
 
 // supported says why cfg needs the Go init, or nil.
 func supported(cfg *protocol.Config) error {
 	proc := cfg.Process
 	switch {
-	case !cfg.Exec:
-		return errors.New("a new container")
 	case cfg.Bare:
 		return errors.New("no namespaces")
 	case proc == nil || len(proc.Args) == 0:

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -54,6 +56,32 @@ enum {
 	OP_CHDIR = 11,
 	OP_NO_NEW_PRIVS = 12,
 	OP_EXEC = 13,
+	OP_UNSHARE_CGROUPNS = 20,
+	OP_LOOPBACK_UP = 21,
+	OP_HOSTNAME = 22,
+	OP_DOMAINNAME = 23,
+	OP_ROOT_PROPAGATION = 24,
+	OP_PARENT_PRIVATE = 25,
+	OP_BIND_ROOT = 26,
+	OP_MOUNT = 27,
+	OP_BIND = 28,
+	OP_CGROUP_TMPFS = 29,
+	OP_CGROUP_MOUNT = 30,
+	OP_CGROUP_READONLY = 31,
+	OP_DEVICE = 32,
+	OP_MAKE_CWD = 33,
+	OP_DEV_SYMLINKS = 34,
+	OP_OPEN_STATE = 35,
+	OP_PIVOT_ROOT = 36,
+	OP_NEW_ROOT_PROPAGATION = 37,
+	OP_SYSCTL = 38,
+	OP_READONLY_PATH = 39,
+	OP_MASK_PATHS = 40,
+	OP_READONLY_ROOT = 41,
+	OP_KEYRING = 42,
+	OP_PERSONALITY = 43,
+	OP_READY = 44,
+	OP_WAIT_START = 45,
 };
 
 #define USER_TOLERATE_SETGROUPS 1
@@ -62,6 +90,9 @@ enum {
 #define MAX_PROGRAM (1 << 20)
 
 static int sock = -1;
+// ready: brig has been told the container is created, and reads no more;
+// errors go to stderr.
+static int ready;
 
 static void sendall(const char *buf, size_t len)
 {
@@ -79,8 +110,7 @@ static void sendall(const char *buf, size_t len)
 
 // fail sends {"type":"error","error":"..."} and exits. With errno set
 // (err != 0), ": <strerror>" follows the message, as Go's %w of an Errno.
-static void fail(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-static void fail(int err, const char *fmt, ...)
+void brig_fail(int err, const char *fmt, ...)
 {
 	char msg[4096];
 	va_list ap;
@@ -98,6 +128,10 @@ static void fail(int err, const char *fmt, ...)
 		if (e[0] >= 'A' && e[0] <= 'Z' && !(e[1] >= 'A' && e[1] <= 'Z'))
 			e[0] = (char)(e[0] - 'A' + 'a');
 		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", e);
+	}
+	if (ready) {
+		dprintf(2, "brig init: %.*s\n", n, msg);
+		_exit(1);
 	}
 	// JSON: quotes, backslashes and control characters escaped.
 	static char line[4096 * 6 + 64];
@@ -119,37 +153,31 @@ static void fail(int err, const char *fmt, ...)
 	_exit(1);
 }
 
-// The reader of one op's arguments.
-struct args {
-	const unsigned char *p, *end;
-	int op;
-};
-
-static uint32_t get_u32(struct args *a)
+uint32_t brig_u32(struct brig_args *a)
 {
 	if (a->end - a->p < 4)
-		fail(0, "init program: op %d: short argument", a->op);
+		brig_fail(0, "init program: op %d: short argument", a->op);
 	uint32_t v = (uint32_t)a->p[0] | (uint32_t)a->p[1] << 8 | (uint32_t)a->p[2] << 16 | (uint32_t)a->p[3] << 24;
 	a->p += 4;
 	return v;
 }
 
-static uint64_t get_u64(struct args *a)
+uint64_t brig_u64(struct brig_args *a)
 {
-	uint64_t lo = get_u32(a);
-	return lo | (uint64_t)get_u32(a) << 32;
+	uint64_t lo = brig_u32(a);
+	return lo | (uint64_t)brig_u32(a) << 32;
 }
 
 // get_bytes returns a NUL-terminated copy (the program's memory is kept
 // until execve, so nothing is freed).
-static char *get_bytes(struct args *a, size_t *len)
+char *brig_bytes(struct brig_args *a, size_t *len)
 {
-	uint32_t n = get_u32(a);
+	uint32_t n = brig_u32(a);
 	if ((size_t)(a->end - a->p) < n)
-		fail(0, "init program: op %d: short string", a->op);
+		brig_fail(0, "init program: op %d: short string", a->op);
 	char *s = malloc((size_t)n + 1);
 	if (s == NULL)
-		fail(ENOMEM, "init program");
+		brig_fail(ENOMEM, "init program");
 	memcpy(s, a->p, n);
 	s[n] = '\0';
 	a->p += n;
@@ -158,18 +186,18 @@ static char *get_bytes(struct args *a, size_t *len)
 	return s;
 }
 
-static char *get_str(struct args *a) { return get_bytes(a, NULL); }
+char *brig_str(struct brig_args *a) { return brig_bytes(a, NULL); }
 
-static char **get_strs(struct args *a)
+char **brig_strs(struct brig_args *a)
 {
-	uint32_t n = get_u32(a);
+	uint32_t n = brig_u32(a);
 	if (n > (uint32_t)(a->end - a->p) / 4)
-		fail(0, "init program: op %d: bad list", a->op);
+		brig_fail(0, "init program: op %d: bad list", a->op);
 	char **v = calloc((size_t)n + 1, sizeof(char *));
 	if (v == NULL)
-		fail(ENOMEM, "init program");
+		brig_fail(ENOMEM, "init program");
 	for (uint32_t i = 0; i < n; i++)
-		v[i] = get_str(a);
+		v[i] = brig_str(a);
 	return v;
 }
 
@@ -200,7 +228,7 @@ static void lookpath(const char *name, const char *path)
 	int err = 0;
 	if (strchr(name, '/') != NULL) {
 		if (!executable(name, &err))
-			fail(err, "process.args[0] \"%s\"", name);
+			brig_fail(err, "process.args[0] \"%s\"", name);
 		exe_path = strdup(name);
 		return;
 	}
@@ -217,7 +245,7 @@ static void lookpath(const char *name, const char *path)
 			dl--;
 		char *p = malloc(dl + strlen(name) + 2);
 		if (p == NULL)
-			fail(ENOMEM, "init program");
+			brig_fail(ENOMEM, "init program");
 		if (dl == 1 && dir[0] == '.')
 			strcpy(p, name); // filepath.Join(".", name) is name
 		else
@@ -229,7 +257,7 @@ static void lookpath(const char *name, const char *path)
 		}
 		free(p);
 	}
-	fail(0, "process.args[0] \"%s\": executable file not found in $PATH", name);
+	brig_fail(0, "process.args[0] \"%s\": executable file not found in $PATH", name);
 }
 
 // home is the user's home in the container's /etc/passwd, else "/".
@@ -269,20 +297,20 @@ static void home(uint32_t uid)
 		dir = found;
 	env_extra = calloc(2, sizeof(char *));
 	if (env_extra == NULL || asprintf(&env_extra[0], "HOME=%s", dir) < 0)
-		fail(ENOMEM, "init program");
+		brig_fail(ENOMEM, "init program");
 }
 
 static void cwd_inside(const char *cwd)
 {
 	if (chdir(cwd) < 0) {
 		if (errno == ENOENT)
-			fail(0, "process.cwd \"%s\": does not exist in the container", cwd);
-		fail(errno, "process.cwd \"%s\"", cwd);
+			brig_fail(0, "process.cwd \"%s\": does not exist in the container", cwd);
+		brig_fail(errno, "process.cwd \"%s\"", cwd);
 	}
 	// getcwd gives "(unreachable)/..." (glibc: ENOENT) outside the root.
 	char buf[PATH_MAX];
 	if (syscall(SYS_getcwd, buf, sizeof(buf)) < 0 || buf[0] != '/')
-		fail(0, "process.cwd \"%s\": working directory is outside the container", cwd);
+		brig_fail(0, "process.cwd \"%s\": working directory is outside the container", cwd);
 }
 
 static void set_rlimit(uint32_t res, uint64_t soft, uint64_t hard, const char *field)
@@ -290,21 +318,21 @@ static void set_rlimit(uint32_t res, uint64_t soft, uint64_t hard, const char *f
 	struct rlimit64 r = {.rlim_cur = soft, .rlim_max = hard};
 	if (syscall(SYS_prlimit64, 0, res, &r, NULL) < 0) {
 		if (errno == EPERM)
-			fail(EPERM, "%s: raising the hard limit needs CAP_SYS_RESOURCE, which brig does not hold", field);
-		fail(errno, "%s", field);
+			brig_fail(EPERM, "%s: raising the hard limit needs CAP_SYS_RESOURCE, which brig does not hold", field);
+		brig_fail(errno, "%s", field);
 	}
 }
 
 static void load_seccomp(uint64_t flags, const char *insns, size_t len)
 {
 	if (len == 0 || len % 8 != 0 || len / 8 > 4096)
-		fail(0, "load seccomp filter: a program of %zu bytes", len);
+		brig_fail(0, "load seccomp filter: a program of %zu bytes", len);
 	struct sock_fprog prog = {.len = (unsigned short)(len / 8), .filter = (struct sock_filter *)(void *)insns};
 	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned long)flags, &prog);
 	if (r < 0)
-		fail(errno, "load seccomp filter");
+		brig_fail(errno, "load seccomp filter");
 	if (r != 0)
-		fail(0, "load seccomp filter: thread %ld could not be synchronised", r);
+		brig_fail(0, "load seccomp filter: thread %ld could not be synchronised", r);
 }
 
 // bounding drops every capability outside kept, where this process may
@@ -314,7 +342,7 @@ static void bounding(uint64_t kept)
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2];
 	if (syscall(SYS_capget, &hdr, data) < 0)
-		fail(errno, "set bounding capabilities");
+		brig_fail(errno, "set bounding capabilities");
 	if (!(data[0].effective & (1U << CAP_SETPCAP)))
 		return;
 	for (int i = 0; i < 64; i++) {
@@ -323,35 +351,35 @@ static void bounding(uint64_t kept)
 		if (kept & (1ULL << i))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) < 0 && errno != EINVAL)
-			fail(errno, "set bounding capabilities");
+			brig_fail(errno, "set bounding capabilities");
 	}
 }
 
-static void set_user(struct args *a)
+static void set_user(struct brig_args *a)
 {
-	uint32_t uid = get_u32(a), gid = get_u32(a), flags = get_u32(a), umask_v = get_u32(a);
-	uint32_t n = get_u32(a);
+	uint32_t uid = brig_u32(a), gid = brig_u32(a), flags = brig_u32(a), umask_v = brig_u32(a);
+	uint32_t n = brig_u32(a);
 	if (n > 65536)
-		fail(0, "init program: %u groups", n);
+		brig_fail(0, "init program: %u groups", n);
 	gid_t *groups = calloc(n ? n : 1, sizeof(gid_t));
 	if (groups == NULL)
-		fail(ENOMEM, "init program");
+		brig_fail(ENOMEM, "init program");
 	for (uint32_t i = 0; i < n; i++)
-		groups[i] = get_u32(a);
+		groups[i] = brig_u32(a);
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-		fail(errno, "keepcaps");
+		brig_fail(errno, "keepcaps");
 	// Raw calls: this thread only (glibc's wrappers would signal every
 	// thread, and there is only this one anyway).
 	if (syscall(SYS_setgroups, (size_t)n, groups) < 0) {
 		if (!((flags & USER_TOLERATE_SETGROUPS) && errno == EPERM && n == 0))
-			fail(errno, "process.user.additionalGids: setgroups");
+			brig_fail(errno, "process.user.additionalGids: setgroups");
 	}
 	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
-		fail(errno, "process.user.gid %u", gid);
+		brig_fail(errno, "process.user.gid %u", gid);
 	if (syscall(SYS_setresuid, uid, uid, uid) < 0)
-		fail(errno, "process.user.uid %u", uid);
+		brig_fail(errno, "process.user.uid %u", uid);
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-		fail(errno, "keepcaps");
+		brig_fail(errno, "keepcaps");
 	if (flags & USER_UMASK)
 		umask((mode_t)umask_v);
 }
@@ -364,21 +392,21 @@ static void set_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb)
 		{.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
 	};
 	if (syscall(SYS_capset, &hdr, data) < 0)
-		fail(errno, "set capabilities");
+		brig_fail(errno, "set capabilities");
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		fail(errno, "set capabilities");
+		brig_fail(errno, "set capabilities");
 	for (int i = 0; i < 64; i++) {
 		if (!(amb & (1ULL << i)))
 			continue;
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, 0, 0) < 0 && errno != EINVAL)
-			fail(errno, "set capabilities");
+			brig_fail(errno, "set capabilities");
 	}
 }
 
 static void do_exec(char **argv, char **env)
 {
 	if (exe_path == NULL)
-		fail(0, "init program: exec before the executable was found");
+		brig_fail(0, "init program: exec before the executable was found");
 	size_t n = 0, m = 0;
 	while (env[n])
 		n++;
@@ -386,12 +414,12 @@ static void do_exec(char **argv, char **env)
 		m++;
 	char **envp = calloc(n + m + 1, sizeof(char *));
 	if (envp == NULL)
-		fail(ENOMEM, "init program");
+		brig_fail(ENOMEM, "init program");
 	memcpy(envp, env, n * sizeof(char *));
 	if (m)
 		memcpy(envp + n, env_extra, m * sizeof(char *));
 	syscall(SYS_execve, exe_path, argv, envp);
-	fail(errno, "exec %s", exe_path);
+	brig_fail(errno, "exec %s", exe_path);
 }
 
 void brig_run_program(int fd)
@@ -409,10 +437,10 @@ void brig_run_program(int fd)
 	}
 	size_t len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
 	if (len == 0 || len > MAX_PROGRAM)
-		fail(0, "init program of %zu bytes", len);
+		brig_fail(0, "init program of %zu bytes", len);
 	unsigned char *prog = malloc(len);
 	if (prog == NULL)
-		fail(ENOMEM, "init program");
+		brig_fail(ENOMEM, "init program");
 	for (got = 0; got < len;) {
 		ssize_t r = read(sock, prog + got, len - got);
 		if (r < 0 && errno == EINTR)
@@ -424,80 +452,179 @@ void brig_run_program(int fd)
 	const unsigned char *p = prog, *end = prog + len;
 	while (p < end) {
 		if (end - p < 8)
-			fail(0, "init program: truncated op");
-		struct args a;
+			brig_fail(0, "init program: truncated op");
+		struct brig_args a;
 		a.op = p[0] | p[1] << 8;
 		uint32_t alen = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
 		p += 8;
 		if ((size_t)(end - p) < alen)
-			fail(0, "init program: op %d: truncated", a.op);
+			brig_fail(0, "init program: op %d: truncated", a.op);
 		a.p = p;
 		a.end = p + alen;
 		p += alen;
 		switch (a.op) {
 		case OP_SETPGID:
 			if (setpgid(0, 0) < 0)
-				fail(errno, "setpgid");
+				brig_fail(errno, "setpgid");
 			break;
 		case OP_CWD_INSIDE:
-			cwd_inside(get_str(&a));
+			cwd_inside(brig_str(&a));
 			break;
 		case OP_LOOKPATH: {
-			char *name = get_str(&a);
-			lookpath(name, get_str(&a));
+			char *name = brig_str(&a);
+			lookpath(name, brig_str(&a));
 			break;
 		}
 		case OP_HOME:
-			home(get_u32(&a));
+			home(brig_u32(&a));
 			break;
 		case OP_RLIMIT: {
-			uint32_t res = get_u32(&a);
-			uint64_t soft = get_u64(&a), hard = get_u64(&a);
-			set_rlimit(res, soft, hard, get_str(&a));
+			uint32_t res = brig_u32(&a);
+			uint64_t soft = brig_u64(&a), hard = brig_u64(&a);
+			set_rlimit(res, soft, hard, brig_str(&a));
 			break;
 		}
 		case OP_CLOSE_RANGE:
-			if (syscall(SYS_close_range, get_u32(&a), ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-				fail(errno, "mark fds close-on-exec");
+			if (syscall(SYS_close_range, brig_u32(&a), ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+				brig_fail(errno, "mark fds close-on-exec");
 			break;
 		case OP_SECCOMP: {
-			uint64_t flags = get_u64(&a);
+			uint64_t flags = brig_u64(&a);
 			size_t n;
-			char *insns = get_bytes(&a, &n);
+			char *insns = brig_bytes(&a, &n);
 			load_seccomp(flags, insns, n);
 			break;
 		}
 		case OP_BOUNDING:
-			bounding(get_u64(&a));
+			bounding(brig_u64(&a));
 			break;
 		case OP_USER:
 			set_user(&a);
 			break;
 		case OP_CAPS: {
-			uint64_t eff = get_u64(&a), perm = get_u64(&a), inh = get_u64(&a);
-			set_caps(eff, perm, inh, get_u64(&a));
+			uint64_t eff = brig_u64(&a), perm = brig_u64(&a), inh = brig_u64(&a);
+			set_caps(eff, perm, inh, brig_u64(&a));
 			break;
 		}
 		case OP_CHDIR: {
-			char *cwd = get_str(&a);
+			char *cwd = brig_str(&a);
 			if (chdir(cwd) < 0)
-				fail(errno, "process.cwd \"%s\"", cwd);
+				brig_fail(errno, "process.cwd \"%s\"", cwd);
 			break;
 		}
 		case OP_NO_NEW_PRIVS:
 			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-				fail(errno, "no_new_privs");
+				brig_fail(errno, "no_new_privs");
 			break;
 		case OP_EXEC: {
-			char **argv = get_strs(&a);
-			do_exec(argv, get_strs(&a));
+			char **argv = brig_strs(&a);
+			do_exec(argv, brig_strs(&a));
 			break;
 		}
+		case OP_UNSHARE_CGROUPNS:
+			if (unshare(CLONE_NEWCGROUP) < 0)
+				brig_fail(errno, "unshare cgroup namespace");
+			break;
+		case OP_LOOPBACK_UP:
+			brig_op_loopback_up();
+			break;
+		case OP_HOSTNAME: {
+			char *h = brig_str(&a);
+			if (sethostname(h, strlen(h)) < 0)
+				brig_fail(errno, "hostname");
+			break;
+		}
+		case OP_DOMAINNAME: {
+			char *d = brig_str(&a);
+			if (setdomainname(d, strlen(d)) < 0)
+				brig_fail(errno, "domainname");
+			break;
+		}
+		case OP_ROOT_PROPAGATION:
+			if (mount("", "/", NULL, (unsigned long)brig_u64(&a), NULL) < 0)
+				brig_fail(errno, "set / propagation");
+			break;
+		case OP_PARENT_PRIVATE:
+			brig_op_parent_private(&a);
+			break;
+		case OP_BIND_ROOT:
+			brig_op_bind_root(&a);
+			break;
+		case OP_MOUNT:
+			brig_op_mount(&a);
+			break;
+		case OP_BIND:
+			brig_op_bind(&a);
+			break;
+		case OP_CGROUP_TMPFS:
+			brig_op_cgroup_tmpfs(&a);
+			break;
+		case OP_CGROUP_MOUNT:
+			brig_op_cgroup_mount(&a);
+			break;
+		case OP_CGROUP_READONLY:
+			brig_op_cgroup_readonly(&a);
+			break;
+		case OP_DEVICE:
+			brig_op_device(&a);
+			break;
+		case OP_MAKE_CWD:
+			brig_op_make_cwd(&a);
+			break;
+		case OP_DEV_SYMLINKS:
+			brig_op_dev_symlinks();
+			break;
+		case OP_OPEN_STATE:
+			brig_op_open_state(&a);
+			break;
+		case OP_PIVOT_ROOT:
+			brig_op_pivot_root(&a);
+			break;
+		case OP_NEW_ROOT_PROPAGATION: {
+			uint64_t flags = brig_u64(&a);
+			char *name = brig_str(&a);
+			if (mount("", "/", NULL, (unsigned long)flags, NULL) < 0)
+				brig_fail(errno, "linux.rootfsPropagation %s", name);
+			break;
+		}
+		case OP_SYSCTL:
+			brig_op_sysctl(&a);
+			break;
+		case OP_READONLY_PATH:
+			brig_op_readonly_path(&a);
+			break;
+		case OP_MASK_PATHS:
+			brig_op_mask_paths(&a);
+			break;
+		case OP_READONLY_ROOT:
+			brig_op_readonly_root();
+			break;
+		case OP_KEYRING: {
+			char *name = brig_str(&a);
+			if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name) < 0 && errno != ENOSYS)
+				brig_fail(errno, "join session keyring");
+			break;
+		}
+		case OP_PERSONALITY:
+			if (syscall(SYS_personality, (unsigned long)brig_u32(&a)) < 0)
+				brig_fail(errno, "personality");
+			break;
+		case OP_READY: {
+			static const char msg[] = "{\"type\":\"ready\"}\n";
+			sendall(msg, sizeof(msg) - 1);
+			close(sock);
+			sock = -1;
+			ready = 1;
+			break;
+		}
+		case OP_WAIT_START:
+			brig_op_wait_start(&a);
+			break;
 		default:
-			fail(0, "init program: unknown op %d", a.op);
+			brig_fail(0, "init program: unknown op %d", a.op);
 		}
 		if (a.p != a.end)
-			fail(0, "init program: op %d: %zu bytes left over", a.op, (size_t)(a.end - a.p));
+			brig_fail(0, "init program: op %d: %zu bytes left over", a.op, (size_t)(a.end - a.p));
 	}
-	fail(0, "init program: ended without exec");
+	brig_fail(0, "init program: ended without exec");
 }

@@ -331,9 +331,17 @@ func TestEventsReportOOM(t *testing.T) {
 // it is placed. Before start, every thread of the waiting init is in the
 // container's cgroup in every hierarchy, /proc/PID/ns/cgroup is the new
 // namespace, and a process exec'd into the created container sees that
-// namespace rooted at the container's cgroup.
+// namespace rooted at the container's cgroup. Both inits: the Go init's
+// threads are all placed; the C init has one thread (no Go runtime).
 func TestCreatedInitInItsCgroup(t *testing.T) {
+	for _, mode := range []string{"c", "go"} {
+		t.Run(mode, func(t *testing.T) { createdInitInItsCgroup(t, mode) })
+	}
+}
+
+func createdInitInItsCgroup(t *testing.T, mode string) {
 	e := newEnv(t, "sleep", "60")
+	e.extra = []string{"BRIG_INIT=" + mode}
 	e.create()
 	pid := e.pid()
 	host, _ := os.Readlink("/proc/self/ns/cgroup")
@@ -342,8 +350,13 @@ func TestCreatedInitInItsCgroup(t *testing.T) {
 		t.Errorf("created init's cgroup namespace %q (host %q, %v)", ns, host, err)
 	}
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil || len(tasks) < 2 {
-		t.Fatalf("init's threads: %d (%v); a Go init has several", len(tasks), err)
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case mode == "go" && len(tasks) < 2:
+		t.Fatalf("the Go init's threads: %d; a Go runtime has several", len(tasks))
+	case mode == "c" && len(tasks) != 1:
+		t.Fatalf("the C init's threads: %d; it runs no Go runtime", len(tasks))
 	}
 	for _, task := range tasks {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/cgroup", pid, task.Name()))

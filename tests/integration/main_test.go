@@ -132,7 +132,8 @@ type env struct {
 	bundle string
 	id     string
 	spec   *specs.Spec
-	bin    string // runtime binary (brig unless a differential test says)
+	bin    string   // runtime binary (brig unless a differential test says)
+	extra  []string // environment variables added to the runtime's
 }
 
 // newEnv makes a bundle whose config is brig's default spec with the
@@ -216,6 +217,9 @@ func (e *env) brigIn(stdin []byte, args ...string) result {
 	e.t.Helper()
 	cmd := exec.Command(e.bin, append([]string{"--root", e.root}, args...)...)
 	cmd.Dir = e.bundle
+	if len(e.extra) > 0 {
+		cmd.Env = append(os.Environ(), e.extra...)
+	}
 	// Files, not pipes: a created container's init keeps brig's stdio
 	// open, and a pipe would never reach EOF.
 	outf, err := os.CreateTemp(e.t.TempDir(), "stdout")
