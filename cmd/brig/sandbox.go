@@ -68,6 +68,6 @@ func runSandbox(g *global, cmdName string, args []string, rec recording) (int, e
 		return 0, err
 	}
 	runOpts.Warn, runOpts.Observe, runOpts.RecordCalls, runOpts.AnsweredNames = g.logw.Warn, rec.observe, rec.calls, rec.names
-	runOpts.RecordFiles = rec.files
+	runOpts.RecordFiles, runOpts.Debug = rec.files, g.logw.Debug
 	return sandbox.Run(g.store(), o, runOpts)
 }

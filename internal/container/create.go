@@ -242,6 +242,11 @@ func carryOut(fx effects, store state.Store, p *plan.Plan, s *specs.Spec, l *lau
 		prog, goInit = createProgram(fx, cfg, cg, noCgroup)
 	}
 	bo.Program = prog != nil
+	if prog != nil {
+		// The C init inherits brig's pidfd (initprog.ParentFD), the only
+		// fd it can be passed, rather than receiving it.
+		bo.ExtraFiles = append(append([]*os.File(nil), inherited...), passed...)
+	}
 	if o.Debug != nil {
 		if prog != nil {
 			o.Debug(fmt.Sprintf("create: the C init runs a program of %d bytes", len(prog)))

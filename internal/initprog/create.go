@@ -25,7 +25,7 @@ const (
 	OpParentPrivate   Op = 25 // str root: the mount it sits on made private
 	OpBindRoot        Op = 26 // str root: bound onto itself, and opened as the root handle
 	OpMount           Op = 27 // str what, str dest, str source, str type, u64 flags, str data, u32 flags, u64 attrSet, u64 attrClr, u64 sysfs's bind attributes, u32 n, u64 propagation...
-	OpBind            Op = 28 // str what, str dest, str source, u32 recursive, u64 set, u64 clr, u64 rset, u64 rclr, u32 n, u64 propagation...
+	OpBind            Op = 28 // str what, str dest, str source, u32 tree fd (0: clone the source), u32 recursive, u64 set, u64 clr, u64 rset, u64 rclr, u32 n, u64 propagation...
 	OpCgroupTmpfs     Op = 29 // str what, str dest, u32 tmpfs: a tmpfs for the v1 hierarchies (1), or the v2 one's directory (0)
 	OpCgroupMount     Op = 30 // str what, str name ("": the directory itself), str type, str data, u64 flags, str host path ("": a new mount), u64 bind attributes, u32 only mkdir
 	OpCgroupReadonly  Op = 31 // str what
@@ -74,6 +74,11 @@ func CompileCreate(cfg *protocol.Config, host Host) ([]byte, error) {
 	}
 	s, l := cfg.Spec, cfg.Spec.Linux
 	var p program
+	if cfg.DieWithParent {
+		// As early as possible: a parent killed from here on takes the
+		// process with it.
+		p.op(OpDeathSignal)
+	}
 	// 1. The cgroup namespace (the process was born in its cgroup), lo,
 	// the UTS names.
 	if cfg.CgroupNS {
@@ -199,8 +204,6 @@ func createSupported(cfg *protocol.Config) error {
 		return errors.New("network devices")
 	case l.MountLabel != "":
 		return errors.New("a mount label")
-	case len(cfg.Trees) > 0:
-		return errors.New("bind sources cloned by brig")
 	case l.MemoryPolicy != nil:
 		return errors.New("a memory policy")
 	case l.Personality != nil && l.Personality.Domain != specs.PerLinux && l.Personality.Domain != specs.PerLinux32:
@@ -243,7 +246,8 @@ func (p *program) mount(cfg *protocol.Config, host Host, i int, pm *spec.Mount) 
 		if opts.Recursive {
 			rec = 1
 		}
-		args := [][]byte{str(what), str(m.Destination), str(m.Source), u32(rec),
+		tree := passedFD(cfg, protocol.FD{Kind: protocol.FDTree, Mount: i})
+		args := [][]byte{str(what), str(m.Destination), str(m.Source), u32(tree), u32(rec),
 			u64(attrs(opts.Flags)), u64(attrs(opts.ClearFlags)), u64(opts.AttrSet), u64(opts.AttrClr)}
 		p.op(OpBind, append(args, props...)...)
 		return nil

@@ -51,6 +51,13 @@ const (
 	OpChdir      Op = 11 // str cwd
 	OpNoNewPrivs Op = 12
 	OpExec       Op = 13 // strs args, strs env
+	// OpLandlock: u32 host ABI, u32 none, u64 handled fs, u64 handled
+	// net, u64 scoped, u32 /proc/PID/task rule, u32 n, n × (u64 access,
+	// str path), u32 m, m × (u64 access, u64 port)
+	OpLandlock     Op = 14
+	OpDeathSignal  Op = 15 // SIGKILL when brig dies (PR_SET_PDEATHSIG)
+	OpParentAlive  Op = 16 // u32 fd: the signal again, and brig's pidfd must not be readable
+	OpAppArmorExec Op = 17 // str profile: the profile the execve enters
 )
 
 // OpUser's flags.
@@ -69,6 +76,9 @@ func Compile(cfg *protocol.Config) ([]byte, error) {
 		return nil, err
 	}
 	var p program
+	if cfg.DieWithParent {
+		p.op(OpDeathSignal)
+	}
 	if err := p.prepare(cfg); err != nil {
 		return nil, err
 	}
@@ -115,8 +125,19 @@ func (p *program) prepare(cfg *protocol.Config) error {
 // no_new_privs, loading needs CAP_SYS_ADMIN, still held.
 func (p *program) earlySeccomp(cfg *protocol.Config) {
 	if cfg.Seccomp != nil && !cfg.Process.NoNewPrivileges {
+		// The exec label first: the profile may deny the calls its write
+		// needs (as runc orders it).
+		p.appArmor(cfg)
 		p.seccomp(cfg)
 	}
+}
+
+// appArmor sets the profile the execve enters, once.
+func (p *program) appArmor(cfg *protocol.Config) {
+	if cfg.Process.ApparmorProfile != "" && !p.labelled {
+		p.op(OpAppArmorExec, str(cfg.Process.ApparmorProfile))
+	}
+	p.labelled = true
 }
 
 // finish is step 11: credentials, capabilities, no_new_privs, seccomp,
@@ -143,6 +164,25 @@ func (p *program) finish(cfg *protocol.Config) error {
 	if proc.NoNewPrivileges {
 		p.op(OpNoNewPrivs)
 	}
+	p.appArmor(cfg)
+	// Landlock: before seccomp (which may not allow its calls); it sets
+	// no_new_privs, as Landlock requires.
+	if cfg.Landlock != nil {
+		plan, err := cfg.Landlock.Plan(cfg.LandlockABI)
+		if err != nil {
+			return err
+		}
+		args := [][]byte{u32(uint32(cfg.LandlockABI)), u32(b2u(plan.None)), u64(plan.HandledFS), u64(plan.HandledNet), u64(plan.Scoped),
+			u32(b2u(plan.ProcTaskReadDir)), u32(uint32(len(plan.Paths)))}
+		for _, r := range plan.Paths {
+			args = append(args, u64(r.Access), str(r.Path))
+		}
+		args = append(args, u32(uint32(len(plan.Ports))))
+		for _, r := range plan.Ports {
+			args = append(args, u64(r.Access), u64(uint64(r.Port)))
+		}
+		p.op(OpLandlock, args...)
+	}
 	for i, r := range proc.Rlimits {
 		if r.Type != "RLIMIT_AS" {
 			continue
@@ -153,6 +193,11 @@ func (p *program) finish(cfg *protocol.Config) error {
 	}
 	if cfg.Seccomp != nil && proc.NoNewPrivileges {
 		p.seccomp(cfg)
+	}
+	if cfg.DieWithParent {
+		// After the credential changes, which clear it; kept across
+		// execve. brig may have died meanwhile: its pidfd says so.
+		p.op(OpParentAlive, u32(passedFD(cfg, protocol.FD{Kind: protocol.FDParent})))
 	}
 	p.op(OpExec, strs(proc.Args), strs(proc.Env))
 	return nil
@@ -168,16 +213,31 @@ func supported(cfg *protocol.Config) error {
 		return errors.New("no process")
 	case proc.Terminal || cfg.Console != nil:
 		return errors.New("a terminal")
-	case len(cfg.FDs) > 0 || cfg.DieWithParent:
-		return errors.New("passed fds")
-	case proc.ApparmorProfile != "" || proc.SelinuxLabel != "":
-		return errors.New("an LSM exec label")
-	case cfg.Landlock != nil:
-		return errors.New("a Landlock rule set")
+	case proc.SelinuxLabel != "":
+		return errors.New("an SELinux label")
+	case proc.ApparmorProfile != "" && cfg.DieWithParent:
+		// It enters the profile before execve (lsm.PrepareAppArmorChange).
+		return errors.New("an AppArmor profile entered before execve")
 	case cfg.Seccomp != nil && (cfg.Seccomp.Notify || len(cfg.Seccomp.Insns) == 0):
 		return errors.New("a seccomp listener")
 	case proc.IOPriority != nil || proc.Scheduler != nil || proc.ExecCPUAffinity != nil:
 		return errors.New("scheduling settings")
+	}
+	// The fds brig passes the Go init with the config are inherited by
+	// the C init instead, after the preserved ones, in the same order
+	// (passedFD): brig's pidfd and the trees of bind sources it cloned.
+	parents := 0
+	for _, fd := range cfg.FDs {
+		switch fd.Kind {
+		case protocol.FDParent:
+			parents++
+		case protocol.FDTree:
+		default:
+			return fmt.Errorf("passed fds: a %s", fd.Kind)
+		}
+	}
+	if cfg.DieWithParent != (parents == 1) || parents > 1 {
+		return errors.New("passed fds: brig's pidfd without dying with it")
 	}
 	c := sets(cfg)
 	for _, set := range [][]capability.Cap{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
@@ -190,6 +250,17 @@ func supported(cfg *protocol.Config) error {
 	return nil
 }
 
+// passedFD is the number the C init inherits the first of cfg.FDs that
+// is like want at (0: none), right after the preserved fds.
+func passedFD(cfg *protocol.Config, want protocol.FD) uint32 {
+	for i, fd := range cfg.FDs {
+		if fd == want {
+			return uint32(3 + cfg.PreserveFDs + i)
+		}
+	}
+	return 0
+}
+
 // sets are cfg's capabilities: none at all where it has no sets, as the
 // Go init.
 func sets(cfg *protocol.Config) *caps.Sets {
@@ -199,7 +270,10 @@ func sets(cfg *protocol.Config) *caps.Sets {
 	return cfg.Caps
 }
 
-type program struct{ buf []byte }
+type program struct {
+	buf      []byte
+	labelled bool // the AppArmor exec label is set
+}
 
 func (p *program) op(code Op, args ...[]byte) {
 	n := 0

@@ -60,12 +60,24 @@ func TestCompileOrder(t *testing.T) {
 		{"without no_new_privs: seccomp while capabilities are held",
 			func(c *protocol.Config) { c.Process.NoNewPrivileges = false },
 			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpSeccomp, OpBounding, OpUser, OpCaps, OpChdir, OpRlimit, OpExec}},
+		{"an AppArmor profile: before an early filter",
+			func(c *protocol.Config) { c.Process.NoNewPrivileges, c.Process.ApparmorProfile = false, "p" },
+			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpAppArmorExec, OpSeccomp, OpBounding, OpUser, OpCaps, OpChdir, OpRlimit, OpExec}},
+		{"an AppArmor profile: after no_new_privs",
+			func(c *protocol.Config) { c.Process.ApparmorProfile = "p" },
+			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpAppArmorExec, OpRlimit, OpSeccomp, OpExec}},
 		{"HOME given, no seccomp, no limits",
 			func(c *protocol.Config) {
 				c.Process.Env = append(c.Process.Env, "HOME=/h")
 				c.Process.Rlimits, c.Seccomp = nil, nil
 			},
 			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpExec}},
+		{"Landlock after no_new_privs, dying with brig",
+			func(c *protocol.Config) {
+				c.Landlock, c.LandlockABI = &lsm.Landlock{}, 7
+				c.DieWithParent, c.FDs = true, []protocol.FD{{Kind: protocol.FDParent}}
+			},
+			[]Op{OpDeathSignal, OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpLandlock, OpRlimit, OpSeccomp, OpParentAlive, OpExec}},
 		{"no capability sets: every one empty",
 			func(c *protocol.Config) { c.Caps = nil },
 			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpRlimit, OpSeccomp, OpExec}},
@@ -94,9 +106,16 @@ func TestCompileRefuses(t *testing.T) {
 		{"terminal", "a terminal", func(c *protocol.Config) { c.Process.Terminal = true }},
 		{"console fd", "a terminal", func(c *protocol.Config) { c.Console = os.Stdin }},
 		{"parent pidfd", "passed fds", func(c *protocol.Config) { c.DieWithParent = true }},
-		{"apparmor", "LSM exec label", func(c *protocol.Config) { c.Process.ApparmorProfile = "p" }},
-		{"selinux", "LSM exec label", func(c *protocol.Config) { c.Process.SelinuxLabel = "l" }},
-		{"landlock", "Landlock", func(c *protocol.Config) { c.Landlock = &lsm.Landlock{} }},
+		{"apparmor, dying with brig", "AppArmor profile entered before execve", func(c *protocol.Config) {
+			c.Process.ApparmorProfile = "p"
+			c.DieWithParent, c.FDs = true, []protocol.FD{{Kind: protocol.FDParent}}
+		}},
+		{"selinux", "SELinux label", func(c *protocol.Config) { c.Process.SelinuxLabel = "l" }},
+		{"a console fd passed", "passed fds", func(c *protocol.Config) { c.FDs = []protocol.FD{{Kind: protocol.FDConsole}} }},
+		{"brig's pidfd, not dying with it", "pidfd", func(c *protocol.Config) { c.FDs = []protocol.FD{{Kind: protocol.FDParent}} }},
+		{"a Landlock rule set the host can't have", "disableBestEffort", func(c *protocol.Config) {
+			c.Landlock = &lsm.Landlock{DisableBestEffort: true}
+		}},
 		{"notify", "seccomp listener", func(c *protocol.Config) { c.Seccomp.Notify = true }},
 		{"scheduler", "scheduling", func(c *protocol.Config) { c.Process.Scheduler = &specs.Scheduler{} }},
 		{"io priority", "scheduling", func(c *protocol.Config) { c.Process.IOPriority = &specs.LinuxIOPriority{} }},

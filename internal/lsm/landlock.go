@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // LandlockAnnotation holds a container's Landlock rule set as JSON. The
@@ -224,4 +226,126 @@ func LandlockFromSpec(s *specs.Spec) (*Landlock, error) {
 		return nil, nil
 	}
 	return ParseLandlock(s.Annotations)
+}
+
+// LandlockPlan is a rule set as the kernel takes it: what Enforce has
+// go-landlock do on a kernel of a given ABI, worked out in the brig
+// command for the C init, which restricts itself without go-landlock
+// (internal/initprog). TestLandlockPlanLikeGoLandlock and the
+// integration tests' runs of each rule set under both inits hold it to
+// go-landlock's behaviour.
+type LandlockPlan struct {
+	// None: nothing to restrict (no Landlock, or best effort reduced the
+	// rule set to nothing).
+	None                          bool
+	HandledFS, HandledNet, Scoped uint64
+	Paths                         []LandlockPath
+	Ports                         []LandlockPort
+	// ProcTaskReadDir is go-landlock's workaround for its issue 39 below
+	// ABI 8: read_dir on /proc/PID/task of the restricted process, so
+	// that the Go runtime's reads of it keep working.
+	ProcTaskReadDir bool
+}
+
+// LandlockPath allows Access beneath Path.
+type LandlockPath struct {
+	Access uint64
+	Path   string
+}
+
+// LandlockPort allows Access (bind or connect) on TCP port Port.
+type LandlockPort struct {
+	Access uint64
+	Port   uint16
+}
+
+// landlockABIs are go-landlock v0.11's rights per ABI version: what its
+// best effort keeps of a rule set on a kernel of that version.
+var landlockABIs = []struct{ fs, net, scoped uint64 }{
+	{0, 0, 0},
+	{1<<13 - 1, 0, 0},
+	{1<<14 - 1, 0, 0},
+	{1<<15 - 1, 0, 0},
+	{1<<15 - 1, 1<<2 - 1, 0},
+	{1<<16 - 1, 1<<2 - 1, 0},
+	{1<<16 - 1, 1<<2 - 1, 1<<2 - 1},
+	{1<<16 - 1, 1<<2 - 1, 1<<2 - 1},
+	{1<<16 - 1, 1<<2 - 1, 1<<2 - 1},
+	{1<<17 - 1, 1<<2 - 1, 1<<2 - 1},
+	{1<<17 - 1, 1<<4 - 1, 1<<2 - 1},
+	{1<<17 - 1, 1<<4 - 1, 1<<2 - 1},
+}
+
+// Plan is the rule set Enforce would restrict a process to on a kernel of
+// Landlock ABI abi, step for step as go-landlock v0.11 builds it: the
+// rules checked against the handled rights, best effort's reduction to
+// the ABI (a rule needing "refer" where the ABI lacks it drops the whole
+// rule set), and its read_dir rule for /proc/PID/task below ABI 8.
+func (l *Landlock) Plan(abi int) (*LandlockPlan, error) {
+	fs, net, scoped, err := l.sets()
+	if err != nil {
+		return nil, err
+	}
+	if abi <= 0 {
+		if l.DisableBestEffort {
+			return nil, errors.New("landlock: the kernel has no Landlock and disableBestEffort is set")
+		}
+		return &LandlockPlan{None: true}, nil
+	}
+	if abi >= len(landlockABIs) {
+		abi = len(landlockABIs) - 1
+	}
+	p := &LandlockPlan{ProcTaskReadDir: abi < 8 && fs&ll.AccessFSReadDir != 0}
+	for _, r := range l.Rules.PathBeneath {
+		b, _ := bits(r.AllowedAccess, fsRights, "")
+		for _, path := range r.Paths {
+			p.Paths = append(p.Paths, LandlockPath{Access: b, Path: path})
+		}
+	}
+	for _, r := range l.Rules.NetPort {
+		b, _ := bits(r.AllowedAccess, netRights, "")
+		for _, port := range r.Ports {
+			for _, right := range []uint64{ll.AccessNetBindTCP, ll.AccessNetConnectTCP} {
+				if b&right != 0 {
+					p.Ports = append(p.Ports, LandlockPort{Access: right, Port: port})
+				}
+			}
+		}
+	}
+	// Every rule's rights must be handled by the rule set.
+	for _, r := range p.Paths {
+		if r.Access&^fs != 0 {
+			return nil, fmt.Errorf("landlock: incompatible rule for %s: rights %#x not handled by the rule set (%#x): %w", r.Path, r.Access, fs, unix.EINVAL)
+		}
+	}
+	for _, r := range p.Ports {
+		if r.Access&^net != 0 {
+			return nil, fmt.Errorf("landlock: incompatible rule for port %d: rights %#x not handled by the rule set (%#x): %w", r.Port, r.Access, net, unix.EINVAL)
+		}
+	}
+	sup := landlockABIs[abi]
+	if l.DisableBestEffort {
+		if fs&^sup.fs != 0 || net&^sup.net != 0 || scoped&^sup.scoped != 0 {
+			return nil, fmt.Errorf("landlock: missing kernel Landlock support. Got Landlock ABI v%d, wanted rights %#x, network %#x, scopes %#x", abi, fs, net, scoped)
+		}
+	} else {
+		fs, net, scoped = fs&sup.fs, net&sup.net, scoped&sup.scoped
+		for i := range p.Paths {
+			if p.Paths[i].Access&ll.AccessFSRefer != 0 && fs&ll.AccessFSRefer == 0 {
+				return &LandlockPlan{None: true}, nil
+			}
+			p.Paths[i].Access &= fs
+		}
+		for i := range p.Ports {
+			p.Ports[i].Access &= net
+		}
+	}
+	if fs == 0 && net == 0 && scoped == 0 {
+		return &LandlockPlan{None: true}, nil
+	}
+	p.HandledFS, p.HandledNet, p.Scoped = fs, net, scoped
+	// A rule without rights is not added (the kernel refuses it).
+	p.Paths = slices.DeleteFunc(p.Paths, func(r LandlockPath) bool { return r.Access == 0 })
+	p.Ports = slices.DeleteFunc(p.Ports, func(r LandlockPort) bool { return r.Access == 0 })
+	return p, nil
 }

@@ -324,23 +324,26 @@ void brig_op_mount(struct brig_args *a)
 void brig_op_bind(struct brig_args *a)
 {
 	char *what = brig_str(a), *dest = brig_str(a), *source = brig_str(a);
-	uint32_t recursive = brig_u32(a);
+	uint32_t prepared = brig_u32(a), recursive = brig_u32(a);
 	uint64_t set = brig_u64(a), clr = brig_u64(a), rset = brig_u64(a), rclr = brig_u64(a);
 	struct props props;
 	read_props(a, &props, what);
-	int src = open(source, O_PATH | O_CLOEXEC);
+	// A tree brig cloned (and id-mapped) with the host's privileges, or
+	// a clone of the source made here.
+	int src = prepared ? (int)prepared : open(source, O_PATH | O_CLOEXEC);
 	if (src < 0)
 		brig_fail(errno, "%s: bind source", what);
 	int target = open_target(g_root, dest, is_dir(src), what);
 	check_target(g_root, target, dest, what);
-	int tree = clone_tree(src, (int)recursive);
+	int tree = prepared ? src : clone_tree(src, (int)recursive);
 	if (tree < 0)
 		brig_fail(errno, "%s: open_tree %s", what, source);
 	if (set_attr(tree, set, clr, 0) < 0 || set_attr(tree, rset, rclr, 1) < 0)
 		brig_fail(errno, "%s: mount_setattr", what);
 	if (attach(tree, target) < 0)
 		brig_fail(errno, "%s: move_mount onto %s", what, dest);
-	close(tree);
+	if (tree != src)
+		close(tree);
 	close(target);
 	close(src);
 	propagation(g_root, dest, &props, 0, 0, what);
@@ -583,16 +586,45 @@ void brig_op_pivot_root(struct brig_args *a)
 	g_cgdir = -1;
 }
 
-void brig_op_sysctl(struct brig_args *a)
+// open_proc opens the container's /proc, checked to be the root of a
+// procfs (not a directory put there to catch writes).
+static int open_proc(const char *what)
 {
-	char *key = brig_str(a), *value = brig_str(a);
 	int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct statfs fs;
 	struct stat st;
 	if (proc < 0)
-		brig_fail(errno, "sysctl: open procfs");
+		brig_fail(errno, "%s: open procfs", what);
 	if (fstatfs(proc, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC || fstat(proc, &st) < 0 || st.st_ino != 1)
-		brig_fail(0, "sysctl: open procfs: /proc is not the root of a procfs");
+		brig_fail(0, "%s: open procfs: /proc is not the root of a procfs", what);
+	return proc;
+}
+
+// apparmor_exec sets the profile this thread's execve enters, through
+// the container's procfs, never leaving it (no magic link, no other
+// mount).
+void brig_op_apparmor_exec(struct brig_args *a)
+{
+	char *profile = brig_str(a);
+	int proc = open_proc("apparmor");
+	struct open_how how = {.flags = O_WRONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+	int fd = (int)syscall(SYS_openat2, proc, "thread-self/attr/apparmor/exec", &how, sizeof(how));
+	if (fd < 0)
+		fd = (int)syscall(SYS_openat2, proc, "thread-self/attr/exec", &how, sizeof(how));
+	if (fd < 0)
+		brig_fail(errno, "apparmor: open exec attr");
+	char value[4096];
+	int n = snprintf(value, sizeof(value), "exec %s", profile);
+	if (n < 0 || n >= (int)sizeof(value) || write(fd, value, (size_t)n) != n)
+		brig_fail(errno, "apparmor: set profile \"%s\"", profile);
+	close(fd);
+	close(proc);
+}
+
+void brig_op_sysctl(struct brig_args *a)
+{
+	char *key = brig_str(a), *value = brig_str(a);
+	int proc = open_proc("sysctl");
 	char rel[PATH_MAX];
 	snprintf(rel, sizeof(rel), "sys/%s", key);
 	for (char *c = rel + 4; *c; c++)

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -56,6 +58,10 @@ enum {
 	OP_CHDIR = 11,
 	OP_NO_NEW_PRIVS = 12,
 	OP_EXEC = 13,
+	OP_LANDLOCK = 14,
+	OP_DEATH_SIGNAL = 15,
+	OP_PARENT_ALIVE = 16,
+	OP_APPARMOR_EXEC = 17,
 	OP_UNSHARE_CGROUPNS = 20,
 	OP_LOOPBACK_UP = 21,
 	OP_HOSTNAME = 22,
@@ -403,6 +409,85 @@ static void set_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb)
 	}
 }
 
+// Landlock's structures (linux/landlock.h; Debian 12's headers predate
+// the network and scope fields).
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs, handled_access_net, scoped;
+};
+struct ll_path_beneath_attr {
+	uint64_t allowed_access;
+	int32_t parent_fd;
+} __attribute__((packed));
+struct ll_net_port_attr {
+	uint64_t allowed_access, port;
+};
+#define LL_CREATE_RULESET_VERSION 1
+#define LL_RULE_PATH_BENEATH 1
+#define LL_RULE_NET_PORT 2
+
+static void ll_add_path(int ruleset, const char *path, uint64_t access)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		brig_fail(errno, "landlock: populating ruleset for \"%s\" with access %#llx: open", path, (unsigned long long)access);
+	struct ll_path_beneath_attr attr = {.allowed_access = access, .parent_fd = fd};
+	if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_PATH_BENEATH, &attr, 0) < 0) {
+		if (errno == EINVAL)
+			brig_fail(EINVAL, "landlock: populating ruleset for \"%s\" with access %#llx: landlock_add_rule: inconsistent access rights (using directory access rights on a regular file?)",
+				path, (unsigned long long)access);
+		brig_fail(errno, "landlock: populating ruleset for \"%s\": landlock_add_rule", path);
+	}
+	close(fd);
+}
+
+// landlock restricts this process (the only thread) to the rule set the
+// brig command planned (lsm.Landlock.Plan): what go-landlock would do.
+static void landlock(struct brig_args *a)
+{
+	uint32_t host_abi = brig_u32(a), none = brig_u32(a);
+	struct ll_ruleset_attr rs = {.handled_access_fs = brig_u64(a), .handled_access_net = brig_u64(a), .scoped = brig_u64(a)};
+	uint32_t proc_task = brig_u32(a);
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
+	if (abi < 0)
+		abi = 0;
+	if (abi < (long)host_abi)
+		brig_fail(0, "landlock: the host has ABI %u but this process reaches %ld: the container's seccomp profile, loaded before Landlock (for SCMP_ACT_NOTIFY or without noNewPrivileges), denies the landlock system calls", host_abi, abi);
+	if (none) {
+		// Nothing to restrict; the rules are read all the same.
+		for (uint32_t i = brig_u32(a); i > 0; i--) {
+			brig_u64(a);
+			brig_str(a);
+		}
+		for (uint32_t i = brig_u32(a); i > 0; i--) {
+			brig_u64(a);
+			brig_u64(a);
+		}
+		return;
+	}
+	int ruleset = (int)syscall(SYS_landlock_create_ruleset, &rs, sizeof(rs), 0);
+	if (ruleset < 0)
+		brig_fail(errno, "landlock: landlock_create_ruleset");
+	for (uint32_t i = brig_u32(a); i > 0; i--) {
+		uint64_t access = brig_u64(a);
+		ll_add_path(ruleset, brig_str(a), access);
+	}
+	if (proc_task) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)getpid());
+		ll_add_path(ruleset, path, 1ULL << 3 /* LANDLOCK_ACCESS_FS_READ_DIR */);
+	}
+	for (uint32_t i = brig_u32(a); i > 0; i--) {
+		struct ll_net_port_attr np = {.allowed_access = brig_u64(a), .port = brig_u64(a)};
+		if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &np, 0) < 0)
+			brig_fail(errno, "landlock: landlock_add_rule port %llu", (unsigned long long)np.port);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		brig_fail(errno, "landlock: prctl(PR_SET_NO_NEW_PRIVS)");
+	if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+		brig_fail(errno, "landlock: landlock_restrict_self");
+	close(ruleset);
+}
+
 static void do_exec(char **argv, char **env)
 {
 	if (exe_path == NULL)
@@ -521,6 +606,25 @@ void brig_run_program(int fd)
 			do_exec(argv, brig_strs(&a));
 			break;
 		}
+		case OP_LANDLOCK:
+			landlock(&a);
+			break;
+		case OP_DEATH_SIGNAL:
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+				brig_fail(errno, "parent-death signal");
+			break;
+		case OP_PARENT_ALIVE: {
+			int fd = (int)brig_u32(&a);
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+				brig_fail(errno, "parent-death signal");
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			if (poll(&pfd, 1, 0) > 0)
+				brig_fail(0, "brig exited before the command started");
+			break;
+		}
+		case OP_APPARMOR_EXEC:
+			brig_op_apparmor_exec(&a);
+			break;
 		case OP_UNSHARE_CGROUPNS:
 			if (unshare(CLONE_NEWCGROUP) < 0)
 				brig_fail(errno, "unshare cgroup namespace");

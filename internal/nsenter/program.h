@@ -32,7 +32,6 @@ char **brig_strs(struct brig_args *a);
 
 int brig_open_in_root(int root, const char *path);
 int brig_mkdir_all(int root, const char *path);
-void brig_op_root_propagation(struct brig_args *a);
 void brig_op_parent_private(struct brig_args *a);
 void brig_op_bind_root(struct brig_args *a);
 void brig_op_mount(struct brig_args *a);
@@ -51,5 +50,6 @@ void brig_op_mask_paths(struct brig_args *a);
 void brig_op_readonly_root(void);
 void brig_op_loopback_up(void);
 void brig_op_wait_start(struct brig_args *a);
+void brig_op_apparmor_exec(struct brig_args *a);
 
 #endif

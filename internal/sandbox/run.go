@@ -43,6 +43,8 @@ type RunOptions struct {
 	// Degraded are the layers the caller lets go where the host lacks them.
 	Degraded []string
 	Warn     func(string)
+	// Debug, if set, is told which init sets the sandbox up, and why.
+	Debug func(string)
 	// Observe is called between create and start (brig learn's recorder;
 	// see container.CreateOptions).
 	Observe func(*container.Created) (func(int), error)
@@ -411,7 +413,7 @@ func Run(store state.Store, o *Options, r RunOptions) (int, error) {
 		}
 	}
 	co := container.CreateOptions{ID: id, Bundle: rootDir, Spec: s, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Warn: r.Warn, Rootless: os.Geteuid() != 0, DieWithParent: !r.Detach, OptionalLimits: slices.Contains(r.Degraded, "cgroup"),
+		Warn: r.Warn, Debug: r.Debug, Rootless: os.Geteuid() != 0, DieWithParent: !r.Detach, OptionalLimits: slices.Contains(r.Degraded, "cgroup"),
 		QuietNoCgroup: true, // brig run --check says it once
 		NewSession:    true, // no terminal of its own: no controlling one either
 		// no cpuset limit: no cpuset cgroup (about 4 ms of a run, cgroup.Options)

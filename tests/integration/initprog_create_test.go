@@ -2,9 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +24,7 @@ for f in /dev/* /dev/pts/* /dev/shm /dev/mqueue; do stat -c '%n %A %u %g %t %T %
 awk '{ $1 = $2 = $3 = ""; print }' /proc/self/mountinfo | sed -E 's/(shared|master|propagate_from):[0-9]+/\1:N/g'
 cat /proc/self/cgroup; ls /sys/fs/cgroup; ls /sys/fs/cgroup/pids 2>&1 | head -3
 touch /probe 2>&1 | sed 's/.*: //'; echo "lo $(cat /sys/class/net/lo/operstate 2>&1)"
+echo x 2>&1 > /tmp/landlock && echo tmp-written || echo tmp-refused; echo "attr $(cat /proc/self/attr/current 2>&1)"
 uname -s 2>&1 || echo "uname refused"
 env | sort`
 
@@ -40,7 +43,7 @@ func TestCreateInitProgram(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		edit    func(s *specs.Spec)
-		want    []string // lines the probe must print (the case took effect)
+		want    []string // lines the probe must print (the case took effect); "~x": a line containing x
 		goInit  string   // the Go init must run it, for this reason
 		wantErr string   // in stderr, for a container that must not start
 	}{
@@ -63,7 +66,7 @@ func TestCreateInitProgram(t *testing.T) {
 			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"}
 			s.Hostname, s.Domainname = "probe-host", "probe.example"
 			s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
-		}, want: []string{"i686", "probe-host", "probe.example", "1"}},
+		}, want: []string{"i686", "probe-host", "probe.example"}},
 		{name: "no masks, seccomp without no_new_privs", edit: func(s *specs.Spec) {
 			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 			s.Process.NoNewPrivileges = false
@@ -90,7 +93,13 @@ func TestCreateInitProgram(t *testing.T) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: &fuseMode, UID: &fuseUID}}
 			s.Process.Cwd = "/srv/made/here"
 			s.Mounts = withoutMount(s.Mounts, "/sys/fs/cgroup")
-		}, want: []string{"/dev/fuse crw------- 1000 0 a e5", "/srv/made/here"}},
+		}, want: []string{"~/dev/fuse crw------- 1000 0 a e5", "/srv/made/here"}},
+		{name: "a Landlock rule set", edit: func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+			s.Annotations = map[string]string{"brig.landlock": `{"rules":{"pathBeneath":[` +
+				`{"allowedAccess":["execute","read_file","read_dir"],"paths":["/"]},` +
+				`{"allowedAccess":["write_file"],"paths":["/dev/null"]}]}}`}
+		}, want: []string{"tmp-refused", "NoNewPrivs:\t1"}},
 		{name: "a user namespace", edit: func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
@@ -101,8 +110,8 @@ func TestCreateInitProgram(t *testing.T) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 			s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-			s.Mounts = append(withoutMount(s.Mounts, "/sys/fs/cgroup"), specs.Mount{Destination: "/srv", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro"}})
-		}, goInit: "passed fds"},
+			s.Mounts = append(withoutMount(s.Mounts, "/sys/fs/cgroup"), specs.Mount{Destination: "/tmp", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro"}})
+		}, want: []string{"~ /tmp ro,"}},
 		{name: "hooks", edit: func(s *specs.Spec) {
 			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}}
 		}, goInit: "hooks"},
@@ -157,11 +166,16 @@ func TestCreateInitProgram(t *testing.T) {
 				return
 			}
 			if c.code != 0 || !strings.Contains(c.stdout, "NoNewPrivs") {
-				t.Fatalf("C init: exit %d, stderr %q, stdout %q", c.code, c.stderr, c.stdout)
+				t.Fatalf("C init: exit %d, stderr %q, stdout %q (Go init: exit %d, %q)", c.code, c.stderr, c.stdout, g.code, g.stderr)
 			}
 			lines := strings.Split(c.stdout, "\n")
 			for _, w := range tc.want {
-				if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, w) }) {
+				if !slices.ContainsFunc(lines, func(l string) bool {
+					if sub, ok := strings.CutPrefix(w, "~"); ok {
+						return strings.Contains(l, sub)
+					}
+					return l == w
+				}) {
 					t.Errorf("the probe has no line %q:\n%s", w, c.stdout)
 				}
 			}
@@ -174,6 +188,45 @@ func TestCreateInitProgram(t *testing.T) {
 		})
 	}
 }
+
+// TestSandboxInitProgram: `brig run -- CMD` (a user namespace with binds
+// brig clones, Landlock, seccomp, a parent-death signal) is set up by the
+// C init and comes out as the Go init makes it, as root and without.
+func TestSandboxInitProgram(t *testing.T) {
+	const probe = `id; grep -E '^(Cap|NoNewPrivs|Seccomp:|Groups|SigBlk|SigIgn)' /proc/self/status
+awk '{ $1 = $2 = $3 = ""; print }' /proc/self/mountinfo | sed -E 's/(shared|master|propagate_from):[0-9]+/\1:N/g'
+ulimit -a; umask; pwd; ls -a /; ls -a /dev | tr '\n' ' '
+echo x > here && echo cwd-written; echo x > /etc/x 2>&1; cat /etc/shadow 2>&1 | head -1
+env | grep -v '^BRIG_INIT=' | sort`
+	for _, uid := range []int{0, 1000} {
+		t.Run(fmt.Sprintf("uid %d", uid), func(t *testing.T) {
+			results := map[string]result{}
+			for _, mode := range []string{"c", "go"} {
+				dir := t.TempDir()
+				os.Chown(dir, uid, uid)
+				os.Chmod(filepath.Dir(dir), 0o755)
+				t.Setenv("BRIG_INIT", mode)
+				r := sandboxAs(t, uid, dir, "--", "sh", "-c", probe)
+				r.stdout = strings.ReplaceAll(r.stdout, dir, "DIR")
+				r.stdout = sandboxRootfs.ReplaceAllString(r.stdout, "ROOTFS")
+				results[mode] = r
+			}
+			c, g := results["c"], results["go"]
+			if c.code != 0 || !strings.Contains(c.stdout, "cwd-written") || !strings.Contains(c.stdout, "NoNewPrivs:\t1") {
+				t.Fatalf("C init: exit %d, stderr %q, stdout %q", c.code, c.stderr, c.stdout)
+			}
+			if c.code != g.code || c.stderr != g.stderr {
+				t.Errorf("exit and error: C init %d %q, Go init %d %q", c.code, c.stderr, g.code, g.stderr)
+			}
+			if d := diffLines(c.stdout, g.stdout); d != "" {
+				t.Errorf("C init and Go init differ (only brig: the C init):\n%s", d)
+			}
+		})
+	}
+}
+
+// sandboxRootfs is the sandbox's root directory, named per run.
+var sandboxRootfs = regexp.MustCompile(`/\S*/\.rootfs-brig-run-[0-9]+`)
 
 // defaultProfile is brig spec's seccomp profile.
 func defaultProfile(t *testing.T) *specs.LinuxSeccomp {

@@ -33,6 +33,9 @@ func sandboxAs(t *testing.T, uid int, dir string, flagsAndCmd ...string) result 
 	if uid != 0 {
 		os.Chown(root, uid, uid)
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+		if v := os.Getenv("BRIG_INIT"); v != "" {
+			cmd.Env = append(cmd.Env, "BRIG_INIT="+v)
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 	}
 	// A hung command fails its test (killed, and what it left deleted)
