@@ -24,6 +24,7 @@ import (
 	"brig/internal/hooks"
 	"brig/internal/loopback"
 	"brig/internal/lsm"
+	"brig/internal/nsenter"
 	"brig/internal/protocol"
 	"brig/internal/rootfs"
 	"brig/internal/seccomp/filter"
@@ -665,6 +666,9 @@ func (fp *finalProcess) finish() error {
 	if err := setRlimits(fp.addressSpace); err != nil {
 		return err
 	}
+	if err := restoreNofile(proc.Rlimits); err != nil {
+		return err
+	}
 	if fp.filter != nil && !fp.filter.loaded {
 		if _, err := fp.filter.load(); err != nil {
 			return err
@@ -687,6 +691,28 @@ func (fp *finalProcess) finish() error {
 	}
 	_, _, errno := unix.Syscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
 	return fmt.Errorf("exec %s: %w", fp.path, errno)
+}
+
+// restoreNofile gives the process back the RLIMIT_NOFILE the init
+// started with, where process.rlimits doesn't set it: the Go runtime
+// raised the soft limit to the hard one at start-up, and syscall.Exec
+// would have restored it, not the execve made here. (The C init never
+// raises it; TestSandboxInitProgram compares the two.)
+func restoreNofile(limits []specs.POSIXRlimit) error {
+	for _, r := range limits {
+		if r.Type == "RLIMIT_NOFILE" {
+			return nil
+		}
+	}
+	cur, max, ok := nsenter.OriginalNofile()
+	if !ok {
+		return nil
+	}
+	lim := unix.Rlimit{Cur: cur, Max: max}
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+		return fmt.Errorf("restore RLIMIT_NOFILE: %w", err)
+	}
+	return nil
 }
 
 type seccompFilter struct {

@@ -174,7 +174,7 @@ func CompileCreate(cfg *protocol.Config, host Host) ([]byte, error) {
 	if err := p.finish(cfg); err != nil {
 		return nil, err
 	}
-	return p.buf, nil
+	return p.done()
 }
 
 // createSupported says why a new container needs the Go init, or nil.
@@ -217,6 +217,9 @@ func createSupported(cfg *protocol.Config) error {
 		}
 		if m.Bind() && !filepath.IsAbs(m.Source) {
 			return fmt.Errorf("mounts[%d]: a relative source", i)
+		}
+		if len(m.Opts.Propagation) > 16 {
+			return fmt.Errorf("mounts[%d]: %d propagation options", i, len(m.Opts.Propagation))
 		}
 	}
 	return nil

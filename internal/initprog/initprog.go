@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/moby/sys/capability"
@@ -40,7 +41,7 @@ type Op uint16
 const (
 	OpSetpgid    Op = 1  // a process group of its own
 	OpCwdInside  Op = 2  // str cwd: chdir, and the result must be inside the root
-	OpLookPath   Op = 3  // str args[0], str PATH: the executable
+	OpLookPath   Op = 3  // str args[0], strs candidates (PATH's directories joined with it): the executable
 	OpHome       Op = 4  // u32 uid: HOME from /etc/passwd, added to the env
 	OpRlimit     Op = 5  // u32 resource, u64 soft, u64 hard, str field
 	OpCloseRange Op = 6  // u32 first: every fd from first on close-on-exec
@@ -86,6 +87,18 @@ func Compile(cfg *protocol.Config) ([]byte, error) {
 	if err := p.finish(cfg); err != nil {
 		return nil, err
 	}
+	return p.done()
+}
+
+// MaxSize is the largest program the C init reads (program.c's
+// MAX_PROGRAM).
+const MaxSize = 1 << 20
+
+// done is the program, or why it can't be one.
+func (p *program) done() ([]byte, error) {
+	if len(p.buf) > MaxSize {
+		return nil, fmt.Errorf("a program of %d bytes", len(p.buf))
+	}
 	return p.buf, nil
 }
 
@@ -105,7 +118,18 @@ func (p *program) prepare(cfg *protocol.Config) error {
 		}
 		home = home || strings.HasPrefix(e, "HOME=")
 	}
-	p.op(OpLookPath, str(proc.Args[0]), str(path))
+	// The candidates as initproc's lookPath makes them: each entry of
+	// PATH ("" is ".") joined with the name, cleaned.
+	var candidates []string
+	if !strings.Contains(proc.Args[0], "/") {
+		for _, dir := range filepath.SplitList(path) {
+			if dir == "" {
+				dir = "."
+			}
+			candidates = append(candidates, filepath.Join(dir, proc.Args[0]))
+		}
+	}
+	p.op(OpLookPath, str(proc.Args[0]), strs(candidates))
 	if !home {
 		p.op(OpHome, u32(proc.User.UID))
 	}
@@ -227,6 +251,9 @@ func supported(cfg *protocol.Config) error {
 	// the C init instead, after the preserved ones, in the same order
 	// (passedFD): brig's pidfd and the trees of bind sources it cloned.
 	parents := 0
+	if cfg.Exec && len(cfg.FDs) > 0 {
+		return fmt.Errorf("passed fds: a %s", cfg.FDs[0].Kind)
+	}
 	for _, fd := range cfg.FDs {
 		switch fd.Kind {
 		case protocol.FDParent:

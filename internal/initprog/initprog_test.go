@@ -15,6 +15,7 @@ import (
 	"brig/internal/lsm"
 	"brig/internal/protocol"
 	"brig/internal/seccomp/filter"
+	"brig/internal/spec"
 )
 
 func execConfig() *protocol.Config {
@@ -72,12 +73,9 @@ func TestCompileOrder(t *testing.T) {
 				c.Process.Rlimits, c.Seccomp = nil, nil
 			},
 			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpExec}},
-		{"Landlock after no_new_privs, dying with brig",
-			func(c *protocol.Config) {
-				c.Landlock, c.LandlockABI = &lsm.Landlock{}, 7
-				c.DieWithParent, c.FDs = true, []protocol.FD{{Kind: protocol.FDParent}}
-			},
-			[]Op{OpDeathSignal, OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpLandlock, OpRlimit, OpSeccomp, OpParentAlive, OpExec}},
+		{"Landlock after no_new_privs",
+			func(c *protocol.Config) { c.Landlock, c.LandlockABI = &lsm.Landlock{}, 7 },
+			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpLandlock, OpRlimit, OpSeccomp, OpExec}},
 		{"no capability sets: every one empty",
 			func(c *protocol.Config) { c.Caps = nil },
 			[]Op{OpSetpgid, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpRlimit, OpSeccomp, OpExec}},
@@ -112,7 +110,7 @@ func TestCompileRefuses(t *testing.T) {
 		}},
 		{"selinux", "SELinux label", func(c *protocol.Config) { c.Process.SelinuxLabel = "l" }},
 		{"a console fd passed", "passed fds", func(c *protocol.Config) { c.FDs = []protocol.FD{{Kind: protocol.FDConsole}} }},
-		{"brig's pidfd, not dying with it", "pidfd", func(c *protocol.Config) { c.FDs = []protocol.FD{{Kind: protocol.FDParent}} }},
+		{"an exec passed fds", "passed fds", func(c *protocol.Config) { c.FDs = []protocol.FD{{Kind: protocol.FDParent}} }},
 		{"a Landlock rule set the host can't have", "disableBestEffort", func(c *protocol.Config) {
 			c.Landlock = &lsm.Landlock{DisableBestEffort: true}
 		}},
@@ -167,5 +165,55 @@ func TestCompileValues(t *testing.T) {
 	}
 	if cr := binary.LittleEndian.Uint32(args[OpCloseRange]); cr != 3 {
 		t.Errorf("close_range from %d, want 3", cr)
+	}
+}
+
+// TestCompileCreate: a new container's program — the parent-death signal
+// first and again last, the mounts in order with a tree brig cloned
+// named by the fd it is inherited at (after the preserved fds and brig's
+// pidfd), ready before the wait for start, the process's steps after.
+func TestCompileCreate(t *testing.T) {
+	c := execConfig()
+	c.Exec, c.ID, c.FifoPath, c.PreserveFDs = false, "a", "/run/brig/a/exec.fifo", 2
+	c.Spec = &specs.Spec{Root: &specs.Root{Path: "/rootfs"}, Linux: &specs.Linux{
+		Namespaces:  []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}},
+		MaskedPaths: []string{"/proc/kcore"}}}
+	c.Mounts = spec.ParseMounts([]specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc"},
+		{Destination: "/data", Type: "bind", Source: "/srv/data", Options: []string{"rbind", "ro"}},
+	})
+	c.DieWithParent = true
+	c.FDs = []protocol.FD{{Kind: protocol.FDParent}, {Kind: protocol.FDTree, Mount: 1}}
+	prog, err := CompileCreate(c, Host{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Op{OpDeathSignal, OpLoopbackUp, OpRootPropagation, OpParentPrivate, OpBindRoot, OpMount, OpBind,
+		OpDevice, OpDevice, OpDevice, OpDevice, OpDevice, OpDevice, OpMakeCwd, OpDevSymlinks, OpOpenState, OpPivotRoot,
+		OpMaskPaths, OpKeyring, OpCwdInside, OpLookPath, OpHome, OpRlimit, OpCloseRange, OpReady, OpWaitStart,
+		OpBounding, OpUser, OpCaps, OpChdir, OpNoNewPrivs, OpRlimit, OpSeccomp, OpParentAlive, OpExec}
+	if got := ops(t, prog); !slices.Equal(got, want) {
+		t.Fatalf("ops\n%v\nwant\n%v", got, want)
+	}
+	args := map[Op][]byte{}
+	for rest := prog; len(rest) > 0; {
+		n := int(binary.LittleEndian.Uint32(rest[4:]))
+		args[Op(binary.LittleEndian.Uint16(rest))] = rest[8 : 8+n]
+		rest = rest[8+n:]
+	}
+	if fd := binary.LittleEndian.Uint32(args[OpParentAlive]); fd != 5 {
+		t.Errorf("brig's pidfd at %d, want 5 (after 2 preserved)", fd)
+	}
+	// OpBind: what, dest, source (strings), then the tree's fd.
+	b := args[OpBind]
+	for i := 0; i < 3; i++ {
+		b = b[4+binary.LittleEndian.Uint32(b):]
+	}
+	if fd := binary.LittleEndian.Uint32(b); fd != 6 {
+		t.Errorf("the tree of mounts[1] at %d, want 6", fd)
+	}
+	c.Spec.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
+	if _, err := CompileCreate(c, Host{}); err == nil || !strings.Contains(err.Error(), "hooks") {
+		t.Errorf("hooks: %v, want a refusal", err)
 	}
 }

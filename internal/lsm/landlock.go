@@ -231,9 +231,9 @@ func LandlockFromSpec(s *specs.Spec) (*Landlock, error) {
 // LandlockPlan is a rule set as the kernel takes it: what Enforce has
 // go-landlock do on a kernel of a given ABI, worked out in the brig
 // command for the C init, which restricts itself without go-landlock
-// (internal/initprog). TestLandlockPlanLikeGoLandlock and the
-// integration tests' runs of each rule set under both inits hold it to
-// go-landlock's behaviour.
+// (internal/initprog). TestLandlockPlan pins it to go-landlock's rules,
+// and the integration tests run rule sets under both inits
+// (TestCreateInitProgram, TestSandboxInitProgram) and compare.
 type LandlockPlan struct {
 	// None: nothing to restrict (no Landlock, or best effort reduced the
 	// rule set to nothing).
@@ -347,5 +347,11 @@ func (l *Landlock) Plan(abi int) (*LandlockPlan, error) {
 	// A rule without rights is not added (the kernel refuses it).
 	p.Paths = slices.DeleteFunc(p.Paths, func(r LandlockPath) bool { return r.Access == 0 })
 	p.Ports = slices.DeleteFunc(p.Ports, func(r LandlockPort) bool { return r.Access == 0 })
+	if len(p.Paths) == 0 {
+		p.Paths = nil
+	}
+	if len(p.Ports) == 0 {
+		p.Ports = nil
+	}
 	return p, nil
 }

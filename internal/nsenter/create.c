@@ -56,6 +56,16 @@ struct brig_mount_attr {
 	uint64_t attr_set, attr_clr, propagation, userns_fd;
 };
 
+// copy_path copies a path into a buffer, refusing one that doesn't fit.
+static void copy_path(char *dst, size_t size, const char *src, const char *what)
+{
+	int n = snprintf(dst, size, "%s", src);
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		brig_fail(ENAMETOOLONG, "%s: %.64s...", what, src);
+	}
+}
+
 static char procfd_buf[4][64];
 static int procfd_next;
 
@@ -152,12 +162,14 @@ static int open_target(int root, const char *dest, int dir, const char *what)
 		return fd;
 	}
 	char parent_path[PATH_MAX];
-	snprintf(parent_path, sizeof(parent_path), "%s", dest);
+	copy_path(parent_path, sizeof(parent_path), dest, what);
 	char *slash = strrchr(parent_path, '/');
+	if (slash == NULL)
+		brig_fail(0, "%s: %s is not absolute", what, dest);
 	const char *name = slash + 1;
 	*slash = '\0';
 	char namebuf[NAME_MAX + 1];
-	snprintf(namebuf, sizeof(namebuf), "%s", name);
+	copy_path(namebuf, sizeof(namebuf), name, what);
 	int parent = brig_mkdir_all(root, parent_path[0] ? parent_path : "/");
 	if (parent < 0)
 		brig_fail(errno, "%s: create mount point %s", what, dest);
@@ -354,6 +366,9 @@ void brig_op_cgroup_tmpfs(struct brig_args *a)
 	char *what = brig_str(a), *dest = brig_str(a);
 	uint32_t tmpfs = brig_u32(a);
 	int target = open_target(g_root, dest, 1, what);
+	if (g_cgdir >= 0)
+		close(g_cgdir); // an earlier cgroup mount's
+	g_cgdir = -1;
 	if (!tmpfs) {
 		g_cgdir = target;
 		return;
@@ -383,7 +398,9 @@ void brig_op_cgroup_mount(struct brig_args *a)
 		if (sub < 0)
 			brig_fail(errno, "%s: cgroup %s", what, name);
 	} else {
-		sub = dup(g_cgdir);
+		sub = fcntl(g_cgdir, F_DUPFD_CLOEXEC, 0);
+		if (sub < 0)
+			brig_fail(errno, "%s: cgroup directory", what);
 	}
 	if (!only_mkdir) {
 		if (host[0] == '\0') {
@@ -413,10 +430,12 @@ void brig_op_device(struct brig_args *a)
 	uint32_t mode = brig_u32(a), major_ = brig_u32(a), minor_ = brig_u32(a), uid = brig_u32(a), gid = brig_u32(a);
 	uint32_t from_host = brig_u32(a);
 	char parent_path[PATH_MAX];
-	snprintf(parent_path, sizeof(parent_path), "%s", path);
+	copy_path(parent_path, sizeof(parent_path), path, "linux.devices");
 	char *slash = strrchr(parent_path, '/');
+	if (slash == NULL)
+		brig_fail(0, "linux.devices %s: not absolute", path);
 	char name[NAME_MAX + 1];
-	snprintf(name, sizeof(name), "%s", slash + 1);
+	copy_path(name, sizeof(name), slash + 1, "linux.devices");
 	*slash = '\0';
 	int parent = brig_mkdir_all(g_root, parent_path[0] ? parent_path : "/");
 	if (parent < 0)
@@ -511,7 +530,7 @@ void brig_op_parent_private(struct brig_args *a)
 {
 	char *root = brig_str(a);
 	char p[PATH_MAX];
-	snprintf(p, sizeof(p), "%s", root);
+	copy_path(p, sizeof(p), root, "root.path");
 	for (;;) {
 		struct stat st, parent;
 		if (stat(p, &st) < 0)
@@ -519,7 +538,7 @@ void brig_op_parent_private(struct brig_args *a)
 		if (strcmp(p, "/") == 0)
 			break;
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", p);
+		memcpy(dir, p, sizeof(dir));
 		char *slash = strrchr(dir, '/');
 		if (slash == dir)
 			dir[1] = '\0';
@@ -586,16 +605,28 @@ void brig_op_pivot_root(struct brig_args *a)
 	g_cgdir = -1;
 }
 
-// open_proc opens the container's /proc, checked to be the root of a
-// procfs (not a directory put there to catch writes).
+// open_proc opens a procfs of the process's own: a new, detached
+// instance (as pathrs-lite's procfs does), so that no mount the container
+// put over /proc — or a /proc mounted read-only, or none at all — is in
+// the way; else, without the privilege for that, the container's /proc,
+// checked to be the root of a procfs.
 static int open_proc(const char *what)
 {
+	int fs = (int)syscall(SYS_fsopen, "proc", 1 /* FSOPEN_CLOEXEC */);
+	if (fs >= 0) {
+		int mnt = -1;
+		if (syscall(SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) == 0)
+			mnt = (int)syscall(SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, 0x2 | 0x4 | 0x8 /* NOSUID NODEV NOEXEC */);
+		close(fs);
+		if (mnt >= 0)
+			return mnt;
+	}
 	int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct statfs fs;
+	struct statfs sfs;
 	struct stat st;
 	if (proc < 0)
 		brig_fail(errno, "%s: open procfs", what);
-	if (fstatfs(proc, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC || fstat(proc, &st) < 0 || st.st_ino != 1)
+	if (fstatfs(proc, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC || fstat(proc, &st) < 0 || st.st_ino != 1)
 		brig_fail(0, "%s: open procfs: /proc is not the root of a procfs", what);
 	return proc;
 }
@@ -626,7 +657,8 @@ void brig_op_sysctl(struct brig_args *a)
 	char *key = brig_str(a), *value = brig_str(a);
 	int proc = open_proc("sysctl");
 	char rel[PATH_MAX];
-	snprintf(rel, sizeof(rel), "sys/%s", key);
+	if (snprintf(rel, sizeof(rel), "sys/%s", key) >= (int)sizeof(rel))
+		brig_fail(ENAMETOOLONG, "linux.sysctl.%.64s", key);
 	for (char *c = rel + 4; *c; c++)
 		if (*c == '.')
 			*c = '/';
@@ -636,8 +668,9 @@ void brig_op_sysctl(struct brig_args *a)
 	if (fd < 0)
 		brig_fail(errno, "linux.sysctl.%s", key);
 	size_t n = strlen(value);
-	if (write(fd, value, n) != (ssize_t)n)
-		brig_fail(errno, "linux.sysctl.%s=%s", key, value);
+	ssize_t w = write(fd, value, n);
+	if (w != (ssize_t)n)
+		brig_fail(w < 0 ? errno : EIO, "linux.sysctl.%s=%s", key, value);
 	close(fd);
 	close(proc);
 }

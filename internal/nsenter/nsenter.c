@@ -41,6 +41,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -67,6 +68,12 @@ struct join {
 };
 
 static int bootfd = -1;
+
+// The process's RLIMIT_NOFILE before the Go runtime raised its soft limit
+// to the hard one (Go does at start-up): the Go init restores it before
+// the container's execve (nsenter.OriginalNofile).
+unsigned long long brig_nofile_cur, brig_nofile_max;
+int brig_have_nofile;
 
 static void writeall(const char *buf, size_t len)
 {
@@ -314,6 +321,12 @@ __attribute__((constructor(101))) static void brig_nsenter(void)
 	const char *env = getenv("_BRIG_BOOTSTRAP");
 	if (env == NULL || *env == '\0')
 		return;
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		brig_nofile_cur = nofile.rlim_cur;
+		brig_nofile_max = nofile.rlim_max;
+		brig_have_nofile = 1;
+	}
 	bootfd = atoi(env);
 	if (bootfd < 3 || fcntl(bootfd, F_GETFD) < 0) {
 		fprintf(stderr, "brig: bad _BRIG_BOOTSTRAP %s\n", env);

@@ -107,7 +107,7 @@ static void sendall(const char *buf, size_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return;
+			_exit(1); // brig is gone: nobody to tell, nothing to run for
 		}
 		buf += n;
 		len -= (size_t)n;
@@ -125,8 +125,8 @@ void brig_fail(int err, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		n = 0;
-	if (n > (int)sizeof(msg) - 256)
-		n = (int)sizeof(msg) - 256;
+	if (n > (int)sizeof(msg) - 257)
+		n = (int)sizeof(msg) - 257; // what vsnprintf kept
 	if (err) {
 		// Go's Errno strings are lower case; glibc's are capitalised.
 		char e[200];
@@ -192,7 +192,28 @@ char *brig_bytes(struct brig_args *a, size_t *len)
 	return s;
 }
 
-char *brig_str(struct brig_args *a) { return brig_bytes(a, NULL); }
+// brig_view returns the bytes in place, copying nothing.
+const void *brig_view(struct brig_args *a, size_t *len)
+{
+	uint32_t n = brig_u32(a);
+	if ((size_t)(a->end - a->p) < n)
+		brig_fail(0, "init program: op %d: short string", a->op);
+	const void *v = a->p;
+	a->p += n;
+	*len = n;
+	return v;
+}
+
+// brig_str is a string argument; one with a NUL byte in it is refused
+// (the kernel would see only what comes before it).
+char *brig_str(struct brig_args *a)
+{
+	size_t n;
+	char *s = brig_bytes(a, &n);
+	if (strlen(s) != n)
+		brig_fail(0, "init program: op %d: a string with a NUL byte: \"%s\"", a->op, s);
+	return s;
+}
 
 char **brig_strs(struct brig_args *a)
 {
@@ -208,8 +229,12 @@ char **brig_strs(struct brig_args *a)
 }
 
 // The state ops share: the executable found, the environment.
-static char *exe_path;
-static char **env_extra; // HOME=, where the env had none
+static const char *exe_path;
+// The execve's arguments, decoded before the first op runs: nothing is
+// allocated after the address-space limit (OP_RLIMIT of RLIMIT_AS) or
+// the seccomp filter. exec_env has a slot left for HOME.
+static char **exec_argv, **exec_env;
+static size_t exec_envn;
 
 static int executable(const char *p, int *err)
 {
@@ -229,39 +254,23 @@ static int executable(const char *p, int *err)
 	return 1;
 }
 
-static void lookpath(const char *name, const char *path)
+// lookpath finds the executable: name itself when it has a slash, else
+// the first of candidates (PATH's directories joined with name as Go's
+// filepath.Join does, by the brig command) that is an executable file.
+static void lookpath(const char *name, char **candidates)
 {
 	int err = 0;
 	if (strchr(name, '/') != NULL) {
 		if (!executable(name, &err))
 			brig_fail(err, "process.args[0] \"%s\"", name);
-		exe_path = strdup(name);
+		exe_path = name;
 		return;
 	}
-	// As Go's filepath.Join(dir, name) for each entry of PATH ("" is ".").
-	char *list = strdup(path);
-	for (char *dir = list, *next; dir != NULL; dir = next) {
-		next = strchr(dir, ':');
-		if (next)
-			*next++ = '\0';
-		if (*dir == '\0')
-			dir = ".";
-		size_t dl = strlen(dir);
-		while (dl > 1 && dir[dl - 1] == '/')
-			dl--;
-		char *p = malloc(dl + strlen(name) + 2);
-		if (p == NULL)
-			brig_fail(ENOMEM, "init program");
-		if (dl == 1 && dir[0] == '.')
-			strcpy(p, name); // filepath.Join(".", name) is name
-		else
-			sprintf(p, "%.*s/%s", (int)dl, dir, name);
-		if (executable(p, &err)) {
-			// A relative result is relative to the cwd, as Go's.
-			exe_path = p;
+	for (char **c = candidates; *c; c++) {
+		if (executable(*c, &err)) {
+			exe_path = *c;
 			return;
 		}
-		free(p);
 	}
 	brig_fail(0, "process.args[0] \"%s\": executable file not found in $PATH", name);
 }
@@ -294,6 +303,8 @@ static void home(uint32_t uid)
 			if (strcmp(field[2], want) != 0)
 				continue;
 			found = strdup(field[5]);
+			if (found == NULL)
+				brig_fail(ENOMEM, "init program");
 			break;
 		}
 		free(line);
@@ -301,8 +312,7 @@ static void home(uint32_t uid)
 	}
 	if (found)
 		dir = found;
-	env_extra = calloc(2, sizeof(char *));
-	if (env_extra == NULL || asprintf(&env_extra[0], "HOME=%s", dir) < 0)
+	if (exec_env == NULL || asprintf(&exec_env[exec_envn], "HOME=%s", dir) < 0)
 		brig_fail(ENOMEM, "init program");
 }
 
@@ -329,11 +339,11 @@ static void set_rlimit(uint32_t res, uint64_t soft, uint64_t hard, const char *f
 	}
 }
 
-static void load_seccomp(uint64_t flags, const char *insns, size_t len)
+static void load_seccomp(uint64_t flags, const void *insns, size_t len)
 {
 	if (len == 0 || len % 8 != 0 || len / 8 > 4096)
 		brig_fail(0, "load seccomp filter: a program of %zu bytes", len);
-	struct sock_fprog prog = {.len = (unsigned short)(len / 8), .filter = (struct sock_filter *)(void *)insns};
+	struct sock_fprog prog = {.len = (unsigned short)(len / 8), .filter = (struct sock_filter *)insns};
 	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned long)flags, &prog);
 	if (r < 0)
 		brig_fail(errno, "load seccomp filter");
@@ -352,8 +362,11 @@ static void bounding(uint64_t kept)
 	if (!(data[0].effective & (1U << CAP_SETPCAP)))
 		return;
 	for (int i = 0; i < 64; i++) {
-		if (prctl(PR_CAPBSET_READ, i, 0, 0, 0) < 0)
-			break; // past the kernel's last capability
+		if (prctl(PR_CAPBSET_READ, i, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break; // past the kernel's last capability
+			brig_fail(errno, "set bounding capabilities: read capability %d", i);
+		}
 		if (kept & (1ULL << i))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) < 0 && errno != EINVAL)
@@ -488,28 +501,41 @@ static void landlock(struct brig_args *a)
 	close(ruleset);
 }
 
-static void do_exec(char **argv, char **env)
+static void do_exec(void)
 {
-	if (exe_path == NULL)
+	if (exe_path == NULL || exec_argv == NULL)
 		brig_fail(0, "init program: exec before the executable was found");
-	size_t n = 0, m = 0;
-	while (env[n])
-		n++;
-	while (env_extra && env_extra[m])
-		m++;
-	char **envp = calloc(n + m + 1, sizeof(char *));
-	if (envp == NULL)
-		brig_fail(ENOMEM, "init program");
-	memcpy(envp, env, n * sizeof(char *));
-	if (m)
-		memcpy(envp + n, env_extra, m * sizeof(char *));
-	syscall(SYS_execve, exe_path, argv, envp);
+	syscall(SYS_execve, exe_path, exec_argv, exec_env);
 	brig_fail(errno, "exec %s", exe_path);
+}
+
+// next_op reads the header of the op at *p: its code and arguments.
+static int next_op(const unsigned char **p, const unsigned char *end, struct brig_args *a)
+{
+	if (*p >= end)
+		return 0;
+	if (end - *p < 8)
+		brig_fail(0, "init program: truncated op");
+	const unsigned char *q = *p;
+	a->op = q[0] | q[1] << 8;
+	uint32_t alen = (uint32_t)q[4] | (uint32_t)q[5] << 8 | (uint32_t)q[6] << 16 | (uint32_t)q[7] << 24;
+	q += 8;
+	if ((size_t)(end - q) < alen)
+		brig_fail(0, "init program: op %d: truncated", a->op);
+	a->p = q;
+	a->end = q + alen;
+	*p = q + alen;
+	return 1;
 }
 
 void brig_run_program(int fd)
 {
 	sock = fd;
+	// The fd brig-init was executed through: not needed any more (the
+	// Go init closes it first thing too).
+	const char *exefd = getenv("_BRIG_EXEFD");
+	if (exefd != NULL && atoi(exefd) > 2 && atoi(exefd) != fd)
+		close(atoi(exefd));
 	unsigned char hdr[4];
 	size_t got = 0;
 	while (got < sizeof(hdr)) {
@@ -535,18 +561,22 @@ void brig_run_program(int fd)
 		got += (size_t)r;
 	}
 	const unsigned char *p = prog, *end = prog + len;
-	while (p < end) {
-		if (end - p < 8)
-			brig_fail(0, "init program: truncated op");
-		struct brig_args a;
-		a.op = p[0] | p[1] << 8;
-		uint32_t alen = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-		p += 8;
-		if ((size_t)(end - p) < alen)
-			brig_fail(0, "init program: op %d: truncated", a.op);
-		a.p = p;
-		a.end = p + alen;
-		p += alen;
+	struct brig_args a;
+	// The execve's arguments first (see exec_argv).
+	while (next_op(&p, end, &a)) {
+		if (a.op != OP_EXEC)
+			continue;
+		exec_argv = brig_strs(&a);
+		char **env = brig_strs(&a);
+		while (env[exec_envn])
+			exec_envn++;
+		exec_env = calloc(exec_envn + 2, sizeof(char *));
+		if (exec_env == NULL)
+			brig_fail(ENOMEM, "init program");
+		memcpy(exec_env, env, exec_envn * sizeof(char *));
+	}
+	p = prog;
+	while (next_op(&p, end, &a)) {
 		switch (a.op) {
 		case OP_SETPGID:
 			if (setpgid(0, 0) < 0)
@@ -557,7 +587,7 @@ void brig_run_program(int fd)
 			break;
 		case OP_LOOKPATH: {
 			char *name = brig_str(&a);
-			lookpath(name, brig_str(&a));
+			lookpath(name, brig_strs(&a));
 			break;
 		}
 		case OP_HOME:
@@ -576,7 +606,7 @@ void brig_run_program(int fd)
 		case OP_SECCOMP: {
 			uint64_t flags = brig_u64(&a);
 			size_t n;
-			char *insns = brig_bytes(&a, &n);
+			const void *insns = brig_view(&a, &n);
 			load_seccomp(flags, insns, n);
 			break;
 		}
@@ -601,11 +631,9 @@ void brig_run_program(int fd)
 			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 				brig_fail(errno, "no_new_privs");
 			break;
-		case OP_EXEC: {
-			char **argv = brig_strs(&a);
-			do_exec(argv, brig_strs(&a));
+		case OP_EXEC:
+			do_exec();
 			break;
-		}
 		case OP_LANDLOCK:
 			landlock(&a);
 			break;

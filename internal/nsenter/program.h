@@ -24,6 +24,7 @@ uint32_t brig_u32(struct brig_args *a);
 uint64_t brig_u64(struct brig_args *a);
 char *brig_bytes(struct brig_args *a, size_t *len);
 char *brig_str(struct brig_args *a);
+const void *brig_view(struct brig_args *a, size_t *len);
 char **brig_strs(struct brig_args *a);
 
 // OpMount's flags (initprog.MountDirOnly, MountSysfsInUser).

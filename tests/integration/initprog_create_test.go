@@ -43,6 +43,7 @@ func TestCreateInitProgram(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		edit    func(s *specs.Spec)
+		prefix  []string // brig runs under this command
 		want    []string // lines the probe must print (the case took effect); "~x": a line containing x
 		goInit  string   // the Go init must run it, for this reason
 		wantErr string   // in stderr, for a container that must not start
@@ -67,6 +68,8 @@ func TestCreateInitProgram(t *testing.T) {
 			s.Hostname, s.Domainname = "probe-host", "probe.example"
 			s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
 		}, want: []string{"i686", "probe-host", "probe.example"}},
+		{name: "no rlimits: brig's own, its soft limit below the hard one", edit: func(s *specs.Spec) { s.Process.Rlimits = nil },
+			prefix: []string{"sh", "-c", `ulimit -S -n 1000 && ulimit -H -n 2000 && exec "$0" "$@"`}, want: []string{"1000", "2000"}},
 		{name: "no masks, seccomp without no_new_privs", edit: func(s *specs.Spec) {
 			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 			s.Process.NoNewPrivileges = false
@@ -129,6 +132,7 @@ func TestCreateInitProgram(t *testing.T) {
 			for _, mode := range []string{"c", "go"} {
 				e := newEnv(t, "sh", "-c", createProbe)
 				e.extra = []string{"BRIG_INIT=" + mode}
+				e.prefix = tc.prefix
 				if tc.edit != nil {
 					tc.edit(e.spec)
 				}

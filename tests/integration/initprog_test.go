@@ -98,7 +98,7 @@ func TestExecInitProgram(t *testing.T) {
 				args := []string{"--root", e.root, "--debug", "exec", "--process", file}
 				cmd := exec.Command(brigBin)
 				if tc.preserve {
-					f, err := os.Open("/etc/hostname")
+					f, err := os.Open(file)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -134,6 +134,7 @@ type env struct {
 	spec   *specs.Spec
 	bin    string   // runtime binary (brig unless a differential test says)
 	extra  []string // environment variables added to the runtime's
+	prefix []string // a command the runtime is run under (sh -c 'ulimit ...; exec "$0" "$@"')
 }
 
 // newEnv makes a bundle whose config is brig's default spec with the
@@ -215,7 +216,8 @@ func (e *env) brig(args ...string) result {
 
 func (e *env) brigIn(stdin []byte, args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(e.bin, append([]string{"--root", e.root}, args...)...)
+	argv := append(append(append([]string{}, e.prefix...), e.bin, "--root", e.root), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = e.bundle
 	if len(e.extra) > 0 {
 		cmd.Env = append(os.Environ(), e.extra...)
