@@ -251,7 +251,7 @@ func (p *program) mount(cfg *protocol.Config, host Host, i int, pm *spec.Mount) 
 		}
 		tree := passedFD(cfg, protocol.FD{Kind: protocol.FDTree, Mount: i})
 		args := [][]byte{str(what), str(m.Destination), str(m.Source), u32(tree), u32(rec),
-			u64(attrs(opts.Flags)), u64(attrs(opts.ClearFlags)), u64(opts.AttrSet), u64(opts.AttrClr)}
+			u64(spec.MountAttrs(opts.Flags)), u64(spec.MountAttrs(opts.ClearFlags)), u64(opts.AttrSet), u64(opts.AttrClr)}
 		p.op(OpBind, append(args, props...)...)
 		return nil
 	case m.Type == "cgroup":
@@ -273,7 +273,7 @@ func (p *program) mount(cfg *protocol.Config, host Host, i int, pm *spec.Mount) 
 		set, clr = opts.AttrSet, opts.AttrClr
 	}
 	args := [][]byte{str(what), str(m.Destination), str(src), str(m.Type), u64(uint64(opts.Flags &^ unix.MS_REMOUNT)), str(opts.Data),
-		u32(flags), u64(set), u64(clr), u64(unix.MOUNT_ATTR_RDONLY | attrs(opts.Flags&^unix.MS_REMOUNT))}
+		u32(flags), u64(set), u64(clr), u64(unix.MOUNT_ATTR_RDONLY | spec.MountAttrs(opts.Flags&^unix.MS_REMOUNT))}
 	p.op(OpMount, append(args, props...)...)
 	return nil
 }
@@ -308,7 +308,7 @@ func (p *program) cgroup(cfg *protocol.Config, host Host, what string, m *specs.
 
 func (p *program) cgroupMount(cfg *protocol.Config, host Host, what, name, fstype, data, key string, flags uint64) {
 	hostPath := ""
-	bindAttrs := attrs(uintptr(flags) | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	bindAttrs := spec.MountAttrs(uintptr(flags) | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	if !cfg.CgroupNS {
 		hp, ok := host.CgroupPaths[key]
 		if (!ok || hp == "") && key == "" && fstype == "cgroup2" {
@@ -331,18 +331,7 @@ func (p *program) cgroupMount(cfg *protocol.Config, host Host, what, name, fstyp
 // devices are the default devices and linux.devices (which replace a
 // default of the same path), made in the container's /dev.
 func (p *program) devices(cfg *protocol.Config, extra []specs.LinuxDevice) error {
-	devs := append([]specs.LinuxDevice(nil), spec.DefaultDevices...)
-	for _, d := range extra {
-		replaced := false
-		for i := range devs {
-			if devs[i].Path == d.Path {
-				devs[i], replaced = d, true
-			}
-		}
-		if !replaced {
-			devs = append(devs, d)
-		}
-	}
+	devs := spec.Devices(extra)
 	for _, d := range devs {
 		var typ uint32
 		switch d.Type {
@@ -380,31 +369,6 @@ func newNetNS(l *specs.Linux) bool {
 		}
 	}
 	return false
-}
-
-// attrs converts mount(2) flags to mount_setattr(2) attributes, as
-// rootfs's msFlagsToAttr.
-func attrs(flags uintptr) uint64 {
-	var a uint64
-	for _, f := range []struct {
-		ms   uintptr
-		attr uint64
-	}{
-		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
-		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
-		{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
-	} {
-		if flags&f.ms != 0 {
-			a |= f.attr
-		}
-	}
-	switch {
-	case flags&unix.MS_NOATIME != 0:
-		a |= unix.MOUNT_ATTR_NOATIME
-	case flags&unix.MS_STRICTATIME != 0:
-		a |= unix.MOUNT_ATTR_STRICTATIME
-	}
-	return a
 }
 
 func b2u(b bool) uint32 {

@@ -96,5 +96,5 @@ func mountCgroupHierarchy(c *Config, target *os.File, fstype, data, key string, 
 		return nil // controller not used by this container
 	}
 	defer src.Close()
-	return bindFD(src, target, false, msFlagsToAttr(flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC), 0)
+	return bindFD(src, target, false, spec.MountAttrs(flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC), 0)
 }

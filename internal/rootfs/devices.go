@@ -13,19 +13,7 @@ import (
 )
 
 func createDevices(c *Config, root *os.File) error {
-	devs := append([]specs.LinuxDevice(nil), spec.DefaultDevices...)
-	for _, d := range c.Devices {
-		// A configured device replaces a default one of the same path.
-		replaced := false
-		for i := range devs {
-			if devs[i].Path == d.Path {
-				devs[i], replaced = d, true
-			}
-		}
-		if !replaced {
-			devs = append(devs, d)
-		}
-	}
+	devs := spec.Devices(c.Devices)
 	for _, d := range devs {
 		if err := createDevice(c, root, d); err != nil {
 			return fmt.Errorf("linux.devices %s: %w", d.Path, err)

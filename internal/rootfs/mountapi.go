@@ -63,32 +63,5 @@ func bindFD(src, target *os.File, recursive bool, set, clr uint64) error {
 	return attach(tree, target)
 }
 
-// msFlagsToAttr converts mount(2) flags to mount_setattr attributes.
-func msFlagsToAttr(flags uintptr) uint64 {
-	var a uint64
-	if flags&unix.MS_RDONLY != 0 {
-		a |= unix.MOUNT_ATTR_RDONLY
-	}
-	if flags&unix.MS_NOSUID != 0 {
-		a |= unix.MOUNT_ATTR_NOSUID
-	}
-	if flags&unix.MS_NODEV != 0 {
-		a |= unix.MOUNT_ATTR_NODEV
-	}
-	if flags&unix.MS_NOEXEC != 0 {
-		a |= unix.MOUNT_ATTR_NOEXEC
-	}
-	if flags&unix.MS_NODIRATIME != 0 {
-		a |= unix.MOUNT_ATTR_NODIRATIME
-	}
-	switch {
-	case flags&unix.MS_NOATIME != 0:
-		a |= unix.MOUNT_ATTR_NOATIME
-	case flags&unix.MS_STRICTATIME != 0:
-		a |= unix.MOUNT_ATTR_STRICTATIME
-	}
-	return a
-}
-
 // procFD names an open handle as a path mount(2) can use.
 func procFD(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }

@@ -236,7 +236,7 @@ func mountEntry(c *Config, root *os.File, pm *spec.Mount, tree *os.File) error {
 				return herr
 			}
 			defer host.Close()
-			return bindFD(host, target, true, unix.MOUNT_ATTR_RDONLY|msFlagsToAttr(flags), 0)
+			return bindFD(host, target, true, unix.MOUNT_ATTR_RDONLY|spec.MountAttrs(flags), 0)
 		}
 		return fmt.Errorf("mount: %w", err)
 	}
@@ -371,8 +371,8 @@ func bindMount(root *os.File, m *specs.Mount, opts spec.MountOptions, prepared *
 	}
 	// Flags on a bind mount apply to its top; recursive attributes (rro...)
 	// to every mount below it too.
-	set := msFlagsToAttr(opts.Flags)
-	clr := msFlagsToAttr(opts.ClearFlags)
+	set := spec.MountAttrs(opts.Flags)
+	clr := spec.MountAttrs(opts.ClearFlags)
 	tree := int(src.Fd())
 	if prepared == nil {
 		if tree, err = cloneTree(src, opts.Recursive); err != nil {

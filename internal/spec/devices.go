@@ -19,3 +19,21 @@ var DefaultDevices = []specs.LinuxDevice{
 }
 
 func mode(m os.FileMode) *os.FileMode { return &m }
+
+// Devices are the devices a container's /dev gets: the defaults, and
+// linux.devices, each replacing a default of the same path.
+func Devices(configured []specs.LinuxDevice) []specs.LinuxDevice {
+	devs := append([]specs.LinuxDevice(nil), DefaultDevices...)
+	for _, d := range configured {
+		replaced := false
+		for i := range devs {
+			if devs[i].Path == d.Path {
+				devs[i], replaced = d, true
+			}
+		}
+		if !replaced {
+			devs = append(devs, d)
+		}
+	}
+	return devs
+}

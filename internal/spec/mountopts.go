@@ -135,3 +135,31 @@ func ParseMountOptions(opts []string) MountOptions {
 	m.Data = strings.Join(data, ",")
 	return m
 }
+
+// MountAttrs converts mount(2) flags to mount_setattr(2) attributes (the
+// rootfs layer and the C init's program both set them on detached trees).
+func MountAttrs(flags uintptr) uint64 {
+	var a uint64
+	if flags&unix.MS_RDONLY != 0 {
+		a |= unix.MOUNT_ATTR_RDONLY
+	}
+	if flags&unix.MS_NOSUID != 0 {
+		a |= unix.MOUNT_ATTR_NOSUID
+	}
+	if flags&unix.MS_NODEV != 0 {
+		a |= unix.MOUNT_ATTR_NODEV
+	}
+	if flags&unix.MS_NOEXEC != 0 {
+		a |= unix.MOUNT_ATTR_NOEXEC
+	}
+	if flags&unix.MS_NODIRATIME != 0 {
+		a |= unix.MOUNT_ATTR_NODIRATIME
+	}
+	switch {
+	case flags&unix.MS_NOATIME != 0:
+		a |= unix.MOUNT_ATTR_NOATIME
+	case flags&unix.MS_STRICTATIME != 0:
+		a |= unix.MOUNT_ATTR_STRICTATIME
+	}
+	return a
+}

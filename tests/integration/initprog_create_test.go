@@ -138,16 +138,8 @@ func TestCreateInitProgram(t *testing.T) {
 				}
 				e.write()
 				r := e.brig("--debug", "run", "--bundle", e.bundle, e.id)
-				var rest []string
-				debug := ""
-				for _, l := range strings.Split(r.stderr, "\n") {
-					if strings.HasPrefix(l, "brig: debug:") {
-						debug += l
-					} else if l != "" {
-						rest = append(rest, l)
-					}
-				}
-				r.stderr = strings.Join(rest, "\n")
+				var debug string
+				debug, r.stderr = splitDebug(r.stderr)
 				r.stdout = strings.ReplaceAll(r.stdout, e.id, "ID")
 				r.stderr = strings.ReplaceAll(r.stderr, e.id, "ID")
 				switch {

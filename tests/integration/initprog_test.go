@@ -109,16 +109,8 @@ func TestExecInitProgram(t *testing.T) {
 				cmd.Args = append([]string{brigBin}, append(args, e.id)...)
 				cmd.Env = append(os.Environ(), "BRIG_INIT="+mode)
 				r := runCmdFor(cmd, time.Minute)
-				var rest []string
-				debug := ""
-				for _, l := range strings.Split(r.stderr, "\n") {
-					if strings.HasPrefix(l, "brig: debug:") {
-						debug += l
-					} else if l != "" {
-						rest = append(rest, l)
-					}
-				}
-				r.stderr = strings.Join(rest, "\n")
+				var debug string
+				debug, r.stderr = splitDebug(r.stderr)
 				if mode == "c" && !strings.Contains(debug, "the C init runs") {
 					t.Errorf("the Go init ran it: %q", debug)
 				}
@@ -140,4 +132,17 @@ func TestExecInitProgram(t *testing.T) {
 			}
 		})
 	}
+}
+
+// splitDebug separates brig's --debug lines from the rest of its stderr.
+func splitDebug(stderr string) (debug, rest string) {
+	var lines []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "brig: debug:") {
+			debug += l
+		} else if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return debug, strings.Join(lines, "\n")
 }
