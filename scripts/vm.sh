@@ -142,7 +142,9 @@ if [ "$suite" = conformance ]; then
 	(cd "$here/tests/conformance" && go run . -build-only -work "$root/conformance" &&
 		CGO_ENABLED=0 go build -o "$root/tests/conformance" .)
 elif [ "$suite" = bench ]; then
-	(cd "$here" && CGO_ENABLED=0 go build -o "$root/tests/bench" ./tools/bench &&
+	# The bench reads seccomp profiles with brig's own package, which
+	# links libseccomp: static, as brig is (the guest has no libseccomp).
+	(cd "$here" && go build -tags netgo,osusergo -ldflags "-linkmode external -extldflags -static" -o "$root/tests/bench" ./tools/bench &&
 		CGO_ENABLED=0 go build -o "$root/tests/mkbundle" ./tools/mkbundle)
 else
 	(cd "$here" && go test -c -o "$work/integration.test" ./tests/integration)

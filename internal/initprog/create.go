@@ -43,6 +43,7 @@ const (
 	OpPersonality     Op = 43 // u32 persona
 	OpReady           Op = 44 // brig is told; errors from here on go to stderr
 	OpWaitStart       Op = 45 // str fifo name: blocks until brig start opens it
+	OpHooks           Op = 46 // brig runs the prestart and createRuntime hooks; its answer is awaited
 )
 
 // OpMount's flags.
@@ -124,7 +125,11 @@ func CompileCreate(cfg *protocol.Config, host Host) ([]byte, error) {
 		p.op(OpMakeCwd, str(filepath.Clean("/"+cfg.Process.Cwd)))
 	}
 	p.op(OpDevSymlinks)
-	// 3. No hooks (createSupported). 4. The root.
+	// 3. The prestart and createRuntime hooks, run by brig (those run
+	// in the container are the Go init's). 4. The root.
+	if brigRunsHooks(s) {
+		p.op(OpHooks)
+	}
 	p.op(OpOpenState, str(filepath.Dir(cfg.FifoPath)))
 	p.op(OpPivotRoot, str(root))
 	if l.RootfsPropagation != "" {
@@ -198,10 +203,8 @@ func createSupported(cfg *protocol.Config) error {
 		return errors.New("no mount namespace")
 	case cfg.NoPivot:
 		return errors.New("--no-pivot")
-	case hasHooks(s.Hooks):
-		return errors.New("hooks")
-	case len(l.NetDevices) > 0:
-		return errors.New("network devices")
+	case s.Hooks != nil && len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer) > 0:
+		return errors.New("hooks run in the container")
 	case l.MountLabel != "":
 		return errors.New("a mount label")
 	case l.MemoryPolicy != nil:
@@ -225,15 +228,19 @@ func createSupported(cfg *protocol.Config) error {
 	return nil
 }
 
-// hasHooks says whether any hook runs during create or start (the Go
-// init asks brig for the first two kinds, and runs the other two).
-func hasHooks(h *specs.Hooks) bool {
-	if h == nil {
+// brigRunsHooks says whether brig has work to do once the mounts are
+// made: prestart and createRuntime hooks, which it runs, and the network
+// devices it moves in before them.
+func brigRunsHooks(s *specs.Spec) bool {
+	if len(s.Linux.NetDevices) > 0 {
+		return true
+	}
+	if s.Hooks == nil {
 		return false
 	}
 	//lint:ignore SA1019 prestart is deprecated but still part of the spec
-	pre := h.Prestart
-	return len(pre)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer) > 0
+	pre := s.Hooks.Prestart
+	return len(pre)+len(s.Hooks.CreateRuntime) > 0
 }
 
 func (p *program) mount(cfg *protocol.Config, host Host, i int, pm *spec.Mount) error {

@@ -212,8 +212,13 @@ func TestCompileCreate(t *testing.T) {
 	if fd := binary.LittleEndian.Uint32(b); fd != 6 {
 		t.Errorf("the tree of mounts[1] at %d, want 6", fd)
 	}
+	c.Spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}}
+	prog, err = CompileCreate(c, Host{})
+	if err != nil || !slices.Contains(ops(t, prog), OpHooks) {
+		t.Errorf("createRuntime hooks (brig runs them): %v, want a program that waits for them", err)
+	}
 	c.Spec.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
 	if _, err := CompileCreate(c, Host{}); err == nil || !strings.Contains(err.Error(), "hooks") {
-		t.Errorf("hooks: %v, want a refusal", err)
+		t.Errorf("startContainer hooks: %v, want a refusal", err)
 	}
 }

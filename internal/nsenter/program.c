@@ -88,6 +88,7 @@ enum {
 	OP_PERSONALITY = 43,
 	OP_READY = 44,
 	OP_WAIT_START = 45,
+	OP_HOOKS = 46,
 };
 
 #define USER_TOLERATE_SETGROUPS 1
@@ -747,6 +748,30 @@ void brig_run_program(int fd)
 			close(sock);
 			sock = -1;
 			ready = 1;
+			break;
+		}
+		case OP_HOOKS: {
+			// The protocol's message; brig answers {} once its hooks
+			// have run, or an error, and then kills this process.
+			static const char msg[] = "{\"type\":\"hooks\"}\n";
+			sendall(msg, sizeof(msg) - 1);
+			char reply[256];
+			size_t n = 0;
+			for (;;) {
+				char c;
+				ssize_t r = read(sock, &c, 1);
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r <= 0)
+					_exit(1); // brig is gone
+				if (c == '\n')
+					break;
+				if (n < sizeof(reply) - 1)
+					reply[n++] = c;
+			}
+			reply[n] = '\0';
+			if (strcmp(reply, "{}") != 0)
+				brig_fail(0, "hooks: %s", reply);
 			break;
 		}
 		case OP_WAIT_START:

@@ -115,9 +115,16 @@ func TestCreateInitProgram(t *testing.T) {
 			s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 			s.Mounts = append(withoutMount(s.Mounts, "/sys/fs/cgroup"), specs.Mount{Destination: "/tmp", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro"}})
 		}, want: []string{"~ /tmp ro,"}},
-		{name: "hooks", edit: func(s *specs.Spec) {
-			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}}
-		}, goInit: "hooks"},
+		{name: "createRuntime hooks, run by brig", edit: func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > /dev/null"}}}}
+		}},
+		{name: "a failing prestart hook", edit: func(s *specs.Spec) {
+			//lint:ignore SA1019 prestart is deprecated but still part of the spec
+			s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/false"}}}
+		}, wantErr: "prestart"},
+		{name: "hooks run in the container", edit: func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
+		}, goInit: "hooks run in the container"},
 		{name: "a missing executable", edit: func(s *specs.Spec) { s.Process.Args = []string{"nosuch"} },
 			wantErr: `process.args[0] "nosuch": executable file not found in $PATH`},
 		{name: "a missing bind source", edit: func(s *specs.Spec) {
