@@ -340,20 +340,9 @@ func (p *program) cgroupMount(cfg *protocol.Config, host Host, what, name, fstyp
 func (p *program) devices(cfg *protocol.Config, extra []specs.LinuxDevice) error {
 	devs := spec.Devices(extra)
 	for _, d := range devs {
-		var typ uint32
-		switch d.Type {
-		case "c", "u":
-			typ = unix.S_IFCHR
-		case "b":
-			typ = unix.S_IFBLK
-		case "p":
-			typ = unix.S_IFIFO
-		default:
-			return fmt.Errorf("linux.devices %s: unknown device type %q", d.Path, d.Type)
-		}
-		perm := uint32(0o666)
-		if d.FileMode != nil {
-			perm = uint32(d.FileMode.Perm())
+		typ, perm, err := spec.DeviceMode(d)
+		if err != nil {
+			return fmt.Errorf("linux.devices %s: %w", d.Path, err)
 		}
 		var uid, gid uint32
 		if d.UID != nil {

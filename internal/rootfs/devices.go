@@ -34,20 +34,9 @@ func createDevice(c *Config, root *os.File, d specs.LinuxDevice) error {
 		// mknod is not allowed in a user namespace: bind the host's node.
 		return bindHostDevice(parent, name, d)
 	}
-	var typ uint32
-	switch d.Type {
-	case "c", "u":
-		typ = unix.S_IFCHR
-	case "b":
-		typ = unix.S_IFBLK
-	case "p":
-		typ = unix.S_IFIFO
-	default:
-		return fmt.Errorf("unknown device type %q", d.Type)
-	}
-	perm := uint32(0o666)
-	if d.FileMode != nil {
-		perm = uint32(d.FileMode.Perm())
+	typ, perm, err := spec.DeviceMode(d)
+	if err != nil {
+		return err
 	}
 	_ = unix.Unlinkat(int(parent.Fd()), name, 0)
 	if err := unix.Mknodat(int(parent.Fd()), name, typ|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {

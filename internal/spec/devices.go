@@ -1,9 +1,11 @@
 package spec
 
 import (
+	"fmt"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultDevices are the devices every container gets in /dev (runtime-spec
@@ -36,4 +38,24 @@ func Devices(configured []specs.LinuxDevice) []specs.LinuxDevice {
 		}
 	}
 	return devs
+}
+
+// DeviceMode is the file type and permissions a device node is made with
+// (0666 where linux.devices gives no fileMode).
+func DeviceMode(d specs.LinuxDevice) (typ, perm uint32, err error) {
+	switch d.Type {
+	case "c", "u":
+		typ = unix.S_IFCHR
+	case "b":
+		typ = unix.S_IFBLK
+	case "p":
+		typ = unix.S_IFIFO
+	default:
+		return 0, 0, fmt.Errorf("unknown device type %q", d.Type)
+	}
+	perm = 0o666
+	if d.FileMode != nil {
+		perm = uint32(d.FileMode.Perm())
+	}
+	return typ, perm, nil
 }
